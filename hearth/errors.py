@@ -1,0 +1,107 @@
+"""The exception tree. Every error that reaches a client is an :class:`AwsError`.
+
+::
+
+    HearthError
+    ├── AwsError                       carries an AWS error code, HTTP status and message
+    │   ├── ResourceNotFound           404 ResourceNotFoundException
+    │   ├── ResourceConflict           409 ResourceConflictException
+    │   ├── InvalidParameterValue      400 InvalidParameterValueException
+    │   ├── InvalidRequestContent      400 InvalidRequestContentException
+    │   ├── RequestTooLarge            413 RequestTooLargeException
+    │   ├── TooManyRequests            429 TooManyRequestsException
+    │   ├── ServiceError               500 ServiceException
+    │   └── AuthError                  403 (InvalidSignatureException, ...)
+    ├── SandboxError                   a sandbox could not be started or controlled
+    └── InvalidStateError              a lifecycle transition that is not allowed
+
+Backend errors (OSError, sqlite3.Error, ...) are translated into this tree at the
+boundary that sees them; the API layer turns an ``AwsError`` into the wire shape of
+the protocol that was spoken (REST-JSON headers or JSON 1.1 ``__type``).
+"""
+
+from __future__ import annotations
+
+
+class HearthError(Exception):
+    """Base of every error Hearth raises on purpose."""
+
+
+class AwsError(HearthError):
+    """An error with an AWS wire identity."""
+
+    code: str = "ServiceException"
+    status: int = 500
+    #: "User" or "Service": the ``Type`` member of Lambda's REST-JSON error bodies.
+    kind: str = "User"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        status: int | None = None,
+        extra: dict[str, object] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        if status is not None:
+            self.status = status
+        #: extra members of the error body (e.g. ``Reason`` of a throttle)
+        self.extra = extra or {}
+        #: extra response headers (e.g. ``Retry-After``)
+        self.headers = headers or {}
+
+
+class ResourceNotFound(AwsError):
+    code = "ResourceNotFoundException"
+    status = 404
+
+
+class ResourceConflict(AwsError):
+    code = "ResourceConflictException"
+    status = 409
+
+
+class InvalidParameterValue(AwsError):
+    code = "InvalidParameterValueException"
+    status = 400
+
+
+class InvalidRequestContent(AwsError):
+    code = "InvalidRequestContentException"
+    status = 400
+
+
+class RequestTooLarge(AwsError):
+    code = "RequestTooLargeException"
+    status = 413
+
+
+class TooManyRequests(AwsError):
+    code = "TooManyRequestsException"
+    status = 429
+
+
+class ServiceError(AwsError):
+    code = "ServiceException"
+    status = 500
+    kind = "Service"
+
+
+class AuthError(AwsError):
+    """A request whose signature or credentials are not accepted (403)."""
+
+    code = "InvalidSignatureException"
+    status = 403
+
+
+class SandboxError(HearthError):
+    """A sandbox could not be started, controlled or inspected."""
+
+
+class InvalidStateError(HearthError):
+    """A lifecycle transition that the state machine does not allow."""
