@@ -1,0 +1,338 @@
+"""Sandbox launcher: the small program that turns itself into one isolated sandbox.
+
+Run by :mod:`hearth.sandbox.process` as ``python -I -S _nsinit.py CTL_FD EXEC_FD`` with the
+venv interpreter (never ``fork``-ed from the server). Standard library only, plus
+``pyseccomp`` from the directory named in the spec (``-S`` skips ``site``: 10 ms instead of
+60 ms for the venv interpreter, whose ``.pth`` files import certifi).
+
+Protocol (``CTL_FD`` is a ``SOCK_SEQPACKET`` socket, ``EXEC_FD`` the write end of a pipe):
+
+1. backend → launcher on CTL: one JSON message, the launch spec (see ``process.py``).
+2. The launcher unshares mnt/net/ipc/uts/pid namespaces, brings ``lo`` up, listens on
+   ``127.0.0.1:<api_port>`` and sends ``{"event": "netns", "pid": <pid>}`` with that
+   listening socket attached (SCM_RIGHTS).
+3. For ``network == "egress"`` it then waits for ``{"event": "veth"}`` (the backend has moved
+   the inner veth end into this netns) and configures it.
+4. It forks. The child is PID 1 of the new pid namespace: it joins the cgroups, builds a
+   new minimal root, drops to the sandbox uid, loads the seccomp filter and execs
+   ``argv``. Any failure on the way is written as one JSON line ``{"error": ...}`` to
+   EXEC_FD (close-on-exec), so the backend sees EOF without data exactly when exec worked.
+5. The parent stays outside the pid namespace as a waiter: it reaps the child, sends
+   ``{"event": "exit", "status": <wait status>}`` on CTL and exits the same way.
+
+The waiter is *not* in the sandbox cgroups (only the child joins), so its interpreter is
+neither charged to the function's memory nor counted against ``pids.max``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import fcntl
+import json
+import os
+import platform
+import resource
+import signal
+import socket
+import struct
+import subprocess
+import sys
+from typing import Any
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+
+MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_NOEXEC = 8
+MS_REMOUNT = 32
+MS_BIND = 4096
+MS_REC = 16384
+MS_PRIVATE = 1 << 18
+MNT_DETACH = 2
+
+PR_SET_PDEATHSIG = 1
+PR_CAPBSET_DROP = 24
+PR_SET_NO_NEW_PRIVS = 38
+
+SIOCGIFFLAGS = 0x8913
+SIOCSIFFLAGS = 0x8914
+IFF_UP = 0x1
+
+SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}
+
+#: Syscalls that return EPERM inside the sandbox (names libseccomp does not know are skipped).
+DENIED_SYSCALLS = (
+    "mount", "umount2", "pivot_root", "ptrace", "process_vm_readv", "process_vm_writev",
+    "kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module", "bpf",
+    "perf_event_open", "unshare", "setns", "swapon", "swapoff", "reboot", "open_by_handle_at",
+    "userfaultfd", "keyctl", "add_key", "request_key", "acct", "settimeofday", "clock_settime",
+    "clock_adjtime", "adjtimex", "syslog", "quotactl", "lookup_dcookie", "iopl", "ioperm",
+    "name_to_handle_at", "fsopen", "fsmount", "open_tree", "move_mount", "fspick",
+    "mount_setattr",
+)  # fmt: skip
+
+#: Host paths that are bound read-only into the new root (symlinks are recreated instead).
+HOST_DIRS = ("usr", "bin", "lib", "lib32", "lib64", "libx32", "sbin", "etc")
+DEV_NODES = ("null", "zero", "full", "random", "urandom", "tty")
+
+_libc = ctypes.CDLL("libc.so.6", use_errno=True)
+
+
+class LaunchError(Exception):
+    """A setup step failed; the message names the step."""
+
+
+def _check(res: int, what: str) -> None:
+    if res != 0:
+        err = ctypes.get_errno()
+        raise LaunchError(f"{what}: {os.strerror(err)} (errno {err})")
+
+
+def mount(src: str | None, target: str, fstype: str | None, flags: int, data: str = "") -> None:
+    res = _libc.mount(
+        src.encode() if src else None,
+        target.encode(),
+        fstype.encode() if fstype else None,
+        ctypes.c_ulong(flags),
+        data.encode() if data else None,
+    )
+    _check(res, f"mount {src or fstype} on {target}")
+
+
+def bind_ro(src: str, target: str, extra: int = MS_NODEV) -> None:
+    """Bind ``src`` at ``target`` (recursively), then make the top mount read-only."""
+    mount(src, target, None, MS_BIND | MS_REC)
+    mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | extra)
+
+
+def prctl(option: int, arg: int) -> None:
+    _check(_libc.prctl(option, ctypes.c_ulong(arg), 0, 0, 0), f"prctl {option}")
+
+
+def lo_up() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        req = struct.pack("16sh22x", b"lo", 0)
+        flags = struct.unpack("16sh22x", fcntl.ioctl(s, SIOCGIFFLAGS, req))[1]
+        fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sh22x", b"lo", flags | IFF_UP))
+
+
+def import_seccomp(path: str) -> Any:
+    """Import pyseccomp without its 70 ms ``ctypes.util.find_library`` (ldconfig/gcc)."""
+    import ctypes.util
+
+    known = {"c": "libc.so.6", "seccomp": "libseccomp.so.2"}
+    original = ctypes.util.find_library
+    ctypes.util.find_library = lambda name: known.get(name) or original(name)
+    if path and path not in sys.path:
+        sys.path.append(path)
+    try:
+        import pyseccomp
+    finally:
+        ctypes.util.find_library = original
+    return pyseccomp
+
+
+def build_filter(seccomp: Any) -> Any:
+    filt = seccomp.SyscallFilter(defaction=seccomp.ALLOW)
+    for name in DENIED_SYSCALLS:
+        try:
+            filt.add_rule(seccomp.ERRNO(errno.EPERM), name)
+        except (OSError, ValueError, RuntimeError):
+            continue  # unknown to this libseccomp / architecture
+    return filt
+
+
+def configure_egress(cfg: dict[str, Any]) -> None:
+    """Address the inner veth end, bring it up and route everything through the host end."""
+    ip, dev = cfg["ip_bin"], cfg["ifname"]
+    for args in (
+        ["addr", "add", cfg["address"], "dev", dev],
+        ["link", "set", dev, "up"],
+        ["route", "add", "default", "via", cfg["gateway"]],
+    ):
+        res = subprocess.run([ip, *args], capture_output=True, text=True, check=False)
+        if res.returncode != 0:
+            raise LaunchError(f"ip {' '.join(args)}: {res.stderr.strip()}")
+
+
+def make_mountpoint(path: str, is_dir: bool) -> None:
+    if is_dir:
+        os.makedirs(path, exist_ok=True)
+    else:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        if not os.path.exists(path):
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o644))
+
+
+def build_root(spec: dict[str, Any]) -> None:
+    """Create the sandbox's filesystem at ``spec["root_dir"]`` and pivot into it."""
+    root = spec["root_dir"]
+    mount(None, "/", None, MS_REC | MS_PRIVATE)
+    mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=755")
+    for name in HOST_DIRS:
+        host = "/" + name
+        if os.path.islink(host):
+            os.symlink(os.readlink(host), f"{root}/{name}")
+        elif os.path.isdir(host):
+            os.mkdir(f"{root}/{name}")
+            bind_ro(host, f"{root}/{name}")
+    for d in ("proc", "dev", "tmp", "var", "var/task", "opt"):
+        os.makedirs(f"{root}/{d}", exist_ok=True)
+    bind_ro(spec["code_dir"], f"{root}/var/task")
+    for host_path, sandbox_path in spec["mounts"]:
+        target = root + "/" + sandbox_path.lstrip("/")
+        make_mountpoint(target, os.path.isdir(host_path))
+        bind_ro(host_path, target)
+    mount("proc", f"{root}/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    build_dev(f"{root}/dev", spec["shm_mb"])
+    tmp = spec["tmp"]
+    if tmp["kind"] == "loop":
+        mount(tmp["device"], f"{root}/tmp", "ext4", MS_NOSUID | MS_NODEV)
+        try:
+            os.rmdir(f"{root}/tmp/lost+found")
+        except OSError:
+            pass
+    else:
+        mount("tmpfs", f"{root}/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmp['size_mb']}m")
+    os.chown(f"{root}/tmp", spec["uid"], spec["uid"])
+    os.chmod(f"{root}/tmp", 0o1777)
+    os.chdir(root)
+    _check(_libc.syscall(SYS_PIVOT_ROOT[platform.machine()], b".", b"."), "pivot_root")
+    _check(_libc.umount2(b".", MNT_DETACH), "umount old root")
+    os.chdir("/")
+    mount(None, "/", None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+
+
+def build_dev(dev: str, shm_mb: int) -> None:
+    mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "size=64k,mode=755")
+    for name in DEV_NODES:
+        if os.path.exists(f"/dev/{name}"):
+            make_mountpoint(f"{dev}/{name}", False)
+            mount(f"/dev/{name}", f"{dev}/{name}", None, MS_BIND)
+    os.mkdir(f"{dev}/shm")
+    mount("tmpfs", f"{dev}/shm", "tmpfs", MS_NOSUID | MS_NODEV, f"size={shm_mb}m,mode=1777")
+    for name, target in (
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ):
+        os.symlink(target, f"{dev}/{name}")
+    mount(None, dev, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC)
+
+
+def drop_privileges(spec: dict[str, Any], seccomp: Any) -> None:
+    """Become the sandbox uid with no capabilities, no_new_privs and the seccomp filter."""
+    nofile = spec["nofile"]
+    resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+    cap = 0
+    while _libc.prctl(PR_CAPBSET_DROP, ctypes.c_ulong(cap), 0, 0, 0) == 0:
+        cap += 1
+    uid = spec["uid"]
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)
+    prctl(PR_SET_NO_NEW_PRIVS, 1)
+    prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # cleared by the credential change above
+    filt = build_filter(seccomp)
+    filt.load()
+
+
+def child(spec: dict[str, Any], exec_fd: int, seccomp: Any) -> None:
+    """PID 1 of the sandbox: join cgroups, build the root, drop privileges, exec."""
+    prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    for procs in spec["cgroup_procs"]:
+        with open(procs, "w") as f:
+            f.write("0")
+    build_root(spec)
+    _check(_libc.sethostname(spec["hostname"].encode(), len(spec["hostname"])), "sethostname")
+    os.chdir(spec["cwd"])
+    os.umask(0o022)
+    drop_privileges(spec, seccomp)
+    for sig in (signal.SIGCHLD, signal.SIGPIPE, signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
+    os.closerange(3, exec_fd)
+    os.closerange(exec_fd + 1, 1 << 20)
+    argv = spec["argv"]
+    try:
+        os.execve(argv[0], argv, spec["env"])
+    except OSError as exc:
+        raise LaunchError(f"exec {argv[0]}: {exc.strerror}") from None
+
+
+def report_error(exec_fd: int, exc: BaseException) -> None:
+    msg = str(exc) if isinstance(exc, LaunchError) else f"{type(exc).__name__}: {exc}"
+    try:
+        os.write(exec_fd, (json.dumps({"error": msg}) + "\n").encode())
+    except OSError:
+        pass
+
+
+def waiter(ctl: socket.socket, pid: int) -> None:
+    """Reap the sandbox's PID 1, report its wait status and exit the same way."""
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            break
+        except ChildProcessError:
+            status = 255 << 8
+            break
+        except InterruptedError:
+            continue
+    try:
+        ctl.send(json.dumps({"event": "exit", "status": status}).encode())
+    except OSError:
+        pass
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        signal.signal(sig, signal.SIG_DFL)
+        os.kill(os.getpid(), sig)
+    os._exit(os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 255)
+
+
+def main() -> None:
+    ctl_fd, exec_fd = int(sys.argv[1]), int(sys.argv[2])
+    os.set_inheritable(exec_fd, False)
+    ctl = socket.socket(fileno=ctl_fd)
+    try:
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        spec = json.loads(ctl.recv(1 << 20))
+        seccomp = import_seccomp(spec["seccomp_path"])
+        flags = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWPID
+        _check(_libc.unshare(flags), "unshare")
+        lo_up()
+        api = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        api.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        api.bind(("127.0.0.1", spec["api_port"]))
+        api.listen(64)
+        msg = json.dumps({"event": "netns", "pid": os.getpid()}).encode()
+        socket.send_fds(ctl, [msg], [api.fileno()])
+        api.close()
+        if spec["network"] == "egress":
+            reply = json.loads(ctl.recv(4096) or b"{}")
+            if reply.get("event") != "veth":
+                raise LaunchError(f"egress setup aborted by the backend: {reply}")
+            configure_egress(spec["egress"])
+        pid = os.fork()
+    except BaseException as exc:
+        report_error(exec_fd, exc)
+        os._exit(126)
+    if pid == 0:
+        try:
+            child(spec, exec_fd, seccomp)
+        except BaseException as exc:
+            report_error(exec_fd, exc)
+        os._exit(127)
+    os.close(exec_fd)
+    waiter(ctl, pid)
+
+
+if __name__ == "__main__":
+    main()

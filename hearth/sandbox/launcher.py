@@ -1,0 +1,179 @@
+"""Host side of the launcher protocol (see :mod:`hearth.sandbox._nsinit`).
+
+:class:`Launcher` spawns ``_nsinit.py`` with :class:`subprocess.Popen` (vfork+exec, never a
+Python ``fork`` of the server), feeds it the spec, receives the sandbox's listening
+Runtime API socket over SCM_RIGHTS, learns when ``execve`` succeeded (EOF on a
+close-on-exec pipe) and reaps the outside waiter through a pidfd on the event loop -- no
+thread per sandbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from typing import Any
+
+from hearth.errors import SandboxError
+
+NSINIT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_nsinit.py")
+
+
+async def _readable(fd: int, deadline: float) -> None:
+    loop = asyncio.get_running_loop()
+    fut: asyncio.Future[None] = loop.create_future()
+
+    def ready() -> None:
+        if not fut.done():
+            fut.set_result(None)
+
+    loop.add_reader(fd, ready)
+    try:
+        await asyncio.wait_for(fut, max(0.0, deadline - time.monotonic()))
+    except TimeoutError:
+        raise SandboxError("sandbox launcher timed out") from None
+    finally:
+        loop.remove_reader(fd)
+
+
+class Launcher:
+    """One spawned launcher: its pid, control socket, exec pipe and exit status."""
+
+    def __init__(self, output_w: int) -> None:
+        self.ctl, child_ctl = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        exec_r, exec_w = os.pipe2(os.O_CLOEXEC)
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-I", "-S", "-B", NSINIT, str(child_ctl.fileno()), str(exec_w)],
+                stdin=subprocess.DEVNULL,
+                stdout=output_w,
+                stderr=output_w,
+                pass_fds=(child_ctl.fileno(), exec_w),
+                close_fds=True,
+                env={},
+                cwd="/",
+            )
+        except OSError as exc:
+            os.close(exec_r)
+            self.ctl.close()
+            raise SandboxError(f"cannot spawn the sandbox launcher: {exc}") from exc
+        finally:
+            child_ctl.close()
+            os.close(exec_w)
+        self.exec_r = exec_r
+        self.ctl.setblocking(False)
+        os.set_blocking(exec_r, False)
+        self.pid = self.proc.pid
+        self.pidfd = os.pidfd_open(self.pid)
+        self.exit_status: int | None = None
+        """Wait status of the sandbox's PID 1 (from the waiter) once it has exited."""
+        self._exited: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        asyncio.get_running_loop().add_reader(self.pidfd, self._on_pidfd)
+
+    def send(self, message: dict[str, Any]) -> None:
+        data = json.dumps(message).encode()
+        try:
+            self.ctl.send(data)
+        except OSError as exc:
+            raise SandboxError(f"cannot send the spec to the launcher: {exc}") from exc
+
+    async def recv(self, deadline: float) -> tuple[dict[str, Any], list[int]]:
+        """Next control message from the launcher, with any fds it carried."""
+        while True:
+            try:
+                data, fds, _, _ = socket.recv_fds(self.ctl, 65536, 4)
+            except BlockingIOError:
+                await _readable(self.ctl.fileno(), deadline)
+                continue
+            if not data:
+                raise SandboxError(f"sandbox launcher exited: {await self.exec_error(deadline)}")
+            msg: dict[str, Any] = json.loads(data)
+            if msg.get("event") == "exit":
+                self.exit_status = int(msg["status"])
+            return msg, fds
+
+    async def exec_error(self, deadline: float) -> str | None:
+        """Read the exec pipe to EOF: None if ``execve`` succeeded, else the reason."""
+        chunks: list[bytes] = []
+        while True:
+            try:
+                chunk = os.read(self.exec_r, 65536)
+            except BlockingIOError:
+                await _readable(self.exec_r, deadline)
+                continue
+            if not chunk:
+                break
+            chunks.append(chunk)
+        os.close(self.exec_r)
+        self.exec_r = -1
+        if not chunks:
+            return None
+        text = b"".join(chunks).decode(errors="replace").strip()
+        try:
+            return str(json.loads(text.splitlines()[0])["error"])
+        except (ValueError, KeyError, IndexError):
+            return text or "unknown launcher failure"
+
+    def _on_pidfd(self) -> None:
+        try:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+        except ChildProcessError:  # reaped by someone else; rely on the waiter's report
+            pid, status = self.pid, 255 << 8
+        if pid == 0:
+            return
+        asyncio.get_running_loop().remove_reader(self.pidfd)
+        self.proc.returncode = os.waitstatus_to_exitcode(status)  # keeps Popen quiet
+        self._drain_ctl()
+        if self.exit_status is None:
+            self.exit_status = status
+        if not self._exited.done():
+            self._exited.set_result(self.exit_status)
+
+    def _drain_ctl(self) -> None:
+        """Pick up the waiter's exit report that may still sit in the control socket."""
+        while True:
+            try:
+                data, fds, _, _ = socket.recv_fds(self.ctl, 65536, 4)
+            except OSError:
+                return
+            for fd in fds:
+                os.close(fd)
+            if not data:
+                return
+            with contextlib.suppress(ValueError, KeyError):
+                msg = json.loads(data)
+                if msg.get("event") == "exit":
+                    self.exit_status = int(msg["status"])
+
+    @property
+    def exited(self) -> bool:
+        return self._exited.done()
+
+    async def wait(self) -> int:
+        return await asyncio.shield(self._exited)
+
+    async def stop(self, grace: float) -> None:
+        """Wait up to ``grace`` s for the waiter to exit, then SIGKILL it; reap it."""
+        if not self.exited:
+            try:
+                await asyncio.wait_for(self.wait(), grace)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(self.pid, signal.SIGKILL)
+                await asyncio.wait_for(self.wait(), 5.0)
+
+    def close(self) -> None:
+        """Release the host fds (after :meth:`stop`)."""
+        loop = asyncio.get_running_loop()
+        loop.remove_reader(self.pidfd)
+        os.close(self.pidfd)
+        if self.exec_r >= 0:
+            os.close(self.exec_r)
+            self.exec_r = -1
+        self.ctl.close()

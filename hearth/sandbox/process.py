@@ -1,0 +1,298 @@
+"""The process backend: Linux namespaces + cgroups + seccomp + an unprivileged uid.
+
+Each sandbox is one launcher (:mod:`hearth.sandbox._nsinit`) spawned with ``Popen``; see
+that module for what happens inside. This module owns the host side: uid allocation,
+cgroups (:mod:`.cgroups`), the ``/tmp`` loop device (:mod:`.scratch`), the optional egress
+veth (:mod:`.network`), and the teardown of all of it (:mod:`.lifecycle`).
+
+Threading: all methods must be called from the event loop thread that started the
+sandbox. Nothing here forks the server; exits are noticed via a pidfd on the loop.
+
+Ownership: ``runtime_api_socket`` (non-blocking) and ``output_fd`` belong to the sandbox
+and are closed by :meth:`ProcessSandbox.kill` -- a caller that reads them must stop
+(``remove_reader``) and drain before calling ``kill``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.util
+import logging
+import os
+import socket
+import time
+from typing import Any
+
+from hearth.errors import SandboxError
+from hearth.sandbox.base import BackendConfig, ExitInfo, SandboxSpec, Stats
+from hearth.sandbox.cgroups import CgroupManager, EnvCgroup
+from hearth.sandbox.launcher import Launcher
+from hearth.sandbox.lifecycle import Lifecycle
+from hearth.sandbox.network import EgressNetwork
+from hearth.sandbox.scratch import ScratchPool, attach_loop, loop_supported, wait_loop_released
+from hearth.sandbox.uids import UidAllocator
+from hearth.sandbox.validate import validate_spec
+
+log = logging.getLogger(__name__)
+
+RUNTIME_API_PORT = 9001
+SHM_MB = 64
+KILL_GRACE = 2.0
+
+
+def _exit_info(status: int, oom: bool) -> ExitInfo:
+    if os.WIFSIGNALED(status):
+        return ExitInfo(returncode=None, signal=os.WTERMSIG(status), oom_killed=oom)
+    return ExitInfo(returncode=os.WEXITSTATUS(status), signal=None, oom_killed=oom)
+
+
+class ProcessSandbox:
+    """One running sandbox of :class:`ProcessBackend` (implements ``Sandbox``)."""
+
+    def __init__(self, backend: ProcessBackend, spec: SandboxSpec) -> None:
+        self._backend = backend
+        self._spec = spec
+        self._life = Lifecycle(spec.env_id)
+        self._uid = -1
+        self._cg: EnvCgroup | None = None
+        self._launcher: Launcher | None = None
+        self._api: socket.socket | None = None
+        self._output_r = -1
+        self._loop_fd = -1
+        self._stats = Stats(0, 0)
+        self._exit: ExitInfo | None = None
+        self.started_at = 0.0
+        """``time.monotonic()`` when ``execve`` of ``argv`` succeeded."""
+
+    # --- Sandbox protocol -------------------------------------------------------------
+    @property
+    def id(self) -> str:
+        return self._spec.env_id
+
+    @property
+    def uid(self) -> int:
+        """The host uid the sandbox's processes run as."""
+        return self._uid
+
+    @property
+    def runtime_api_socket(self) -> socket.socket:
+        if self._api is None:
+            raise SandboxError(f"sandbox {self.id} has no Runtime API socket")
+        return self._api
+
+    @property
+    def output_fd(self) -> int:
+        return self._output_r
+
+    async def wait(self) -> ExitInfo:
+        if self._exit is None:
+            if self._launcher is None:
+                raise SandboxError(f"sandbox {self.id} was never started")
+            self._record_exit(await self._launcher.wait())
+        assert self._exit is not None
+        return self._exit
+
+    async def freeze(self) -> None:
+        if not self._life.dead and self._cg is not None:
+            await self._cg.freeze()
+
+    async def thaw(self) -> None:
+        if not self._life.dead and self._cg is not None:
+            await self._cg.thaw()
+
+    def stats(self) -> Stats:
+        if not self._life.dead and self._cg is not None:
+            with contextlib.suppress(OSError, ValueError):
+                self._stats = Stats(self._cg.peak_bytes(), self._cg.cpu_ns())
+        return self._stats
+
+    def reset_peak(self) -> None:
+        if not self._life.dead and self._cg is not None:
+            self._cg.reset_peak()
+
+    async def kill(self) -> ExitInfo:
+        await self._life.teardown()
+        return self._exit or ExitInfo(returncode=None, signal=None, oom_killed=False)
+
+    # --- start and teardown -----------------------------------------------------------
+    def _record_exit(self, status: int) -> None:
+        if self._exit is None:
+            oom = False
+            if self._cg is not None:
+                with contextlib.suppress(OSError, ValueError):
+                    oom = self._cg.oom_kills() > 0
+            self._exit = _exit_info(status, oom)
+
+    async def _start(self) -> None:
+        spec, be = self._spec, self._backend
+        deadline = time.monotonic() + be.start_timeout
+        async with self._life.starting():
+            self._uid = be.uids.acquire()
+            self._life.push("uid", lambda: be.uids.release(self._uid))
+            self._cg = be.cgroups.create(spec.env_id, spec.memory_mb, spec.pids_max)
+            self._life.push("cgroup", self._remove_cgroup)
+            tmp = await self._prepare_tmp()
+            net = None
+            if spec.network == "egress":
+                net = await be.network.create(spec.env_id)
+                self._life.push("veth", net.remove)
+            r, w = os.pipe2(os.O_CLOEXEC)
+            self._output_r = r
+            os.set_blocking(r, False)
+            self._life.push("output pipe", self._close_output)
+            try:
+                self._launcher = launcher = Launcher(w)
+            finally:
+                os.close(w)
+            self._life.push("launcher fds", launcher.close)
+            self._life.push("processes", self._kill_processes)
+            launcher.send(self._launch_spec(tmp, net))
+            msg, fds = await launcher.recv(deadline)
+            if msg.get("event") != "netns" or len(fds) != 1:
+                for fd in fds:
+                    os.close(fd)
+                raise SandboxError(f"unexpected launcher message {msg}")
+            self._api = socket.socket(fileno=fds[0])
+            self._api.setblocking(False)
+            self._life.push("runtime api socket", self._api.close)
+            if net is not None:
+                await net.attach(int(msg["pid"]))
+                launcher.send({"event": "veth"})
+            error = await launcher.exec_error(deadline)
+            if error is not None:
+                raise SandboxError(f"sandbox {self.id} failed to start: {error}")
+            self.started_at = time.monotonic()
+            self._close_loop_fd()  # the sandbox's /tmp mount holds the device now
+
+    async def _prepare_tmp(self) -> dict[str, Any]:
+        be = self._backend
+        if be.scratch is None:
+            return {"kind": "tmpfs", "size_mb": self._spec.ephemeral_mb}
+        image = await be.scratch.take(self._spec.ephemeral_mb)
+        dev, self._loop_fd = attach_loop(image)
+        self._life.push("loop device", lambda: wait_loop_released(dev))
+        self._life.push("loop fd", self._close_loop_fd)
+        return {"kind": "loop", "device": dev}
+
+    def _launch_spec(self, tmp: dict[str, Any], net: EgressNetwork | None) -> dict[str, Any]:
+        spec, be = self._spec, self._backend
+        assert self._cg is not None
+        return {
+            "argv": list(spec.argv),
+            "env": dict(spec.env),
+            "cwd": spec.cwd,
+            "hostname": spec.hostname,
+            "uid": self._uid,
+            "nofile": spec.nofile,
+            "cgroup_procs": self._cg.procs_files,
+            "root_dir": be.root_dir,
+            "code_dir": os.path.realpath(spec.code_dir),
+            "mounts": [[os.path.realpath(m.host_path), m.sandbox_path] for m in spec.mounts],
+            "tmp": tmp,
+            "shm_mb": min(SHM_MB, spec.memory_mb),
+            "network": spec.network,
+            "egress": net.inner_config() if net is not None else None,
+            "seccomp_path": be.seccomp_path,
+            "api_port": RUNTIME_API_PORT,
+        }
+
+    def _close_loop_fd(self) -> None:
+        if self._loop_fd >= 0:
+            os.close(self._loop_fd)
+            self._loop_fd = -1
+
+    def _close_output(self) -> None:
+        if self._output_r >= 0:
+            os.close(self._output_r)
+            self._output_r = -1
+
+    async def _kill_processes(self) -> None:
+        """SIGKILL everything in the cgroup, then reap the waiter (which reports PID 1)."""
+        assert self._launcher is not None and self._cg is not None
+        if not self._launcher.exited:
+            await self._cg.kill()
+        await self._launcher.stop(KILL_GRACE)
+        await self._cg.kill()  # anything that slipped in while the waiter exited
+        self._record_exit(await self._launcher.wait())
+
+    async def _remove_cgroup(self) -> None:
+        assert self._cg is not None
+        self.stats()  # the last known values survive the cgroup
+        await self._cg.kill()
+        self._cg.remove()
+        self._cg = None
+
+
+class ProcessBackend:
+    """Sandboxes as namespaced, cgroup-limited, seccomp-filtered processes.
+
+    ``ProcessBackend(BackendConfig(state_dir=...))``. Construction is synchronous: it
+    detects the cgroup version, sweeps sandbox cgroups left by a crashed earlier server
+    and starts pre-formatting ``/tmp`` images. ``config.extra`` keys:
+    ``start_timeout`` (seconds, default 10), ``scratch_pool`` (images kept ready per
+    size, default 2), ``egress_subnet`` (IPv4 /16 for egress veths, default 10.213.0.0/16).
+    """
+
+    name = "process"
+
+    def __init__(self, config: BackendConfig) -> None:
+        self.config = config
+        self.start_timeout = float(config.extra.get("start_timeout", "10"))
+        spec = importlib.util.find_spec("pyseccomp")
+        if spec is None or spec.origin is None:
+            raise SandboxError("pyseccomp is not installed; the seccomp filter is required")
+        self.seccomp_path = os.path.dirname(spec.origin)
+        os.makedirs(config.state_dir, mode=0o700, exist_ok=True)
+        self.root_dir = os.path.join(config.state_dir, "rootfs")
+        os.makedirs(self.root_dir, mode=0o755, exist_ok=True)
+        self.cgroups = CgroupManager(config.cgroup_root_name)
+        stale = self.cgroups.sweep_blocking()
+        if stale:
+            log.warning("removed %d stale sandbox cgroups: %s", len(stale), ", ".join(stale))
+        self.uids = UidAllocator(config.sandbox_uid_base, config.uid_count)
+        self.scratch: ScratchPool | None = None
+        if loop_supported():
+            per_size = int(config.extra.get("scratch_pool", "2"))
+            self.scratch = ScratchPool(os.path.join(config.state_dir, "scratch"), per_size)
+            self.scratch.prefill(512)
+        else:
+            log.warning("no loop devices or mkfs.ext4: sandbox /tmp falls back to tmpfs")
+        self.network = EgressNetwork.manager(config)
+        self._live: dict[str, ProcessSandbox] = {}
+        self._closed = False
+
+    async def start(self, spec: SandboxSpec) -> ProcessSandbox:
+        if self._closed:
+            raise SandboxError("backend is closed")
+        validate_spec(spec)
+        if spec.env_id in self._live:
+            raise SandboxError(f"sandbox {spec.env_id} is already running")
+        sandbox = ProcessSandbox(self, spec)
+        self._live[spec.env_id] = sandbox
+        sandbox._life.push("registration", lambda: self._forget(spec.env_id))
+        await sandbox._start()
+        return sandbox
+
+    def _forget(self, env_id: str) -> None:
+        self._live.pop(env_id, None)
+
+    @property
+    def live(self) -> list[ProcessSandbox]:
+        return list(self._live.values())
+
+    async def aclose(self) -> None:
+        """Kill every sandbox, stop the scratch pool, remove cgroup parents and the veths."""
+        self._closed = True
+        results = await asyncio.gather(
+            *(s.kill() for s in list(self._live.values())), return_exceptions=True
+        )
+        for res in results:
+            if isinstance(res, BaseException):
+                log.error("sandbox cleanup at backend close: %s", res)
+        if self.scratch is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.scratch.close)
+        self.network.close()
+        self.cgroups.remove_parents()
+        with contextlib.suppress(OSError):
+            os.rmdir(self.root_dir)

@@ -1,0 +1,207 @@
+"""Disk-backed ``/tmp`` for sandboxes: pre-formatted ext4 images on auto-clearing loop devices.
+
+Why not tmpfs: tmpfs pages are charged to the memory cgroup, so a 512 MB ``/tmp`` could
+OOM-kill a 128 MB function. Lambda's ``/tmp`` is disk.
+
+Life of an image: a background thread creates sparse files of the needed size under
+``<state_dir>/scratch/`` and runs ``mkfs.ext4`` on them (``-m 0``: the sandbox uid is not
+root and must get the full size; no journal; lazy init). :meth:`ScratchPool.take` hands out
+a ready image (or makes one on the spot if the pool is empty) and refills the pool.
+:func:`attach_loop` binds it to a free loop device with ``LO_FLAGS_AUTOCLEAR`` and
+**unlinks the file at once**: the loop device keeps the inode alive, nothing is left on
+disk if the server crashes, and the kernel detaches the device when the last user -- the
+``/tmp`` mount in the sandbox's mount namespace -- goes away. The backend holds the loop fd
+only until the sandbox has mounted it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import fcntl
+import logging
+import os
+import shutil
+import struct
+import subprocess
+import threading
+import time
+import uuid
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+
+from hearth.errors import SandboxError
+
+log = logging.getLogger(__name__)
+
+LOOP_CONTROL = "/dev/loop-control"
+LOOP_SET_FD = 0x4C00
+LOOP_CLR_FD = 0x4C01
+LOOP_SET_STATUS64 = 0x4C04
+LOOP_CTL_GET_FREE = 0x4C82
+LO_FLAGS_AUTOCLEAR = 4
+LOOP_MAJOR = 7
+#: struct loop_info64: 5 x u64, 4 x u32 (lo_flags last), file name, crypt name, key, 2 x u64
+LOOP_INFO64 = "=5Q4I64s64s32s2Q"
+
+MKFS = (
+    "mkfs.ext4",
+    "-q",
+    "-F",
+    "-m",
+    "0",
+    "-O",
+    "^has_journal",
+    "-E",
+    "lazy_itable_init=1,lazy_journal_init=1,nodiscard",
+)
+
+
+def loop_supported() -> bool:
+    return os.path.exists(LOOP_CONTROL) and shutil.which("mkfs.ext4") is not None
+
+
+def make_image(path: str, size_mb: int) -> None:
+    """Create a sparse ``size_mb`` file at ``path`` holding an empty ext4 filesystem."""
+    tmp = path + ".part"
+    with open(tmp, "wb") as f:
+        f.truncate(size_mb << 20)
+    res = subprocess.run([*MKFS, tmp], capture_output=True, text=True, check=False)
+    if res.returncode != 0:
+        os.unlink(tmp)
+        raise SandboxError(f"mkfs.ext4 failed: {res.stderr.strip()}")
+    os.rename(tmp, path)
+
+
+def _loop_node(n: int) -> str:
+    dev = f"/dev/loop{n}"
+    if not os.path.exists(dev):  # a static /dev (container) lacks nodes for new devices
+        with contextlib.suppress(FileExistsError):
+            os.mknod(dev, 0o660 | 0o060000, os.makedev(LOOP_MAJOR, n))
+    return dev
+
+
+def attach_loop(image: str) -> tuple[str, int]:
+    """Bind ``image`` to a free auto-clearing loop device and unlink the image.
+
+    Returns the device path and an open fd on it; the device stays bound while that fd
+    or a mount of the device exists.
+    """
+    img = os.open(image, os.O_RDWR | os.O_CLOEXEC)
+    try:
+        ctl = os.open(LOOP_CONTROL, os.O_RDWR | os.O_CLOEXEC)
+        try:
+            for _ in range(32):
+                n = fcntl.ioctl(ctl, LOOP_CTL_GET_FREE)
+                dev = _loop_node(n)
+                lfd = os.open(dev, os.O_RDWR | os.O_CLOEXEC)
+                try:
+                    fcntl.ioctl(lfd, LOOP_SET_FD, img)
+                except OSError as exc:
+                    os.close(lfd)
+                    if exc.errno == errno.EBUSY:  # raced with another user of the device
+                        continue
+                    raise
+                name = os.path.basename(image).encode()[:63]
+                info = struct.pack(
+                    LOOP_INFO64, 0, 0, 0, 0, 0, 0, 0, 0, LO_FLAGS_AUTOCLEAR, name, b"", b"", 0, 0
+                )
+                try:
+                    fcntl.ioctl(lfd, LOOP_SET_STATUS64, info)
+                except OSError:
+                    fcntl.ioctl(lfd, LOOP_CLR_FD)
+                    os.close(lfd)
+                    raise
+                return dev, lfd
+            raise SandboxError("no free loop device after 32 attempts")
+        finally:
+            os.close(ctl)
+    except OSError as exc:
+        raise SandboxError(f"cannot attach {image} to a loop device: {exc}") from exc
+    finally:
+        os.close(img)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(image)
+
+
+def loop_bound(dev: str) -> bool:
+    """Whether the loop device still has a backing file."""
+    return os.path.exists(f"/sys/block/{os.path.basename(dev)}/loop/backing_file")
+
+
+async def wait_loop_released(dev: str, timeout: float = 3.0) -> None:
+    """Wait until the kernel auto-cleared ``dev`` (after its last mount went away)."""
+    deadline = time.monotonic() + timeout
+    delay = 0.0005
+    while loop_bound(dev):
+        if time.monotonic() > deadline:
+            raise SandboxError(f"loop device {dev} still bound after {timeout} s")
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.02)
+
+
+class ScratchPool:
+    """Pre-formatted images, ``per_size`` ready per size that has been asked for."""
+
+    def __init__(self, directory: str, per_size: int = 2) -> None:
+        self.directory = directory
+        self.per_size = per_size
+        self._ready: dict[int, list[str]] = defaultdict(list)
+        self._pending: dict[int, int] = defaultdict(int)
+        self._lock = threading.Lock()
+        self._closed = False
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hearth-mkfs")
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        for entry in os.scandir(directory):  # images of an earlier run
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(entry.path)
+
+    def _new_path(self, size_mb: int) -> str:
+        return os.path.join(self.directory, f"{size_mb}m-{uuid.uuid4().hex}.img")
+
+    def _fill_one(self, size_mb: int) -> None:
+        try:
+            path = self._new_path(size_mb)
+            make_image(path, size_mb)
+            with self._lock:
+                if self._closed:
+                    os.unlink(path)
+                else:
+                    self._ready[size_mb].append(path)
+        except Exception:
+            log.exception("pre-formatting a %d MB scratch image failed", size_mb)
+        finally:
+            with self._lock:
+                self._pending[size_mb] -= 1
+
+    def prefill(self, size_mb: int) -> None:
+        """Queue background mkfs runs until ``per_size`` images of this size exist."""
+        with self._lock:
+            if self._closed:
+                return
+            missing = self.per_size - len(self._ready[size_mb]) - self._pending[size_mb]
+            self._pending[size_mb] += max(0, missing)
+        for _ in range(missing):
+            self._executor.submit(self._fill_one, size_mb)
+
+    async def take(self, size_mb: int) -> str:
+        """Path of a fresh image of ``size_mb``; the caller owns (and must unlink) it."""
+        with self._lock:
+            path = self._ready[size_mb].pop() if self._ready[size_mb] else None
+        if path is None:
+            path = self._new_path(size_mb)
+            await asyncio.get_running_loop().run_in_executor(None, make_image, path, size_mb)
+        self.prefill(size_mb)
+        return path
+
+    def close(self) -> None:
+        """Stop refilling and delete every unused image."""
+        with self._lock:
+            self._closed = True
+            ready = [p for paths in self._ready.values() for p in paths]
+            self._ready.clear()
+        self._executor.shutdown(wait=True, cancel_futures=True)
+        for path in ready:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
