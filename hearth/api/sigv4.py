@@ -518,17 +518,17 @@ def _parse_authorization(auth: str, headers: Mapping[str, str]) -> tuple[str, st
     """``(credential, signed_headers, signature)`` of an ``AWS4-HMAC-SHA256`` header.
 
     Mirrors the AWS front end's checks and messages: a missing component or date header is
-    reported all at once, a bare token without ``=`` as "not a valid key=value pair".
+    reported all at once, a stray token without ``=`` as "not a valid key=value pair", and a
+    scheme other than ``AWS4-HMAC-SHA256`` as an unsupported algorithm. A header that is a
+    single token (e.g. a bare JWT) has no scheme and reports the missing components.
     """
     algorithm, _, rest = auth.strip().partition(" ")
     fields: dict[str, str] = {}
     if rest:
         if algorithm != ALGORITHM:
             raise AuthError(f"Unsupported AWS 'algorithm': '{algorithm}'.", code=_INCOMPLETE)
-        for part in rest.split(","):
-            part = part.strip()
-            if not part:
-                continue
+        # AWS separates the components with commas and/or whitespace.
+        for part in rest.replace(",", " ").split():
             name, eq, value = part.partition("=")
             if not eq:
                 raise AuthError(
@@ -536,7 +536,7 @@ def _parse_authorization(auth: str, headers: Mapping[str, str]) -> tuple[str, st
                     f"Authorization header: '{auth}'.",
                     code=_INCOMPLETE,
                 )
-            fields[name.strip()] = value.strip()
+            fields[name] = value
     problems = [
         f"Authorization header requires '{name}' parameter."
         for name in ("Credential", "Signature", "SignedHeaders")
