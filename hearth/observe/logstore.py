@@ -568,20 +568,19 @@ class LogStore:
             gid = _group_id(conn, account, group)
             if gid is None:
                 return None
-            key = "coalesce(last_event_ts, 0), name" if by_last_event else "name"
+            keys = ["coalesce(last_event_ts, 0)", "name"] if by_last_event else ["name"]
+            direction = "DESC" if descending else "ASC"
             where: list[str] = ["group_id = ?"]
             args: list[object] = [gid]
             if prefix:
                 where.append("substr(name, 1, ?) = ?")
                 args += [len(prefix), prefix]
             if after is not None:
-                where.append(
-                    f"({key}) {'<' if descending else '>'} ({'?, ?' if by_last_event else '?'})"
-                )
-                args += list(after) if isinstance(after, tuple) else [after]
-            order = ", ".join(
-                f"{k.strip()} {'DESC' if descending else 'ASC'}" for k in key.split(",")
-            )
+                cursor = list(after) if isinstance(after, tuple) else [after]
+                marks = ", ".join("?" * len(cursor))
+                where.append(f"({', '.join(keys)}) {'<' if descending else '>'} ({marks})")
+                args += cursor
+            order = ", ".join(f"{k} {direction}" for k in keys)
             rows = conn.execute(
                 "SELECT name, creation_time, first_event_ts, last_event_ts, "
                 "last_ingestion_time, stored_bytes FROM log_streams "
