@@ -1,0 +1,374 @@
+"""Validation of an untrusted deployment package, before a byte of it touches disk.
+
+:func:`inspect` turns zip bytes into a list of :class:`Entry` that is safe to extract:
+every name is a clean relative path, every symlink stays inside the tree, no entry
+shadows another, and the *declared* sizes fit the limits. The declared sizes come from
+the attacker, so :mod:`hearth.code._extract` counts the real bytes again while it
+writes; this module only rejects early and cheaply what the headers already give away.
+
+Error messages: where AWS Lambda has a message for the condition it is used verbatim
+(corrupt archive, unzipped size, request size); conditions AWS does not document get an
+``InvalidParameterValueException`` naming the offending entry.
+
+Symlink policy: a symlink entry (``S_IFLNK`` in the high 16 bits of ``external_attr``)
+is kept as a symlink when its target is relative and resolves inside the package.
+Resolution is done against the archive's own tree, following symlinks the archive
+itself creates exactly as the kernel would, so ``a -> .`` followed by ``b -> a/..``
+is caught even though ``a/..`` looks harmless lexically. Absolute targets, targets that
+climb out with ``..``, loops and entries that would be written *through* a symlink are
+rejected. Keeping in-tree links matters for ``node_modules/.bin`` style packages.
+"""
+
+from __future__ import annotations
+
+import enum
+import io
+import stat
+import struct
+import zipfile
+import zlib
+from dataclasses import dataclass
+
+from hearth.code._limits import CodeLimits
+from hearth.errors import InvalidParameterValue, RequestTooLarge
+
+#: AWS Lambda's message for an archive it cannot read.
+UNZIP_FAILED = "Could not unzip uploaded file. Please check your file, then try to upload again."
+
+#: What reading a hostile archive from memory can raise: all mean "not a usable zip".
+READ_ERRORS: tuple[type[Exception], ...] = (
+    zipfile.BadZipFile,
+    zlib.error,
+    EOFError,
+    NotImplementedError,
+    RuntimeError,
+    ValueError,
+    struct.error,
+    OSError,
+)
+
+_SUPPORTED_METHODS = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED})
+_NAME_MAX = 255  # bytes in one path component (Linux NAME_MAX)
+_PATH_MAX = 4096  # bytes in a whole path, so the runtime can open it by name
+_LINK_MAX = 4095  # bytes in a symlink target (PATH_MAX - 1)
+_MAX_LINK_HOPS = 40  # the kernel's MAXSYMLINKS
+
+
+def unzip_failed(detail: str | None = None) -> InvalidParameterValue:
+    """AWS's corrupt-archive error; ``detail`` (optional) names what was wrong."""
+    message = UNZIP_FAILED if detail is None else f"{UNZIP_FAILED} ({detail})"
+    return InvalidParameterValue(message)
+
+
+def unzipped_too_large(limits: CodeLimits) -> InvalidParameterValue:
+    """AWS's message, verbatim, with the configured limit."""
+    return InvalidParameterValue(f"Unzipped size must be smaller than {limits.max_unzipped} bytes")
+
+
+def zipped_too_large(limits: CodeLimits) -> RequestTooLarge:
+    """413 for a zip over ``max_zipped``.
+
+    AWS checks the request body, in which the zip travels base64-encoded, and says
+    "Request must be smaller than 69905067 bytes for the <Operation> operation";
+    69,905,067 is the base64 length of 50 MB. The operation is not known here, so the
+    message stops before it.
+    """
+    encoded = -(-limits.max_zipped * 4 // 3)
+    return RequestTooLarge(f"Request must be smaller than {encoded} bytes")
+
+
+def bad_entry(name: str, problem: str) -> InvalidParameterValue:
+    """A policy violation by one entry; ``name`` is shown with ``repr`` so control
+    characters and NULs are visible rather than interpreted."""
+    return InvalidParameterValue(f"Invalid deployment package: entry {name!r} {problem}")
+
+
+def bad_archive(problem: str) -> InvalidParameterValue:
+    return InvalidParameterValue(f"Invalid deployment package: {problem}")
+
+
+def bomb_entry(name: str, limits: CodeLimits) -> InvalidParameterValue:
+    return bad_entry(
+        name, f"expands more than {limits.max_ratio} times its compressed size (zip bomb)"
+    )
+
+
+def bomb_archive(limits: CodeLimits) -> InvalidParameterValue:
+    return bad_archive(
+        f"the archive expands more than {limits.max_ratio} times its size (zip bomb)"
+    )
+
+
+def too_many_entries(limits: CodeLimits) -> InvalidParameterValue:
+    return bad_archive(f"more than {limits.max_entries} entries")
+
+
+class Kind(enum.Enum):
+    DIR = "directory"
+    FILE = "file"
+    SYMLINK = "symbolic link"
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One archive member that passed validation.
+
+    ``parts`` is the normalized relative path (no empty, ``.`` or ``..`` components);
+    ``target`` is set for symlinks only; ``executable`` for files only.
+    """
+
+    info: zipfile.ZipInfo
+    parts: tuple[str, ...]
+    kind: Kind
+    executable: bool = False
+    target: str | None = None
+
+
+# --- central directory pre-scan -------------------------------------------------------
+
+_EOCD = struct.Struct("<4s4H2LH")
+_ZIP64_LOCATOR = struct.Struct("<4sLQL")
+_ZIP64_EOCD = struct.Struct("<4sQ2H2L4Q")
+
+
+def count_entries(data: bytes, limits: CodeLimits) -> int:
+    """Count central-directory records without building them, stopping past the limit.
+
+    :class:`zipfile.ZipFile` materialises a ``ZipInfo`` for every record, and a 50 MB
+    archive can hold a million 46-byte records: hundreds of MB of objects. This walk
+    locates the central directory the way :mod:`zipfile` does (last end-of-central-
+    directory signature, Zip64 locator if present) and only steps over the records.
+    Anything it cannot walk is corrupt; :mod:`zipfile` would refuse it too.
+    """
+    eocd = data.rfind(b"PK\x05\x06", max(0, len(data) - _EOCD.size - 0xFFFF))
+    if eocd < 0 or eocd + _EOCD.size > len(data):
+        raise unzip_failed()
+    _sig, _disk, _cd_disk, _n_disk, _n_total, cd_size, _cd_off, _clen = _EOCD.unpack_from(
+        data, eocd
+    )
+    loc = eocd - _ZIP64_LOCATOR.size
+    if loc >= 0 and data[loc : loc + 4] == b"PK\x06\x07":
+        rec = loc - _ZIP64_EOCD.size
+        if rec < 0 or data[rec : rec + 4] != b"PK\x06\x06":
+            raise unzip_failed()
+        cd_size = _ZIP64_EOCD.unpack_from(data, rec)[8]
+        cd_end = rec
+    else:
+        cd_end = eocd
+    pos = cd_end - cd_size
+    if pos < 0:
+        raise unzip_failed()
+    count = 0
+    while pos < cd_end:
+        if pos + 46 > cd_end or data[pos : pos + 4] != b"PK\x01\x02":
+            raise unzip_failed()
+        name_len, extra_len, comment_len = struct.unpack_from("<3H", data, pos + 28)
+        pos += 46 + name_len + extra_len + comment_len
+        count += 1
+        if count > limits.max_entries:
+            raise too_many_entries(limits)
+    return count
+
+
+# --- per-entry checks -----------------------------------------------------------------
+
+
+def _check_name(info: zipfile.ZipInfo) -> tuple[str, ...] | None:
+    """Return the normalized path components, or None for a no-op entry such as ``./``."""
+    # zipfile truncates names at NUL; orig_filename keeps what the archive said.
+    raw = info.orig_filename
+    if "\x00" in raw:
+        raise bad_entry(raw, "has a NUL character in its name")
+    if "\\" in raw:
+        raise bad_entry(raw, "has a backslash in its name")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in raw):
+        raise bad_entry(raw, "has a control character in its name")
+    if raw.startswith("/"):
+        raise bad_entry(raw, "is an absolute path")
+    pieces = raw.split("/")
+    if ".." in pieces:
+        raise bad_entry(raw, "has a '..' path component")
+    parts = tuple(p for p in pieces if p not in ("", "."))
+    if not parts:
+        if raw.endswith("/"):
+            return None  # "./": the package root itself
+        raise bad_entry(raw, "has an empty name")
+    if len(raw.encode("utf-8", "surrogateescape")) > _PATH_MAX:
+        raise bad_entry(raw, f"has a path longer than {_PATH_MAX} bytes")
+    for p in parts:
+        if len(p.encode("utf-8", "surrogateescape")) > _NAME_MAX:
+            raise bad_entry(raw, f"has a path component longer than {_NAME_MAX} bytes")
+    return parts
+
+
+def _classify(info: zipfile.ZipInfo) -> tuple[Kind, bool]:
+    """Kind and executable bit from the Unix mode in ``external_attr``'s high 16 bits.
+
+    The mode is honoured whenever it is non-zero, whatever ``create_system`` claims:
+    a device or FIFO is refused however it is labelled. A zero mode (DOS/Windows
+    tools) falls back to the trailing slash.
+    """
+    name = info.orig_filename
+    mode = info.external_attr >> 16
+    fmt = stat.S_IFMT(mode)
+    slash = name.endswith("/")
+    if fmt == stat.S_IFLNK:
+        kind = Kind.SYMLINK
+    elif fmt == stat.S_IFDIR or (fmt == 0 and slash):
+        kind = Kind.DIR
+    elif fmt in (0, stat.S_IFREG):
+        kind = Kind.FILE
+    else:
+        what = {
+            stat.S_IFCHR: "a character device",
+            stat.S_IFBLK: "a block device",
+            stat.S_IFIFO: "a FIFO",
+            stat.S_IFSOCK: "a socket",
+        }.get(fmt, f"of unknown file type {fmt:#o}")
+        raise bad_entry(name, f"is {what}; only files, directories and symlinks are allowed")
+    if slash and kind is not Kind.DIR:
+        raise bad_entry(name, f"ends with '/' but is marked as a {kind.value}")
+    if kind is Kind.DIR and info.file_size != 0:
+        raise bad_entry(name, "is a directory but has content")
+    return kind, kind is Kind.FILE and bool(mode & 0o111)
+
+
+def _read_link(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> str:
+    name = info.orig_filename
+    if info.file_size > _LINK_MAX:
+        raise bad_entry(name, f"is a symbolic link whose target exceeds {_LINK_MAX} bytes")
+    try:
+        with zf.open(info) as src:
+            raw = src.read(_LINK_MAX + 1)
+    except READ_ERRORS:
+        raise unzip_failed() from None
+    if len(raw) > _LINK_MAX:
+        raise bad_entry(name, f"is a symbolic link whose target exceeds {_LINK_MAX} bytes")
+    if not raw:
+        raise bad_entry(name, "is a symbolic link with an empty target")
+    if b"\x00" in raw:
+        raise bad_entry(name, "is a symbolic link whose target has a NUL character")
+    target = raw.decode("utf-8", "surrogateescape")
+    if target.startswith("/"):
+        raise bad_entry(name, f"is a symbolic link to an absolute path ({target!r})")
+    return target
+
+
+def _link_problem(
+    link: tuple[str, ...], target: str, links: dict[tuple[str, ...], str]
+) -> str | None:
+    """Resolve ``target`` from ``link``'s directory inside the archive's own tree.
+
+    ``cur`` always holds a path free of symlinks, so ``..`` pops exactly as the kernel
+    would; a component that is itself a symlink of the archive is expanded in place.
+    Components that do not exist are walked lexically, which can only be stricter.
+    """
+    cur = list(link[:-1])
+    pending = list(reversed(target.split("/")))
+    hops = 0
+    while pending:
+        comp = pending.pop()
+        if comp in ("", "."):
+            continue
+        if comp == "..":
+            if not cur:
+                return f"is a symbolic link that points outside the package ({target!r})"
+            cur.pop()
+            continue
+        cur.append(comp)
+        hop = links.get(tuple(cur))
+        if hop is not None:
+            hops += 1
+            if hops > _MAX_LINK_HOPS:
+                return f"is a symbolic link that loops ({target!r})"
+            if hop.startswith("/"):
+                return f"is a symbolic link that points outside the package ({target!r})"
+            cur.pop()
+            pending.extend(reversed(hop.split("/")))
+    return None
+
+
+def _check_overlap(infos: list[zipfile.ZipInfo], size: int) -> None:
+    """Refuse members whose data overlap or run past the end of the upload.
+
+    Overlapping members are how non-recursive zip bombs reuse one compressed stream
+    thousands of times. A member occupies at least its 30-byte local header plus its
+    compressed data; the real footprint is larger, so valid archives always pass.
+    """
+    end = 0
+    for info in sorted(infos, key=lambda i: i.header_offset):
+        if info.header_offset < end:
+            raise unzip_failed(f"entry {info.orig_filename!r} overlaps another entry")
+        end = info.header_offset + 30 + info.compress_size
+    if end > size:
+        raise unzip_failed()
+
+
+def inspect(data: bytes, limits: CodeLimits) -> tuple[zipfile.ZipFile, list[Entry]]:
+    """Open ``data`` and validate every entry; return the archive and its entries.
+
+    Raises :class:`InvalidParameterValue` (see module docstring for the messages). The
+    caller must still count real bytes while extracting; declared sizes are checked
+    here only to refuse obvious bombs without decompressing anything.
+    """
+    count_entries(data, limits)
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+        infos = zf.infolist()
+    except READ_ERRORS:
+        raise unzip_failed() from None
+    if len(infos) > limits.max_entries:
+        raise too_many_entries(limits)
+    _check_overlap(infos, len(data))
+
+    entries: list[Entry] = []
+    kinds: dict[tuple[str, ...], Kind] = {}
+    for info in infos:
+        name = info.orig_filename
+        if info.flag_bits & 0x1:
+            raise unzip_failed(f"entry {name!r} is encrypted")
+        if info.compress_type not in _SUPPORTED_METHODS:
+            raise unzip_failed(
+                f"entry {name!r} uses compression method {info.compress_type}; "
+                "only stored and deflated are supported"
+            )
+        parts = _check_name(info)
+        kind, executable = _classify(info)
+        if parts is None:
+            continue
+        if parts in kinds:
+            raise bad_entry(name, "is a duplicate")
+        kinds[parts] = kind
+        entries.append(Entry(info, parts, kind, executable))
+
+    # Declared sizes: AWS's own size check first, then the bomb heuristics.
+    total = sum(e.info.file_size for e in entries)
+    if total >= limits.max_unzipped:
+        raise unzipped_too_large(limits)
+    for e in entries:
+        size = e.info.file_size
+        if size > limits.ratio_floor and size > e.info.compress_size * limits.max_ratio:
+            raise bomb_entry(e.info.orig_filename, limits)
+    if total > limits.ratio_floor and total > len(data) * limits.max_ratio:
+        raise bomb_archive(limits)
+
+    # Structure: nothing may live under a file or a symlink (it would be written
+    # through the link, or fail), and every symlink must resolve inside the tree.
+    for e in entries:
+        for i in range(1, len(e.parts)):
+            above = kinds.get(e.parts[:i])
+            if above is Kind.FILE or above is Kind.SYMLINK:
+                under = "/".join(e.parts[:i])
+                raise bad_entry(e.info.orig_filename, f"is inside {above.value} {under!r}")
+    links: dict[tuple[str, ...], str] = {}
+    for i, e in enumerate(entries):
+        if e.kind is Kind.SYMLINK:
+            target = _read_link(zf, e.info)
+            links[e.parts] = target
+            entries[i] = Entry(e.info, e.parts, e.kind, False, target)
+    for e in entries:
+        if e.target is not None:
+            problem = _link_problem(e.parts, e.target, links)
+            if problem is not None:
+                raise bad_entry(e.info.orig_filename, problem)
+    return zf, entries
