@@ -116,10 +116,10 @@ class EnvCgroup:
         self.dirs = dirs
         """Controller (v1) or "" (v2) → directory."""
 
-    @property
-    def procs_files(self) -> list[str]:
-        """The ``cgroup.procs`` files a process writes ``0`` into to join this sandbox."""
-        return [f"{d}/cgroup.procs" for d in dict.fromkeys(self.dirs.values())]
+    def join(self, pid: int) -> None:
+        """Move process ``pid`` into this cgroup (blocking: ~10-18 ms on v1, see _nsinit)."""
+        for d in dict.fromkeys(self.dirs.values()):
+            _write(f"{d}/cgroup.procs", str(pid))
 
     def pids(self) -> set[int]:
         return _pids_in(set(self.dirs.values()))
@@ -145,10 +145,8 @@ class EnvCgroup:
     def _kill_round(self) -> None:
         """SIGKILL every member and let frozen ones run so the signal is delivered."""
         for pid in self.pids():
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
     async def kill(self) -> None:
         """Kill every process in the cgroup and wait until it is empty."""
@@ -216,10 +214,9 @@ class V1EnvCgroup(EnvCgroup):
 
     def _kill_round(self) -> None:
         super()._kill_round()
-        try:  # a v1-frozen task takes SIGKILL only once thawed
+        # a v1-frozen task takes SIGKILL only once thawed
+        with contextlib.suppress(FileNotFoundError):
             _write(self._f("freezer", "freezer.state"), "THAWED")
-        except FileNotFoundError:
-            pass
 
 
 class V2EnvCgroup(EnvCgroup):
@@ -322,10 +319,8 @@ class CgroupManager:
             leaf = f"{own}/{self.root_name}-server"
             os.makedirs(leaf, exist_ok=True)
             for pid in _pids_in([own]):
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     _write(f"{leaf}/cgroup.procs", str(pid))
-                except ProcessLookupError:
-                    pass
             _write(f"{own}/cgroup.subtree_control", enable)
         parent = f"{own}/{self.root_name}"
         os.makedirs(parent, exist_ok=True)

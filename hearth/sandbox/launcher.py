@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
+import marshal
 import os
+import py_compile
 import signal
 import socket
 import subprocess
@@ -23,6 +24,16 @@ from typing import Any
 from hearth.errors import SandboxError
 
 NSINIT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_nsinit.py")
+
+
+def compile_nsinit(state_dir: str) -> str:
+    """Byte-compile the launcher into ``state_dir`` (a script is recompiled on every run)."""
+    target = os.path.join(state_dir, "nsinit.pyc")
+    try:
+        py_compile.compile(NSINIT, cfile=target, doraise=True)
+    except py_compile.PyCompileError as exc:
+        raise SandboxError(f"cannot compile the sandbox launcher: {exc}") from exc
+    return target
 
 
 async def _readable(fd: int, deadline: float) -> None:
@@ -45,12 +56,12 @@ async def _readable(fd: int, deadline: float) -> None:
 class Launcher:
     """One spawned launcher: its pid, control socket, exec pipe and exit status."""
 
-    def __init__(self, output_w: int) -> None:
+    def __init__(self, script: str, output_w: int) -> None:
         self.ctl, child_ctl = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         exec_r, exec_w = os.pipe2(os.O_CLOEXEC)
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-I", "-S", "-B", NSINIT, str(child_ctl.fileno()), str(exec_w)],
+                [sys.executable, "-I", "-S", script, str(child_ctl.fileno()), str(exec_w)],
                 stdin=subprocess.DEVNULL,
                 stdout=output_w,
                 stderr=output_w,
@@ -77,7 +88,7 @@ class Launcher:
         asyncio.get_running_loop().add_reader(self.pidfd, self._on_pidfd)
 
     def send(self, message: dict[str, Any]) -> None:
-        data = json.dumps(message).encode()
+        data = marshal.dumps(message)
         try:
             self.ctl.send(data)
         except OSError as exc:
@@ -93,7 +104,7 @@ class Launcher:
                 continue
             if not data:
                 raise SandboxError(f"sandbox launcher exited: {await self.exec_error(deadline)}")
-            msg: dict[str, Any] = json.loads(data)
+            msg: dict[str, Any] = marshal.loads(data)
             if msg.get("event") == "exit":
                 self.exit_status = int(msg["status"])
             return msg, fds
@@ -114,11 +125,11 @@ class Launcher:
         self.exec_r = -1
         if not chunks:
             return None
-        text = b"".join(chunks).decode(errors="replace").strip()
+        data = b"".join(chunks)
         try:
-            return str(json.loads(text.splitlines()[0])["error"])
-        except (ValueError, KeyError, IndexError):
-            return text or "unknown launcher failure"
+            return str(marshal.loads(data)["error"])
+        except (ValueError, EOFError, TypeError, KeyError):
+            return data.decode(errors="replace").strip() or "unknown launcher failure"
 
     def _on_pidfd(self) -> None:
         try:
@@ -146,8 +157,8 @@ class Launcher:
                 os.close(fd)
             if not data:
                 return
-            with contextlib.suppress(ValueError, KeyError):
-                msg = json.loads(data)
+            with contextlib.suppress(ValueError, EOFError, TypeError):
+                msg = marshal.loads(data)
                 if msg.get("event") == "exit":
                     self.exit_status = int(msg["status"])
 

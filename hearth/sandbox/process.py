@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
 import logging
 import os
 import socket
@@ -27,10 +26,11 @@ from typing import Any
 from hearth.errors import SandboxError
 from hearth.sandbox.base import BackendConfig, ExitInfo, SandboxSpec, Stats
 from hearth.sandbox.cgroups import CgroupManager, EnvCgroup
-from hearth.sandbox.launcher import Launcher
+from hearth.sandbox.launcher import Launcher, compile_nsinit
 from hearth.sandbox.lifecycle import Lifecycle
 from hearth.sandbox.network import EgressNetwork
-from hearth.sandbox.scratch import ScratchPool, attach_loop, loop_supported, wait_loop_released
+from hearth.sandbox.policy import compile_filter
+from hearth.sandbox.scratch import ScratchPool, loop_supported, wait_loop_released
 from hearth.sandbox.uids import UidAllocator
 from hearth.sandbox.validate import validate_spec
 
@@ -130,7 +130,8 @@ class ProcessSandbox:
         async with self._life.starting():
             self._uid = be.uids.acquire()
             self._life.push("uid", lambda: be.uids.release(self._uid))
-            self._cg = be.cgroups.create(spec.env_id, spec.memory_mb, spec.pids_max)
+            # +1: the launcher's outside waiter is a member too (see _nsinit)
+            self._cg = cg = be.cgroups.create(spec.env_id, spec.memory_mb, spec.pids_max + 1)
             self._life.push("cgroup", self._remove_cgroup)
             tmp = await self._prepare_tmp()
             net = None
@@ -142,11 +143,13 @@ class ProcessSandbox:
             os.set_blocking(r, False)
             self._life.push("output pipe", self._close_output)
             try:
-                self._launcher = launcher = Launcher(w)
+                self._launcher = launcher = Launcher(be.nsinit, w)
             finally:
                 os.close(w)
             self._life.push("launcher fds", launcher.close)
             self._life.push("processes", self._kill_processes)
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(None, cg.join, launcher.pid)  # overlaps its start-up
             launcher.send(self._launch_spec(tmp, net))
             msg, fds = await launcher.recv(deadline)
             if msg.get("event") != "netns" or len(fds) != 1:
@@ -169,8 +172,7 @@ class ProcessSandbox:
         be = self._backend
         if be.scratch is None:
             return {"kind": "tmpfs", "size_mb": self._spec.ephemeral_mb}
-        image = await be.scratch.take(self._spec.ephemeral_mb)
-        dev, self._loop_fd = attach_loop(image)
+        dev, self._loop_fd = await be.scratch.take(self._spec.ephemeral_mb)
         self._life.push("loop device", lambda: wait_loop_released(dev))
         self._life.push("loop fd", self._close_loop_fd)
         return {"kind": "loop", "device": dev}
@@ -185,7 +187,6 @@ class ProcessSandbox:
             "hostname": spec.hostname,
             "uid": self._uid,
             "nofile": spec.nofile,
-            "cgroup_procs": self._cg.procs_files,
             "root_dir": be.root_dir,
             "code_dir": os.path.realpath(spec.code_dir),
             "mounts": [[os.path.realpath(m.host_path), m.sandbox_path] for m in spec.mounts],
@@ -193,7 +194,7 @@ class ProcessSandbox:
             "shm_mb": min(SHM_MB, spec.memory_mb),
             "network": spec.network,
             "egress": net.inner_config() if net is not None else None,
-            "seccomp_path": be.seccomp_path,
+            "seccomp_bpf": be.seccomp_bpf,
             "api_port": RUNTIME_API_PORT,
         }
 
@@ -239,11 +240,11 @@ class ProcessBackend:
     def __init__(self, config: BackendConfig) -> None:
         self.config = config
         self.start_timeout = float(config.extra.get("start_timeout", "10"))
-        spec = importlib.util.find_spec("pyseccomp")
-        if spec is None or spec.origin is None:
-            raise SandboxError("pyseccomp is not installed; the seccomp filter is required")
-        self.seccomp_path = os.path.dirname(spec.origin)
+        self.seccomp_bpf, skipped = compile_filter()
+        if skipped:
+            log.info("seccomp: syscalls unknown here, not filtered: %s", ", ".join(skipped))
         os.makedirs(config.state_dir, mode=0o700, exist_ok=True)
+        self.nsinit = compile_nsinit(config.state_dir)
         self.root_dir = os.path.join(config.state_dir, "rootfs")
         os.makedirs(self.root_dir, mode=0o755, exist_ok=True)
         self.cgroups = CgroupManager(config.cgroup_root_name)
