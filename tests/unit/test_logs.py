@@ -271,8 +271,9 @@ def test_delete_group_orders_after_buffered_events(tmp_path: Path) -> None:
             assert (await store.delete_group("a", "g")).value == "ok"
             store.append("a", "g", "s", 2, "after delete")
             await store.flush()
-            rows, _ = await asyncio.to_thread(store.filter_events, "a", "g") or ([], False)
-            assert [r.message for r in rows] == ["after delete"]
+            result = await asyncio.to_thread(store.filter_events, "a", "g")
+            assert result is not None
+            assert [r.message for r in result[0]] == ["after delete"]
         finally:
             await store.aclose()
 
@@ -331,14 +332,15 @@ def test_accounts_are_isolated(harness: Harness, logs: Any, group: str) -> None:
         logGroupName=group, logStreamName="s", logEvents=[{"timestamp": _now(), "message": "x"}]
     )
     assert other.describe_log_groups(logGroupNamePrefix=group)["logGroups"] == []
-    for call in (
-        lambda: other.describe_log_streams(logGroupName=group),
-        lambda: other.filter_log_events(logGroupName=group),
-        lambda: other.get_log_events(logGroupName=group, logStreamName="s"),
-        lambda: other.delete_log_group(logGroupName=group),
-    ):
+    calls: list[tuple[str, dict[str, str]]] = [
+        ("describe_log_streams", {"logGroupName": group}),
+        ("filter_log_events", {"logGroupName": group}),
+        ("get_log_events", {"logGroupName": group, "logStreamName": "s"}),
+        ("delete_log_group", {"logGroupName": group}),
+    ]
+    for method, kwargs in calls:
         with pytest.raises(other.exceptions.ResourceNotFoundException):
-            call()
+            getattr(other, method)(**kwargs)
     # Another account's ARN as identifier does not reach this account's group.
     arn = f"arn:aws:logs:{REGION}:{ACCOUNTS['test']}:log-group:{group}"
     with pytest.raises(other.exceptions.ResourceNotFoundException):
@@ -449,7 +451,8 @@ def test_get_log_events_tokens(logs: Any, group: str) -> None:
     assert tail["nextForwardToken"].startswith("f/")
     assert tail["nextBackwardToken"].startswith("b/")
     # Walk backwards to the beginning, then the same backward token comes back.
-    seen, token = [], tail["nextBackwardToken"]
+    seen: list[str] = []
+    token = tail["nextBackwardToken"]
     while True:
         page = logs.get_log_events(logGroupName=group, logStreamName="s", limit=3, nextToken=token)
         if page["nextBackwardToken"] == token:
