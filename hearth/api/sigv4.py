@@ -178,14 +178,6 @@ def _canonical_query_reencoded(raw_query: str, drop: str | None) -> str:
     return _join_sorted(pairs)
 
 
-def _header_value(value: str | None) -> str:
-    if not value:
-        return ""
-    if not value.isascii():
-        value = _wire_text(value)
-    return " ".join(value.split())
-
-
 def canonical_request(
     method: str,
     path: str,
@@ -199,7 +191,16 @@ def canonical_request(
     ``signed_headers`` is the ``;``-separated list exactly as the client sent it; its order
     is the order of the canonical header block (botocore always sends it sorted).
     """
-    lines = [f"{name}:{_header_value(headers.get(name))}" for name in signed_headers.split(";")]
+    lines = []
+    for name in signed_headers.split(";"):
+        value = headers.get(name)
+        if value:
+            if not value.isascii():
+                value = _wire_text(value)
+            # Trimall: outer whitespace removed, inner runs collapsed to one space.
+            lines.append(f"{name}:{' '.join(value.split())}")
+        else:
+            lines.append(f"{name}:")
     return (
         f"{method.upper()}\n{path}\n{query}\n"
         + "\n".join(lines)
@@ -260,12 +261,15 @@ class SigV4Verifier:
         self._keys = keys
         self._clock = clock
         self._max_skew = max_skew_seconds
-        # credential ("KEYID/date/region/service/aws4_request") -> (secret, signing key)
-        self._signing_keys: dict[str, tuple[str, bytes]] = {}
+        # All memo tables are bounded by _CACHE_LIMIT and cleared when full.
+        # credential ("KEYID/date/region/service/aws4_request") -> parsed scope
+        self._scopes: dict[str, tuple[str, str, str, str]] = {}
+        # credential -> signing key state for the AccessKey it was derived from
+        self._signers: dict[str, _Signer] = {}
         # raw path -> canonical path
         self._paths: dict[str, str] = {}
-        # "YYYYMMDD" -> epoch of that midnight (UTC)
-        self._days: dict[str, int] = {}
+        # "YYYYMMDDTHHMMSSZ" -> epoch seconds
+        self._stamps: dict[str, int] = {}
 
     # ------------------------------------------------------------------ public
 
@@ -310,7 +314,7 @@ class SigV4Verifier:
             # _parse_authorization guarantees one of the two is present.
             amz_date = _date_header_to_basic(headers["date"])
         epoch = self._epoch(amz_date)
-        key_id, scope, region, service = _split_credential(credential, amz_date)
+        key_id, scope, region, service = self._scope(credential, amz_date)
         now = self._clock()
         if epoch < now - self._max_skew:
             raise AuthError(
@@ -326,12 +330,10 @@ class SigV4Verifier:
                 f"({_format_basic(now)} + {self._max_skew // 60} min.)",
                 code=_INVALID_SIGNATURE,
             )
-        key = self._key(key_id)
-        self._check(
-            key, credential, scope, amz_date, signature,
+        return self._check(
+            credential, key_id, scope, region, service, amz_date, signature,
             method, raw_path, raw_query, None, signed_headers, headers, body,
         )  # fmt: skip
-        return Principal(key_id, key.account_id, region, service)
 
     # ------------------------------------------------------------------ presigned
 
@@ -374,7 +376,7 @@ class SigV4Verifier:
                 "'Host' must be a 'SignedHeader' in the AWS Authorization.", code=_INCOMPLETE
             )
         epoch = self._epoch(amz_date)
-        key_id, scope, region, service = _split_credential(credential, amz_date)
+        key_id, scope, region, service = self._scope(credential, amz_date)
         now = self._clock()
         expires_text = params.get("X-Amz-Expires")
         if expires_text is not None:
@@ -401,26 +403,40 @@ class SigV4Verifier:
                 f"({_format_basic(now)} + {self._max_skew // 60} min.)",
                 code=_INVALID_SIGNATURE,
             )
-        key = self._key(key_id)
-        self._check(
-            key, credential, scope, amz_date, params["X-Amz-Signature"],
+        return self._check(
+            credential, key_id, scope, region, service, amz_date, params["X-Amz-Signature"],
             method, raw_path, raw_query, "X-Amz-Signature", signed_headers, headers, body,
         )  # fmt: skip
-        return Principal(key_id, key.account_id, region, service)
 
     # ------------------------------------------------------------------ shared
 
-    def _key(self, key_id: str) -> AccessKey:
-        key = self._keys.get(key_id)
-        if key is None:
-            raise AuthError(_MSG_UNKNOWN_KEY, code=_UNRECOGNIZED)
-        return key
+    def _scope(self, credential: str, amz_date: str) -> tuple[str, str, str, str]:
+        """``(key_id, scope, region, service)`` of a credential (memoised _split_credential).
+
+        Also checks the scope's date against the request timestamp, as AWS does.
+        """
+        parsed = self._scopes.get(credential)
+        if parsed is None:
+            parsed = _split_credential(credential)
+            if len(self._scopes) >= _CACHE_LIMIT:
+                self._scopes.clear()
+            self._scopes[credential] = parsed
+        date = parsed[1][:8]
+        if not amz_date.startswith(date):
+            raise AuthError(
+                "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date "
+                f"from HTTP: '{date}' != '{amz_date[:8]}', from '{amz_date}'.",
+                code=_INVALID_SIGNATURE,
+            )
+        return parsed
 
     def _check(
         self,
-        key: AccessKey,
         credential: str,
+        key_id: str,
         scope: str,
+        region: str,
+        service: str,
         amz_date: str,
         signature: str,
         method: str,
@@ -430,12 +446,16 @@ class SigV4Verifier:
         signed_headers: str,
         headers: Mapping[str, str],
         body: bytes,
-    ) -> None:
+    ) -> Principal:
+        key = self._keys.get(key_id)
+        if key is None:
+            raise AuthError(_MSG_UNKNOWN_KEY, code=_UNRECOGNIZED)
+
         payload_hash = headers.get("x-amz-content-sha256")
         if payload_hash is None:
             payload_hash = hashlib.sha256(body).hexdigest()
         elif payload_hash != UNSIGNED_PAYLOAD and not hmac.compare_digest(
-            payload_hash, hashlib.sha256(body).hexdigest()
+            payload_hash.encode("utf-8"), hashlib.sha256(body).hexdigest().encode()
         ):
             # A signed hash that is not the body's would let the body be swapped under a
             # valid signature (S3's XAmzContentSHA256Mismatch; Lambda has no code of its own).
@@ -449,69 +469,109 @@ class SigV4Verifier:
             self._paths[raw_path] = path
         query = canonical_query(raw_query, drop=drop)
 
-        signing_key = self._signing_key(key, credential, scope)
+        signer = self._signers.get(credential)
+        if signer is None or not (signer.key is key or signer.key == key):
+            # New scope, or the key behind this key id changed (rotated secret or account).
+            signer = _Signer.derive(key, scope, region, service)
+            if len(self._signers) >= _CACHE_LIMIT:
+                self._signers.clear()
+            self._signers[credential] = signer
         prefix = f"{ALGORITHM}\n{amz_date}\n{scope}\n"
         cr = canonical_request(method, path, query, signed_headers, headers, payload_hash)
-        if _matches(signing_key, prefix, cr, signature):
-            return
+        if signer.matches(prefix, cr, signature):
+            return signer.principal
         if raw_query:
             alt = _canonical_query_reencoded(raw_query, drop)
             if alt != query:
                 cr = canonical_request(method, path, alt, signed_headers, headers, payload_hash)
-                if _matches(signing_key, prefix, cr, signature):
-                    return
+                if signer.matches(prefix, cr, signature):
+                    return signer.principal
         raise AuthError(_MSG_MISMATCH, code=_INVALID_SIGNATURE)
 
-    def _signing_key(self, key: AccessKey, credential: str, scope: str) -> bytes:
-        cached = self._signing_keys.get(credential)
-        if cached is not None and cached[0] == key.secret:
-            return cached[1]
-        date, region, service, terminator = scope.split("/")
+    def _epoch(self, amz_date: str) -> int:
+        """Epoch seconds of a ``YYYYMMDDTHHMMSSZ`` stamp, memoised: no ``strptime`` per call."""
+        epoch = self._stamps.get(amz_date)
+        if epoch is None:
+            epoch = _parse_basic(amz_date)
+            if len(self._stamps) >= _CACHE_LIMIT:
+                self._stamps.clear()
+            self._stamps[amz_date] = epoch
+        return epoch
+
+
+# HMAC pads, as in the hmac module.
+_TRANS_5C = bytes(x ^ 0x5C for x in range(256))
+_TRANS_36 = bytes(x ^ 0x36 for x in range(256))
+
+
+class _Signer:
+    """A derived SigV4 signing key, kept as pre-padded HMAC-SHA256 state.
+
+    HMAC(k, m) = H((k ^ opad) || H((k ^ ipad) || m)). Copying two SHA-256 objects that have
+    already absorbed the padded key costs a fraction of ``hmac.new``, which re-derives the
+    pads on every call; the result is the same RFC 2104 HMAC (the tests compare it).
+    """
+
+    __slots__ = ("_inner", "_outer", "key", "principal")
+
+    def __init__(self, key: AccessKey, signing_key: bytes, principal: Principal) -> None:
+        padded = signing_key.ljust(64, b"\0")  # a signing key is 32 bytes < the block size
+        self._inner = hashlib.sha256(padded.translate(_TRANS_36))
+        self._outer = hashlib.sha256(padded.translate(_TRANS_5C))
+        #: the key this was derived from; a different key for the same id invalidates it
+        self.key = key
+        #: returned for every request this signer verifies (immutable, so shared)
+        self.principal = principal
+
+    @classmethod
+    def derive(cls, key: AccessKey, scope: str, region: str, service: str) -> _Signer:
+        date, _, _, terminator = scope.split("/")
         k = _hmac(f"AWS4{key.secret}".encode(), date)
         k = _hmac(k, region)
         k = _hmac(k, service)
         k = _hmac(k, terminator)
-        if len(self._signing_keys) >= _CACHE_LIMIT:
-            self._signing_keys.clear()
-        self._signing_keys[credential] = (key.secret, k)
-        return k
+        return cls(key, k, Principal(key.key_id, key.account_id, region, service))
 
-    def _epoch(self, amz_date: str) -> int:
-        """Epoch seconds of a ``YYYYMMDDTHHMMSSZ`` timestamp, without ``strptime``."""
-        if (
-            len(amz_date) != 16
-            or amz_date[8] != "T"
-            or amz_date[15] != "Z"
-            or not amz_date.isascii()
-            or not amz_date[:8].isdigit()
-            or not amz_date[9:15].isdigit()
-        ):
-            raise _bad_date(amz_date)
-        day = amz_date[:8]
-        midnight = self._days.get(day)
-        if midnight is None:
-            try:
-                midnight = calendar.timegm(time.strptime(day, "%Y%m%d"))
-            except ValueError:
-                raise _bad_date(amz_date) from None
-            if len(self._days) >= _CACHE_LIMIT:
-                self._days.clear()
-            self._days[day] = midnight
-        hours, minutes, seconds = int(amz_date[9:11]), int(amz_date[11:13]), int(amz_date[13:15])
-        if hours > 23 or minutes > 59 or seconds > 60:
-            raise _bad_date(amz_date)
-        return midnight + hours * 3600 + minutes * 60 + seconds
+    def sign(self, string_to_sign: str) -> str:
+        """Hex HMAC-SHA256 of ``string_to_sign`` under the signing key."""
+        inner = self._inner.copy()
+        inner.update(string_to_sign.encode("utf-8"))
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.hexdigest()
+
+    def matches(self, prefix: str, cr: str, signature: str) -> bool:
+        expected = self.sign(prefix + hashlib.sha256(cr.encode("utf-8")).hexdigest())
+        # compare_digest refuses non-ASCII str; such a signature cannot match a hex digest.
+        return signature.isascii() and hmac.compare_digest(expected, signature)
 
 
 def _hmac(key: bytes, msg: str) -> bytes:
     return hmac.new(key, msg.encode("utf-8"), hashlib.sha256).digest()
 
 
-def _matches(signing_key: bytes, prefix: str, cr: str, signature: str) -> bool:
-    string_to_sign = prefix + hashlib.sha256(cr.encode("utf-8")).hexdigest()
-    expected = hmac.new(signing_key, string_to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
-    # compare_digest refuses non-ASCII str; such a signature cannot match a hex digest anyway.
-    return signature.isascii() and hmac.compare_digest(expected, signature)
+def _parse_basic(amz_date: str) -> int:
+    """Epoch seconds of an ISO 8601 basic timestamp; IncompleteSignature if malformed."""
+    if (
+        len(amz_date) != 16
+        or amz_date[8] != "T"
+        or amz_date[15] != "Z"
+        or not amz_date.isascii()
+        or not amz_date[:8].isdigit()
+        or not amz_date[9:15].isdigit()
+    ):
+        raise _bad_date(amz_date)
+    try:
+        midnight = calendar.timegm(time.strptime(amz_date[:8], "%Y%m%d"))
+    except ValueError:
+        raise _bad_date(amz_date) from None
+    hours, minutes, seconds = int(amz_date[9:11]), int(amz_date[11:13]), int(amz_date[13:15])
+    if hours > 23 or minutes > 59 or seconds > 60:
+        raise _bad_date(amz_date)
+    return midnight + hours * 3600 + minutes * 60 + seconds
+
+
+_BOTOCORE_PREFIX = ALGORITHM + " Credential="
 
 
 def _parse_authorization(auth: str, headers: Mapping[str, str]) -> tuple[str, str, str]:
@@ -522,6 +582,24 @@ def _parse_authorization(auth: str, headers: Mapping[str, str]) -> tuple[str, st
     scheme other than ``AWS4-HMAC-SHA256`` as an unsupported algorithm. A header that is a
     single token (e.g. a bare JWT) has no scheme and reports the missing components.
     """
+    if auth.startswith(_BOTOCORE_PREFIX):
+        # Fast path for the exact shape every AWS SDK sends:
+        # "AWS4-HMAC-SHA256 Credential=C, SignedHeaders=H, Signature=S".
+        credential, _, rest = auth[len(_BOTOCORE_PREFIX) :].partition(", SignedHeaders=")
+        signed_headers, sep2, signature = rest.partition(", Signature=")
+        # The separator counts prove no component contains " ", "," or "=" of its own.
+        if (
+            sep2
+            and credential
+            and signed_headers
+            and signature
+            and auth.count(" ") == 3
+            and auth.count(",") == 2
+            and auth.count("=") == 3
+            and ("x-amz-date" in headers or "date" in headers)
+            and "host" in signed_headers.split(";")
+        ):
+            return credential, signed_headers, signature
     algorithm, _, rest = auth.strip().partition(" ")
     fields: dict[str, str] = {}
     if rest:
@@ -556,7 +634,7 @@ def _parse_authorization(auth: str, headers: Mapping[str, str]) -> tuple[str, st
     return fields["Credential"], signed_headers, fields["Signature"]
 
 
-def _split_credential(credential: str, amz_date: str) -> tuple[str, str, str, str]:
+def _split_credential(credential: str) -> tuple[str, str, str, str]:
     """``(key_id, scope, region, service)``; ``scope`` is ``date/region/service/aws4_request``."""
     parts = credential.split("/")
     if len(parts) != 5 or not all(parts):
@@ -572,10 +650,8 @@ def _split_credential(credential: str, amz_date: str) -> tuple[str, str, str, st
             f"not '{terminator}'.",
             code=_INVALID_SIGNATURE,
         )
-    if date != amz_date[:8]:
+    if len(date) != 8:
         raise AuthError(
-            "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date "
-            f"from HTTP: '{date}' != '{amz_date[:8]}', from '{amz_date}'.",
-            code=_INVALID_SIGNATURE,
+            f"Date in Credential scope must be YYYYMMDD, got '{date}'.", code=_INCOMPLETE
         )
     return key_id, credential[len(key_id) + 1 :], region, service

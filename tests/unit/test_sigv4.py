@@ -750,7 +750,7 @@ def test_signing_key_cache_and_secret_rotation() -> None:
     wire = sign()
     wire.verify(v)
     wire.verify(v)
-    assert len(v._signing_keys) == 1
+    assert len(v._signers) == 1
     # Rotating the secret in place invalidates the cached key.
     keys[KEY.key_id] = AccessKey(KEY.key_id, "rotated", KEY.account_id)
     assert auth_error(wire, v).message == MISMATCH
@@ -764,7 +764,7 @@ def test_caches_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     v = verifier()
     for i in range(10):
         sign(url=f"{ENDPOINT}/p{i}", region=f"r-{i}").verify(v)
-        assert len(v._signing_keys) <= 4
+        assert len(v._signers) <= 4
         assert len(v._paths) <= 4
 
 
@@ -855,3 +855,45 @@ def test_configured_keys_drive_the_verifier() -> None:
         wire.method, wire.path, wire.query, wire.headers, wire.body
     )
     assert principal.account_id == "000000000000"
+
+
+# ----------------------------------------------------------------------------- internals
+
+
+def test_precomputed_hmac_equals_hmac_new() -> None:
+    import hashlib
+    import hmac
+
+    signer = sigv4._Signer.derive(
+        KEY, "20240301/us-east-1/lambda/aws4_request", "us-east-1", "lambda"
+    )
+    k = hmac.new(f"AWS4{KEY.secret}".encode(), b"20240301", hashlib.sha256).digest()
+    for part in (b"us-east-1", b"lambda", b"aws4_request"):
+        k = hmac.new(k, part, hashlib.sha256).digest()
+    for message in ("", "x", "AWS4-HMAC-SHA256\n" * 20, "\u00fc" * 100):
+        assert signer.sign(message) == hmac.new(k, message.encode(), hashlib.sha256).hexdigest()
+        assert signer.sign(message) == signer.sign(message)  # the cached state is not consumed
+
+
+@pytest.mark.usefixtures("frozen")
+@pytest.mark.parametrize(
+    "reshape",
+    [
+        lambda a: a.replace(", ", ","),  # components separated by commas only
+        lambda a: a.replace(", ", " "),  # ... or by whitespace only
+        lambda a: a.replace(", ", " ,  ") + "  ",
+    ],
+)
+def test_authorization_header_variants_take_the_general_parser(reshape: Any) -> None:
+    wire = sign()
+    wire.headers["authorization"] = reshape(wire.headers["authorization"])
+    wire.verify()
+
+
+@pytest.mark.usefixtures("frozen")
+def test_signature_with_non_ascii_or_wrong_length_is_a_mismatch() -> None:
+    for signature in ("\u00e9" * 64, "ab", "0" * 64):
+        wire = sign()
+        auth = wire.headers["authorization"]
+        wire.headers["authorization"] = auth[: auth.index("Signature=") + 10] + signature
+        assert auth_error(wire).message == MISMATCH
