@@ -1,0 +1,229 @@
+"""A lean HTTP/1.1 server on asyncio protocols, parsed with ``httptools``.
+
+Written by hand rather than on an ASGI stack because it is the hot path: research
+(``shared/research/hotpath-floor.md``) measured uvicorn + starlette at twice the server
+CPU per invoke of a bare protocol server. What it does:
+
+- keep-alive HTTP/1.1 (and 1.0 with ``Connection: keep-alive``), pipelining in order;
+- request bodies by ``Content-Length`` or chunked, capped at ``max_body`` bytes (a larger
+  one gets a 413 from ``on_too_large`` and the connection is closed);
+- one handler coroutine per request; the protocol pauses reading while it runs, so a
+  client can have at most one request in flight per connection (bounded memory);
+- header count and size bounded by httptools' limits plus our own header byte cap.
+
+The same class serves the public API and every sandbox's Runtime API endpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import Awaitable, Callable
+from http import HTTPStatus
+
+import httptools
+
+from hearth.api.types import Request, Response
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+MAX_HEADER_BYTES = 64 * 1024
+_REASONS = {s.value: s.phrase for s in HTTPStatus}
+
+
+def encode_response(resp: Response, keep_alive: bool) -> bytes:
+    """Serialise a response head and body into one buffer (one write, one syscall)."""
+    status = resp.status
+    parts = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}\r\n"]
+    for name, value in resp.headers:
+        parts.append(f"{name}: {value}\r\n")
+    parts.append(f"Content-Length: {len(resp.body)}\r\n")
+    if not keep_alive:
+        parts.append("Connection: close\r\n")
+    parts.append("\r\n")
+    head = "".join(parts).encode("latin-1")
+    return head + resp.body if resp.body else head
+
+
+class HttpProtocol(asyncio.Protocol):
+    """One connection. Requests are handled strictly one at a time, in order."""
+
+    def __init__(
+        self,
+        handler: Handler,
+        max_body: int,
+        on_too_large: Callable[[Request], Response],
+        tasks: set[asyncio.Task[None]],
+    ) -> None:
+        self._handler = handler
+        self._max_body = max_body
+        self._on_too_large = on_too_large
+        self._parser = httptools.HttpRequestParser(self)
+        self._transport: asyncio.Transport | None = None
+        self._url = b""
+        self._headers: dict[str, str] = {}
+        self._header_bytes = 0
+        self._body: list[bytes] = []
+        self._body_len = 0
+        self._too_large = False
+        self._pending: list[tuple[Request, bool]] = []
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+        self._peer = ""
+        self._tasks = tasks
+
+    # -- asyncio.Protocol -------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
+        peer = transport.get_extra_info("peername")
+        self._peer = peer[0] if isinstance(peer, tuple) else ""
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closed = True
+        self._pending.clear()
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._fail(400)
+        except httptools.HttpParserError:
+            self._fail(400)
+
+    # -- httptools callbacks ----------------------------------------------------------
+    def on_message_begin(self) -> None:
+        self._url = b""
+        self._headers = {}
+        self._header_bytes = 0
+        self._body = []
+        self._body_len = 0
+        self._too_large = False
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+        if len(self._url) > MAX_HEADER_BYTES:
+            raise httptools.HttpParserError("url too long")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._header_bytes += len(name) + len(value)
+        if self._header_bytes > MAX_HEADER_BYTES:
+            raise httptools.HttpParserError("headers too large")
+        key = name.decode("latin-1").lower()
+        val = value.decode("latin-1")
+        old = self._headers.get(key)
+        self._headers[key] = val if old is None else f"{old},{val}"
+
+    def on_body(self, body: bytes) -> None:
+        if self._too_large:
+            return
+        self._body_len += len(body)
+        if self._body_len > self._max_body:
+            self._too_large = True
+            self._body = []
+            return
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        raw = self._url.decode("latin-1")
+        path, _, query = raw.partition("?")
+        method = self._parser.get_method().decode("latin-1")
+        req = Request(method, path, query, self._headers, b"".join(self._body), self._peer)
+        keep_alive = self._parser.should_keep_alive() and not self._too_large
+        if self._too_large:
+            self._write(self._on_too_large(req), keep_alive=False)
+            return
+        self._pending.append((req, keep_alive))
+        if self._task is None:
+            self._start_next()
+
+    # -- dispatch ---------------------------------------------------------------------
+    def _start_next(self) -> None:
+        if not self._pending or self._closed:
+            self._task = None
+            if self._transport is not None and not self._closed:
+                self._transport.resume_reading()
+            return
+        req, keep_alive = self._pending.pop(0)
+        if self._transport is not None:
+            self._transport.pause_reading()
+        task = asyncio.ensure_future(self._run(req, keep_alive))
+        self._task = task
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, req: Request, keep_alive: bool) -> None:
+        try:
+            resp = await self._handler(req)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("unhandled error serving %s %s", req.method, req.path)
+            resp = Response(500, [("Content-Type", "text/plain")], b"internal error")
+        self._write(resp, keep_alive)
+        if keep_alive:
+            self._start_next()
+        else:
+            self._task = None
+
+    def _write(self, resp: Response, keep_alive: bool) -> None:
+        t = self._transport
+        if t is None or self._closed or t.is_closing():
+            return
+        t.write(encode_response(resp, keep_alive))
+        if not keep_alive:
+            t.close()
+            self._closed = True
+
+    def _fail(self, status: int) -> None:
+        self._write(Response(status, [("Content-Type", "text/plain")], b"bad request"), False)
+
+
+class HttpServer:
+    """Serves ``handler`` on a TCP listener (or an already-bound socket)."""
+
+    def __init__(
+        self,
+        handler: Handler,
+        *,
+        max_body: int,
+        on_too_large: Callable[[Request], Response] | None = None,
+    ) -> None:
+        self._handler = handler
+        self._max_body = max_body
+        self._on_too_large = on_too_large or (lambda _req: Response(413, [], b""))
+        self._server: asyncio.base_events.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def _factory(self) -> HttpProtocol:
+        return HttpProtocol(self._handler, self._max_body, self._on_too_large, self._tasks)
+
+    async def start(
+        self, host: str = "127.0.0.1", port: int = 0, sock: socket.socket | None = None
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        if sock is not None:
+            self._server = await loop.create_server(self._factory, sock=sock)
+        else:
+            self._server = await loop.create_server(
+                self._factory, host, port, reuse_address=True, backlog=1024
+            )
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def aclose(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            for task in list(self._tasks):
+                task.cancel()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 2)
+            self._server = None

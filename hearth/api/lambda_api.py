@@ -1,0 +1,196 @@
+"""Lambda's REST-JSON surface: routes ``/2015-03-31/...`` and friends to the handlers.
+
+Invoke is the hot path: the payload bytes go to the runtime as they came (checked to be
+JSON, never re-encoded), and the runtime's answer comes back the same way.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import re
+import time
+from collections.abc import Awaitable, Callable
+from urllib.parse import parse_qsl
+
+from hearth.api.functions import FunctionsApi
+from hearth.api.names import merge_qualifier, parse_function_name, path_param
+from hearth.api.types import Principal, Request, Response
+from hearth.api.wire import check_enum, check_int, json_response, parse_json_body
+from hearth.errors import AwsError, InvalidParameterValue, InvalidRequestContent, RequestTooLarge
+from hearth.invoke.router import Router, new_request_id
+from hearth.worker.invocation import Invocation
+
+MAX_SYNC_PAYLOAD = 6 * 1024 * 1024
+MAX_ASYNC_PAYLOAD = 1024 * 1024
+
+Handler = Callable[[Principal, Request, "re.Match[str]"], Awaitable[Response]]
+
+
+class UnknownOperation(AwsError):
+    code = "UnknownOperationException"
+    status = 404
+
+
+class LambdaApi:
+    def __init__(self, functions: FunctionsApi, router: Router) -> None:
+        self.functions = functions
+        self.router = router
+        fn = r"/2015-03-31/functions/(?P<fn>[^/]+)"
+        self._routes: list[tuple[str, re.Pattern[str], Handler]] = [
+            ("POST", re.compile(fn + r"/invocations/?"), self._invoke),
+            ("POST", re.compile(r"/2015-03-31/functions/?"), self._create),
+            ("GET", re.compile(r"/2015-03-31/functions/?"), self._list),
+            ("GET", re.compile(fn + r"/?"), self._get),
+            ("GET", re.compile(fn + r"/configuration/?"), self._get_configuration),
+            ("PUT", re.compile(fn + r"/code/?"), self._update_code),
+            ("PUT", re.compile(fn + r"/configuration/?"), self._update_configuration),
+            ("DELETE", re.compile(fn + r"/?"), self._delete),
+            ("GET", re.compile(r"/2016-08-19/account-settings/?"), self._account_settings),
+        ]
+
+    def handles(self, path: str) -> bool:
+        return path.startswith(("/2015-03-31/", "/2016-08-19/"))
+
+    async def __call__(self, principal: Principal, req: Request) -> Response:
+        for method, pattern, handler in self._routes:
+            m = pattern.fullmatch(req.path)
+            if m is not None and method == req.method:
+                return await handler(principal, req, m)
+        raise UnknownOperation(f"Unknown operation {req.method} {req.path}")
+
+    # -- helpers ----------------------------------------------------------------------
+    @staticmethod
+    def _query(req: Request) -> dict[str, str]:
+        return dict(parse_qsl(req.query, keep_blank_values=True))
+
+    def _ref(self, principal: Principal, m: re.Match[str], req: Request, *, max_len: int = 140):  # type: ignore[no-untyped-def]
+        raw = path_param(m.group("fn"))
+        ref = parse_function_name(raw, principal.account_id, max_len=max_len)
+        qualifier = merge_qualifier(ref, self._query(req).get("Qualifier"))
+        return type(ref)(ref.name, qualifier)
+
+    # -- control plane ----------------------------------------------------------------
+    async def _create(self, p: Principal, req: Request, m: re.Match[str]) -> Response:
+        doc = await self.functions.create(p.account_id, p.region, parse_json_body(req.body))
+        return json_response(201, doc)
+
+    async def _get(self, p: Principal, req: Request, m: re.Match[str]) -> Response:
+        host = req.headers.get("host", "127.0.0.1")
+        return json_response(
+            200, await self.functions.get(p.account_id, p.region, self._ref(p, m, req), host)
+        )
+
+    async def _get_configuration(self, p: Principal, req: Request, m: re.Match[str]) -> Response:
+        doc = await self.functions.get_configuration(p.account_id, p.region, self._ref(p, m, req))
+        return json_response(200, doc)
+
+    async def _list(self, p: Principal, req: Request, m: re.Match[str]) -> Response:
+        q = self._query(req)
+        max_items = None
+        if "MaxItems" in q:
+            try:
+                max_items = int(q["MaxItems"])
+            except ValueError:
+                raise InvalidParameterValue("MaxItems must be an integer") from None
+            check_int(max_items, "maxItems", lo=1, hi=10000)
+        return json_response(
+            200, await self.functions.list(p.account_id, q.get("Marker"), max_items)
+        )
+
+    async def _update_code(self, p: Principal, req: Request, m: re.Match[str]) -> Response:
+        doc = await self.functions.update_code(
+            p.account_id, p.region, self._ref(p, m, req), parse_json_body(req.body)
+        )
+        return json_response(200, doc)
+
+    async def _update_configuration(self, p: Principal, req: Request, m: re.Match[str]) -> Response:
+        doc = await self.functions.update_configuration(
+            p.account_id, p.region, self._ref(p, m, req), parse_json_body(req.body)
+        )
+        return json_response(200, doc)
+
+    async def _delete(self, p: Principal, req: Request, m: re.Match[str]) -> Response:
+        await self.functions.delete(p.account_id, p.region, self._ref(p, m, req))
+        return Response(204, [("x-amzn-RequestId", new_request_id())], b"")
+
+    async def _account_settings(self, p: Principal, req: Request, m: re.Match[str]) -> Response:
+        doc = await self.functions.account_settings(p.account_id, self.router.admission.limit)
+        return json_response(200, doc)
+
+    # -- invoke (hot path) ------------------------------------------------------------
+    async def _invoke(self, p: Principal, req: Request, m: re.Match[str]) -> Response:
+        h = req.headers
+        invocation_type = h.get("x-amz-invocation-type", "RequestResponse")
+        check_enum(invocation_type, "invocationType", ["Event", "RequestResponse", "DryRun"])
+        log_type = h.get("x-amz-log-type", "None")
+        check_enum(log_type, "logType", ["None", "Tail"])
+        limit = MAX_ASYNC_PAYLOAD if invocation_type == "Event" else MAX_SYNC_PAYLOAD
+        payload = req.body
+        if len(payload) > limit:
+            raise RequestTooLarge(
+                f"Request must be smaller than {limit} bytes for the InvokeFunction operation"
+            )
+        ref = self._ref(p, m, req, max_len=256)
+        cfg = await self.router.resolve(p.account_id, p.region, ref.name, ref.qualifier)
+        if not payload.strip():
+            payload = b"{}"
+        else:
+            try:
+                json.loads(payload)
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise InvalidRequestContent(
+                    "Could not parse request body into json: Could not parse payload into"
+                    f" json: {exc}"
+                ) from None
+        client_context = ""
+        raw_ctx = h.get("x-amz-client-context")
+        if raw_ctx:
+            try:
+                client_context = base64.b64decode(raw_ctx, validate=True).decode()
+            except (binascii.Error, ValueError, UnicodeDecodeError):
+                raise InvalidRequestContent(
+                    "Client context must be a valid Base64-encoded JSON object."
+                ) from None
+        request_id = new_request_id()
+        inv = Invocation(
+            request_id=request_id,
+            payload=payload,
+            invoked_arn=_invoked_arn(cfg.arn, ref.qualifier),
+            trace_id=_trace_id(h),
+            client_context=client_context if invocation_type != "Event" else "",
+            want_log_tail=log_type == "Tail",
+        )
+        base = [("x-amzn-RequestId", request_id), ("X-Amz-Executed-Version", cfg.version)]
+        if invocation_type == "DryRun":
+            return Response(204, base, b"")
+        if invocation_type == "Event":
+            self.router.events.submit(cfg, inv)
+            return Response(202, base, b"")
+        result = await self.router.invoke(cfg, inv)
+        headers = [
+            ("Content-Type", "application/json"),
+            ("x-amzn-RequestId", request_id),
+            ("X-Amz-Executed-Version", result.executed_version),
+        ]
+        if result.function_error:
+            headers.append(("X-Amz-Function-Error", result.function_error))
+        if inv.want_log_tail:
+            headers.append(
+                ("X-Amz-Log-Result", base64.b64encode(result.log_tail.encode()).decode())
+            )
+        return Response(200, headers, result.payload)
+
+
+def _invoked_arn(arn: str, qualifier: str | None) -> str:
+    return f"{arn}:{qualifier}" if qualifier else arn
+
+
+def _trace_id(headers: dict[str, str]) -> str:
+    given = headers.get("x-amzn-trace-id")
+    if given:
+        return given
+    root = f"1-{int(time.time()):08x}-{os.urandom(12).hex()}"
+    return f"Root={root};Parent={os.urandom(8).hex()};Sampled=0"

@@ -1,0 +1,60 @@
+"""Function name forms Lambda accepts: name, ARN, partial ARN, each with a qualifier."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import unquote
+
+from hearth.api.wire import validation_error
+from hearth.errors import InvalidParameterValue, ResourceNotFound
+
+FUNCTION_NAME_PATTERN = (
+    r"(arn:(aws[a-zA-Z-]*)?:lambda:)?((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:)?"
+    r"(\d{12}:)?(function:)?([a-zA-Z0-9-_]+)(:(\$LATEST|[a-zA-Z0-9-_]+))?"
+)
+_ARN = re.compile(
+    r"^(?:arn:(?:aws[a-zA-Z-]*)?:lambda:(?P<region>[a-z0-9-]+):)?"
+    r"(?:(?P<account>\d{12}):)?(?:function:)?(?P<name>[a-zA-Z0-9-_]+)"
+    r"(?::(?P<qualifier>\$LATEST|[a-zA-Z0-9-_]+))?$"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionRef:
+    name: str
+    qualifier: str | None
+
+
+def parse_function_name(
+    raw: str, account_id: str, *, member: str = "functionName", max_len: int = 140
+) -> FunctionRef:
+    """Parse the ``{FunctionName}`` of a path (already percent-decoded by the caller)."""
+    if len(raw) > max_len:
+        raise validation_error(raw, member, f"have length less than or equal to {max_len}")
+    m = _ARN.match(raw)
+    if m is None:
+        raise validation_error(
+            raw, member, f"satisfy regular expression pattern: {FUNCTION_NAME_PATTERN}"
+        )
+    name = m.group("name")
+    if len(name) > 64:
+        raise validation_error(raw, member, "have length less than or equal to 64")
+    account = m.group("account")
+    if account is not None and account != account_id:
+        # Another account's function is invisible: it does not exist for this caller.
+        raise ResourceNotFound(f"Function not found: {raw}")
+    return FunctionRef(name, m.group("qualifier"))
+
+
+def path_param(segment: str) -> str:
+    return unquote(segment)
+
+
+def merge_qualifier(ref: FunctionRef, query_qualifier: str | None) -> str | None:
+    """The qualifier from the name and from ``?Qualifier=`` must agree if both are given."""
+    if query_qualifier and ref.qualifier and query_qualifier != ref.qualifier:
+        raise InvalidParameterValue(
+            "The derived qualifier from the function name does not match the specified qualifier."
+        )
+    return query_qualifier or ref.qualifier

@@ -1,0 +1,90 @@
+"""Server configuration: defaults, overridden by environment, overridden by flags.
+
+Nothing here is read at import time; :func:`load_config` is called with the environment
+and the parsed command-line flags.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    host: str = "127.0.0.1"
+    port: int = 8910
+    data_dir: str = ".hearth"
+    region: str = "us-east-1"
+    keys_file: str | None = None
+    idle_timeout: float = 600.0
+    memory_capacity_mb: int = 0
+    """0 = host memory minus a reserve for the host itself."""
+    account_concurrency: int = 1000
+    egress: bool = True
+    log_level: str = "INFO"
+
+
+def _host_memory_mb() -> int:
+    try:
+        pages = os.sysconf("SC_PHYS_PAGES")
+        size = os.sysconf("SC_PAGE_SIZE")
+        return int(pages * size // (1024 * 1024))
+    except (ValueError, OSError):
+        return 4096
+
+
+def default_capacity_mb() -> int:
+    total = _host_memory_mb()
+    reserve = max(1024, total // 8)
+    return max(512, total - reserve)
+
+
+def load_config(environ: Mapping[str, str], **flags: object) -> Config:
+    def pick(name: str, env: str, cast: type, default: object) -> object:
+        if flags.get(name) is not None:
+            return flags[name]
+        if env in environ and environ[env] != "":
+            return cast(environ[env])
+        return default
+
+    d = Config()
+    egress_env = environ.get("HEARTH_EGRESS", "")
+    egress = d.egress if egress_env == "" else egress_env.lower() not in ("0", "false", "off", "no")
+    if flags.get("egress") is not None:
+        egress = bool(flags["egress"])
+    return Config(
+        host=str(pick("host", "HEARTH_HOST", str, d.host)),
+        port=int(pick("port", "HEARTH_PORT", int, d.port)),  # type: ignore[call-overload]
+        data_dir=str(pick("data_dir", "HEARTH_DATA_DIR", str, d.data_dir)),
+        region=str(pick("region", "HEARTH_REGION", str, d.region)),
+        keys_file=pick("keys_file", "HEARTH_KEYS_FILE", str, None),  # type: ignore[arg-type]
+        idle_timeout=float(pick("idle_timeout", "HEARTH_IDLE_TIMEOUT", float, d.idle_timeout)),  # type: ignore[arg-type]
+        memory_capacity_mb=int(
+            pick("memory_capacity_mb", "HEARTH_MEMORY_CAPACITY_MB", int, 0)  # type: ignore[call-overload]
+        )
+        or default_capacity_mb(),
+        account_concurrency=int(
+            pick("account_concurrency", "HEARTH_ACCOUNT_CONCURRENCY", int, d.account_concurrency)  # type: ignore[call-overload]
+        ),
+        egress=egress,
+        log_level=str(pick("log_level", "HEARTH_LOG_LEVEL", str, d.log_level)),
+    )
+
+
+def is_loopback(host: str) -> bool:
+    """Whether every address ``host`` resolves to is a loopback address."""
+    if host in ("localhost",):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except OSError:
+        return False
+    return all(ipaddress.ip_address(i[4][0]).is_loopback for i in infos)

@@ -1,0 +1,174 @@
+"""``hearth server``: api + router + one local worker in one asyncio process on SQLite.
+
+Start order: data dir → store → code store → logs → sandbox backend → worker → router →
+API listener. Shutdown runs it backwards and leaves no sandbox process, mount or cgroup
+behind (the backend sweeps leftovers of a crashed earlier run at start).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import os
+import secrets
+import signal
+from pathlib import Path
+
+from hearth.api.app import App, too_large
+from hearth.api.functions import AccountDefaults, FunctionsApi
+from hearth.api.http import HttpServer
+from hearth.api.keys import DEFAULT_TEST_KEY, load_access_keys
+from hearth.api.lambda_api import LambdaApi
+from hearth.api.sigv4 import SigV4Verifier
+from hearth.api.types import Response
+from hearth.code import CodeStore
+from hearth.config import Config, is_loopback
+from hearth.invoke.router import AccountLimits, Admission, Router
+from hearth.observe.logs_api import handle_logs
+from hearth.observe.logstore import LogStore
+from hearth.runtimes.registry import RuntimeRegistry
+from hearth.sandbox import make_backend
+from hearth.sandbox.base import BackendConfig
+from hearth.store.sqlite import SqliteStore
+from hearth.types import FunctionConfig
+from hearth.worker.environment import EnvLimits
+from hearth.worker.worker import Worker, WorkerConfig
+
+log = logging.getLogger("hearth")
+
+MAX_REQUEST_BODY = 72 * 1024 * 1024  # a 50 MB zip, base64-encoded in JSON, fits
+
+
+class _Invalidator:
+    """Tells the router and the worker that a function's snapshot changed."""
+
+    def __init__(self) -> None:
+        self.router: Router | None = None
+        self.worker: Worker | None = None
+
+    async def function_changed(
+        self, cfg: FunctionConfig | None, account_id: str, name: str
+    ) -> None:
+        if self.router is not None:
+            self.router.invalidate(account_id, name)
+        if self.worker is not None:
+            await self.worker.retire(account_id, name, cfg.revision_id if cfg else None)
+
+
+def _url_secret(data_dir: Path) -> bytes:
+    path = data_dir / "url-secret"
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        secret = secrets.token_bytes(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(secret)
+        return secret
+
+
+class Server:
+    def __init__(self, config: Config, environ: dict[str, str] | None = None) -> None:
+        self.config = config
+        self._environ = dict(os.environ if environ is None else environ)
+        self._stack = contextlib.AsyncExitStack()
+        self.http: HttpServer | None = None
+
+    async def start(self) -> None:
+        cfg = self.config
+        keys = load_access_keys(self._environ, cfg.keys_file)
+        if not keys:
+            if not is_loopback(cfg.host):
+                raise SystemExit(
+                    f"refusing to listen on {cfg.host}: no access keys are configured"
+                    " (set HEARTH_ACCESS_KEYS or --keys-file), and the default test/test"
+                    " key is only accepted on a loopback address"
+                )
+            keys = {DEFAULT_TEST_KEY.key_id: DEFAULT_TEST_KEY}
+        data = Path(cfg.data_dir).resolve()
+        data.mkdir(parents=True, exist_ok=True)
+        os.chmod(data, 0o700)
+        stack = self._stack
+
+        store = SqliteStore(data / "hearth.db")
+        await store.open()
+        stack.push_async_callback(store.aclose)
+
+        code = CodeStore(data / "code")
+        logs = LogStore(data)
+        stack.push_async_callback(logs.aclose)
+
+        backend = make_backend("process", BackendConfig(state_dir=str(data / "sandbox")))
+        stack.push_async_callback(backend.aclose)
+
+        runtimes = RuntimeRegistry.discover(self._environ)
+        log.info("runtimes: %s", ", ".join(runtimes.names) or "none")
+
+        def code_dir_of(fc: FunctionConfig) -> str:
+            return code.unpacked(fc.code_sha256_hex)
+
+        worker = Worker(
+            backend,
+            runtimes,
+            logs,
+            code_dir_of,
+            WorkerConfig(
+                memory_capacity_mb=cfg.memory_capacity_mb,
+                idle_timeout=cfg.idle_timeout,
+                limits=EnvLimits(network="egress" if cfg.egress else "none"),
+            ),
+        )
+        await worker.start()
+        stack.push_async_callback(worker.aclose)
+
+        router = Router(store, worker, Admission(AccountLimits(cfg.account_concurrency)))
+        stack.push_async_callback(router.events.aclose)
+        invalidator = _Invalidator()
+        invalidator.router = router
+        invalidator.worker = worker
+        functions = FunctionsApi(
+            store, code, runtimes, invalidator, _url_secret(data), AccountDefaults()
+        )
+
+        async def logs_handler(account_id: str, region: str, target: str, body: bytes) -> Response:
+            return await handle_logs(logs, account_id, region, target, body)
+
+        app = App(SigV4Verifier(keys), LambdaApi(functions, router), logs_handler)
+        self.http = HttpServer(app, max_body=MAX_REQUEST_BODY, on_too_large=too_large)
+        await self.http.start(cfg.host, cfg.port)
+        stack.push_async_callback(self.http.aclose)
+        log.info("hearth listening on http://%s:%d (data in %s)", cfg.host, self.http.port, data)
+
+    async def aclose(self) -> None:
+        await self._stack.aclose()
+
+
+async def _serve(config: Config) -> None:
+    server = Server(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await server.start()
+        print(f"hearth: serving on http://{config.host}:{config.port}", flush=True)
+        await stop.wait()
+    finally:
+        with contextlib.suppress(Exception):
+            await asyncio.shield(server.aclose())
+
+
+def run(config: Config) -> None:
+    logging.basicConfig(
+        level=getattr(logging, config.log_level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        import uvloop
+
+        runner = functools.partial(uvloop.run, _serve(config))
+    except ImportError:  # pragma: no cover - uvloop is a dependency
+        runner = functools.partial(asyncio.run, _serve(config))
+    runner()

@@ -1,0 +1,423 @@
+"""One execution environment: a sandbox running a runtime for one function version.
+
+Lifecycle (an explicit state machine; ``_transition`` guards it)::
+
+    STARTING ──► INITIALIZING ──► IDLE ◄──► BUSY
+        │              │            │         │
+        └──────────────┴────────────┴─────────┴──► DEAD  (kill, crash, timeout, OOM)
+
+* INITIALIZING ends when the runtime first calls ``GET invocation/next`` (Init Duration).
+  Init is capped at ``init_timeout`` (10 s as on Lambda).
+* BUSY serves exactly one invocation; its timer starts when the payload is handed to
+  the runtime. A timeout, a crash or an OOM kill makes the environment DEAD: it is
+  never reused.
+* After DEAD every method returns at once; ``kill`` is idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import json
+import logging
+import math
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from hearth.api.http import HttpServer
+from hearth.api.types import Response
+from hearth.errors import InvalidStateError
+from hearth.sandbox.base import ExitInfo, Sandbox, SandboxBackend, SandboxSpec
+from hearth.types import FunctionConfig
+from hearth.worker.invocation import Invocation, InvokeResult, error_payload
+from hearth.worker.output import LogSink, OutputCapture
+from hearth.worker.runtime_api import RuntimeApi, invalid_request_id
+
+log = logging.getLogger(__name__)
+
+
+class State(enum.Enum):
+    STARTING = "starting"
+    INITIALIZING = "initializing"
+    IDLE = "idle"
+    BUSY = "busy"
+    DEAD = "dead"
+
+
+_ALLOWED = {
+    State.STARTING: {State.INITIALIZING, State.DEAD},
+    State.INITIALIZING: {State.BUSY, State.IDLE, State.DEAD},
+    State.IDLE: {State.BUSY, State.DEAD},
+    State.BUSY: {State.IDLE, State.DEAD},
+    State.DEAD: set(),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class EnvLimits:
+    init_timeout: float = 10.0
+    max_response: int = 6 * 1024 * 1024
+    network: str = "none"
+
+
+@dataclass(slots=True)
+class _Outcome:
+    payload: bytes
+    error_type: str | None = None
+
+
+def log_stream_name(version: str, now: float) -> str:
+    day = time.strftime("%Y/%m/%d", time.gmtime(now))
+    return f"{day}/[{version}]{uuid.uuid4().hex}"
+
+
+class Environment:
+    def __init__(
+        self,
+        cfg: FunctionConfig,
+        *,
+        backend: SandboxBackend,
+        code_dir: str,
+        argv: tuple[str, ...],
+        env: Mapping[str, str],
+        mounts: tuple[object, ...],
+        sink: LogSink,
+        limits: EnvLimits,
+        on_dead: Callable[[Environment], None],
+    ) -> None:
+        self.cfg = cfg
+        self.id = uuid.uuid4().hex[:20]
+        self.state = State.STARTING
+        self.last_used = time.monotonic()
+        self.stream = log_stream_name(cfg.version, time.time())
+        self._backend = backend
+        self._code_dir = code_dir
+        self._argv = argv
+        self._env = dict(env)
+        self._mounts = mounts
+        self._sink = sink
+        self._limits = limits
+        self._on_dead = on_dead
+        self._sandbox: Sandbox | None = None
+        self._server: HttpServer | None = None
+        self._output: OutputCapture | None = None
+        self._watch: asyncio.Task[None] | None = None
+        self._started_at = 0.0
+        self.init_ms: float | None = None
+        self._init_reported = False
+        self._init_error: _Outcome | None = None
+        self._waiter: asyncio.Future[Response] | None = None
+        self._pending: Invocation | None = None
+        self._current: Invocation | None = None
+        self._delivered_at = 0.0
+        self._result: asyncio.Future[_Outcome] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._init_timer: asyncio.TimerHandle | None = None
+        self._exit: ExitInfo | None = None
+        self._kill_task: asyncio.Future[None] | None = None
+
+    # -- lifecycle --------------------------------------------------------------------
+    def _transition(self, new: State) -> None:
+        if new not in _ALLOWED[self.state]:
+            raise InvalidStateError(f"environment {self.id}: {self.state.value} -> {new.value}")
+        self.state = new
+
+    @property
+    def alive(self) -> bool:
+        return self.state is not State.DEAD
+
+    async def start(self) -> None:
+        """Start the sandbox and serve its Runtime API. Raises SandboxError on failure."""
+        env = dict(self._env)
+        env["AWS_LAMBDA_LOG_STREAM_NAME"] = self.stream
+        spec = SandboxSpec(
+            env_id=f"{self.cfg.account_id}-{self.id}",
+            code_dir=self._code_dir,
+            argv=self._argv,
+            env=env,
+            memory_mb=self.cfg.memory_size,
+            ephemeral_mb=self.cfg.ephemeral_storage,
+            mounts=self._mounts,  # type: ignore[arg-type]
+            network=self._limits.network,  # type: ignore[arg-type]
+        )
+        self._started_at = time.monotonic()
+        loop = asyncio.get_running_loop()
+        try:
+            self._sandbox = await self._backend.start(spec)
+            self._output = OutputCapture(
+                self._sandbox.output_fd,
+                self._sink,
+                self.cfg.account_id,
+                self.cfg.log_group,
+                self.stream,
+            )
+            self._output.start()
+            self._server = HttpServer(
+                RuntimeApi(self, self._limits.max_response),
+                max_body=self._limits.max_response + 1024 * 1024,
+            )
+            await self._server.start(sock=self._sandbox.runtime_api_socket)
+        except BaseException:
+            await self.kill()
+            raise
+        self._transition(State.INITIALIZING)
+        self._init_timer = loop.call_later(self._limits.init_timeout, self._init_timed_out)
+        self._watch = asyncio.create_task(self._watch_exit())
+
+    async def _watch_exit(self) -> None:
+        assert self._sandbox is not None
+        info = await self._sandbox.wait()
+        self._exit = info
+        if self._output is not None:
+            self._output.drain()
+        if self._result is not None and not self._result.done():
+            self._result.set_result(self._exit_outcome(info))
+        await self.kill()
+
+    def _exit_outcome(self, info: ExitInfo) -> _Outcome:
+        if self._init_error is not None:
+            return self._init_error
+        rid = self._current.request_id if self._current else ""
+        if info.oom_killed:
+            return _Outcome(
+                error_payload(
+                    "Runtime.OutOfMemory",
+                    f"RequestId: {rid} Error: Runtime exited with error: signal: killed",
+                ),
+                "Runtime.OutOfMemory",
+            )
+        if info.signal is not None:
+            how = f"signal: {_signal_name(info.signal)}"
+        else:
+            how = f"exit status {info.returncode}"
+        return _Outcome(
+            error_payload(
+                "Runtime.ExitError", f"RequestId: {rid} Error: Runtime exited with error: {how}"
+            ),
+            "Runtime.ExitError",
+        )
+
+    def _init_timed_out(self) -> None:
+        if self.state in (State.INITIALIZING, State.BUSY) and self.init_ms is None:
+            self._init_error = _Outcome(
+                error_payload(
+                    "Runtime.Unknown",
+                    f"Init timed out after {self._limits.init_timeout:.2f} seconds",
+                ),
+                "Runtime.Unknown",
+            )
+            if self._output is not None:
+                self._output.emit(
+                    f"INIT_REPORT Init Duration: {self._limits.init_timeout * 1000:.2f} ms"
+                    "\tPhase: init\tStatus: timeout"
+                )
+            if self._result is not None and not self._result.done():
+                self._result.set_result(self._init_error)
+            self._kill_soon()
+
+    def _timed_out(self) -> None:
+        if self._result is None or self._result.done() or self._current is None:
+            return
+        rid = self._current.request_id
+        secs = f"{self.cfg.timeout:.2f}"
+        if self._output is not None:
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+            self._output.emit(f"{stamp}Z {rid} Task timed out after {secs} seconds")
+        self._result.set_result(
+            _Outcome(
+                error_payload(
+                    "Sandbox.Timedout",
+                    f"RequestId: {rid} Error: Task timed out after {secs} seconds",
+                ),
+                "Sandbox.Timedout",
+            )
+        )
+        self._kill_soon()
+
+    def _kill_soon(self) -> None:
+        """Kill from a synchronous callback; the task is kept so it is not collected."""
+        if self._kill_task is None:
+            self._kill_task = asyncio.ensure_future(self.kill())
+
+    async def kill(self) -> None:
+        """Tear everything down. Idempotent; safe from any state."""
+        if self.state is State.DEAD:
+            return
+        self.state = State.DEAD
+        for timer in (self._timer, self._init_timer):
+            if timer is not None:
+                timer.cancel()
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.cancel()
+        try:
+            if self._sandbox is not None:
+                info = await self._sandbox.kill()
+                self._exit = self._exit or info
+            if self._output is not None:
+                self._output.stop()
+            if self._server is not None:
+                await self._server.aclose()
+        finally:
+            if self._result is not None and not self._result.done():
+                self._result.set_result(self._exit_outcome(self._exit or ExitInfo(None, 9, False)))
+            self._on_dead(self)
+
+    # -- invoke -----------------------------------------------------------------------
+    async def invoke(self, inv: Invocation) -> InvokeResult:
+        """Run one invocation. Never raises for function failures: they are results."""
+        loop = asyncio.get_running_loop()
+        was_cold = self.init_ms is None
+        self._transition(State.BUSY)
+        self._result = result = loop.create_future()
+        self._current = inv
+        out = self._output
+        assert out is not None and self._sandbox is not None
+        out.begin_invocation()
+        out.emit(f"START RequestId: {inv.request_id} Version: {self.cfg.version}")
+        self._sandbox.reset_peak()
+        self._delivered_at = 0.0
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(self._deliver(inv))
+        else:
+            self._pending = inv
+        outcome = await result
+        end = time.monotonic()
+        self._current = None
+        self._pending = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        duration_ms = (end - self._delivered_at) * 1000 if self._delivered_at else 0.0
+        out.drain()
+        max_mb = 0
+        with contextlib.suppress(Exception):
+            max_mb = math.ceil(self._sandbox.stats().max_memory_bytes / (1024 * 1024))
+        billed = max(1, math.ceil(duration_ms))
+        init_part = ""
+        if was_cold and self.init_ms is not None:
+            init_part = f"\tInit Duration: {self.init_ms:.2f} ms"
+        status = ""
+        if outcome.error_type == "Sandbox.Timedout":
+            status = "\tStatus: timeout"
+        elif outcome.error_type in ("Runtime.ExitError", "Runtime.OutOfMemory"):
+            status = "\tStatus: error\tError Type: " + outcome.error_type
+        out.emit(f"END RequestId: {inv.request_id}")
+        out.emit(
+            f"REPORT RequestId: {inv.request_id}\tDuration: {duration_ms:.2f} ms"
+            f"\tBilled Duration: {billed} ms\tMemory Size: {self.cfg.memory_size} MB"
+            f"\tMax Memory Used: {max_mb} MB{init_part}{status}"
+        )
+        self.last_used = time.monotonic()
+        if self.state is State.BUSY:
+            self._transition(State.IDLE)
+        return InvokeResult(
+            payload=outcome.payload,
+            function_error="Unhandled" if outcome.error_type else None,
+            error_type=outcome.error_type,
+            log_tail=out.tail() if inv.want_log_tail else "",
+            executed_version=self.cfg.version,
+            duration_ms=duration_ms,
+            billed_ms=billed,
+            max_memory_mb=max_mb,
+            init_ms=self.init_ms if was_cold else None,
+        )
+
+    def _deliver(self, inv: Invocation) -> Response:
+        now = time.time()
+        self._delivered_at = time.monotonic()
+        deadline_ms = int((now + self.cfg.timeout) * 1000)
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(self.cfg.timeout, self._timed_out)
+        headers = [
+            ("Content-Type", "application/json"),
+            ("Lambda-Runtime-Aws-Request-Id", inv.request_id),
+            ("Lambda-Runtime-Deadline-Ms", str(deadline_ms)),
+            ("Lambda-Runtime-Invoked-Function-Arn", inv.invoked_arn),
+            ("Lambda-Runtime-Trace-Id", inv.trace_id),
+        ]
+        if inv.client_context:
+            headers.append(("Lambda-Runtime-Client-Context", inv.client_context))
+        if inv.cognito_identity:
+            headers.append(("Lambda-Runtime-Cognito-Identity", inv.cognito_identity))
+        return Response(200, headers, inv.payload)
+
+    # -- RuntimeApiTarget ----------------------------------------------------------------
+    async def next_invocation(self) -> Response:
+        if self.init_ms is None:
+            self.init_ms = (time.monotonic() - self._started_at) * 1000
+            if self._init_timer is not None:
+                self._init_timer.cancel()
+            if self.state is State.INITIALIZING:
+                self._transition(State.IDLE)
+        if self._pending is not None:
+            inv, self._pending = self._pending, None
+            return self._deliver(inv)
+        fut: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
+        self._waiter = fut
+        try:
+            return await fut
+        finally:
+            if self._waiter is fut:
+                self._waiter = None
+
+    def _matches(self, request_id: str) -> bool:
+        return (
+            self._current is not None
+            and self._current.request_id == request_id
+            and self._delivered_at != 0.0
+            and self._result is not None
+            and not self._result.done()
+        )
+
+    def post_response(self, request_id: str, body: bytes) -> Response | None:
+        if not self._matches(request_id):
+            return invalid_request_id(request_id)
+        assert self._result is not None
+        self._result.set_result(_Outcome(body))
+        return None
+
+    def post_error(self, request_id: str, error_type: str, body: bytes) -> Response | None:
+        if not self._matches(request_id):
+            return invalid_request_id(request_id)
+        assert self._result is not None
+        payload = (
+            body
+            if _is_json_object(body)
+            else error_payload(error_type, body.decode("utf-8", "replace"))
+        )
+        self._result.set_result(_Outcome(payload, error_type or "Unhandled"))
+        return None
+
+    def post_init_error(self, error_type: str, body: bytes) -> None:
+        payload = (
+            body
+            if _is_json_object(body)
+            else error_payload(error_type, body.decode("utf-8", "replace"))
+        )
+        self._init_error = _Outcome(payload, error_type)
+        if self._output is not None:
+            try:
+                doc = json.loads(payload)
+                msg = f"[ERROR] {doc.get('errorType', error_type)}: {doc.get('errorMessage', '')}"
+            except ValueError:
+                msg = f"[ERROR] {error_type}"
+            self._output.emit(msg)
+            self._output.emit(
+                f"INIT_REPORT Init Duration: {(time.monotonic() - self._started_at) * 1000:.2f}"
+                f" ms\tPhase: init\tStatus: error\tError Type: {error_type}"
+            )
+
+
+def _is_json_object(body: bytes) -> bool:
+    try:
+        return isinstance(json.loads(body), dict)
+    except ValueError:
+        return False
+
+
+def _signal_name(sig: int) -> str:
+    names = {9: "killed", 15: "terminated", 11: "segmentation fault", 6: "aborted"}
+    return names.get(sig, f"signal {sig}")

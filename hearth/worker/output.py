@@ -1,0 +1,104 @@
+"""Capture of a sandbox's stdout/stderr into its log stream.
+
+The sandbox writes to one non-blocking pipe. Bytes are split into lines; each line is a
+log event of the environment's stream (as Lambda does for a runtime's stdout). Lines
+are also kept in a bounded per-invocation buffer, so that ``LogType: Tail`` can return
+the last 4 KB of the invocation's log. Events go to the sink, which batches them to
+disk off the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from typing import Protocol
+
+MAX_LINE = 256 * 1024  # a longer line is cut into pieces, as CloudWatch caps events
+TAIL_BYTES = 4096
+
+
+class LogSink(Protocol):
+    def append(
+        self, account_id: str, group: str, stream: str, timestamp_ms: int, message: str
+    ) -> None: ...
+
+
+class OutputCapture:
+    def __init__(self, fd: int, sink: LogSink, account_id: str, group: str, stream: str) -> None:
+        self._fd = fd
+        self._sink = sink
+        self._account = account_id
+        self._group = group
+        self._stream = stream
+        self._partial = b""
+        self._tail: list[str] = []
+        self._tail_bytes = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._loop.add_reader(self._fd, self.drain)
+
+    def stop(self) -> None:
+        if self._loop is not None:
+            self._loop.remove_reader(self._fd)
+            self._loop = None
+        self.drain()
+        self.flush_partial()
+
+    def emit(self, message: str) -> None:
+        """A platform line (START / END / REPORT, errors) in the same stream."""
+        self._event(message)
+
+    def drain(self) -> None:
+        """Read everything the pipe holds now (never blocks)."""
+        while True:
+            try:
+                data = os.read(self._fd, 65536)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                data = b""
+            if not data:
+                if self._loop is not None:
+                    self._loop.remove_reader(self._fd)
+                    self._loop = None
+                return
+            self._feed(data)
+
+    def _feed(self, data: bytes) -> None:
+        buf = self._partial + data
+        *lines, rest = buf.split(b"\n")
+        for line in lines:
+            self._event(line.decode("utf-8", "replace"))
+        while len(rest) > MAX_LINE:
+            self._event(rest[:MAX_LINE].decode("utf-8", "replace"))
+            rest = rest[MAX_LINE:]
+        self._partial = rest
+
+    def flush_partial(self) -> None:
+        if self._partial:
+            self._event(self._partial.decode("utf-8", "replace"))
+            self._partial = b""
+
+    def _event(self, message: str) -> None:
+        self._sink.append(
+            self._account, self._group, self._stream, int(time.time() * 1000), message
+        )
+        self._tail.append(message)
+        self._tail_bytes += len(message) + 1
+        while self._tail_bytes > TAIL_BYTES * 2 and len(self._tail) > 1:
+            self._tail_bytes -= len(self._tail.pop(0)) + 1
+
+    def begin_invocation(self) -> None:
+        self._tail.clear()
+        self._tail_bytes = 0
+
+    def tail(self) -> str:
+        """The last 4 KB of what was logged since :meth:`begin_invocation`."""
+        text = "".join(line + "\n" for line in self._tail)
+        raw = text.encode("utf-8")
+        if len(raw) > TAIL_BYTES:
+            raw = raw[-TAIL_BYTES:]
+        return raw.decode("utf-8", "ignore")

@@ -1,0 +1,101 @@
+"""The Lambda Runtime API (``/2018-06-01/runtime/...``), served per environment.
+
+Each execution environment gets its own listener (a socket bound to 127.0.0.1:9001
+inside its network namespace), so the connection itself says which environment is
+calling: no token, no lookup, and no way to address another environment.
+
+Paths, headers and status codes follow AWS's "Using the Lambda runtime API" page:
+``GET invocation/next`` blocks until an invocation is ready; ``POST
+invocation/{id}/response`` and ``POST invocation/{id}/error`` answer 202; ``POST
+init/error`` answers 202 and the environment is then torn down. An unknown or stale
+request id answers 400 ``InvalidRequestID``; a response past the limit 413.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Protocol
+
+from hearth.api.types import Request, Response
+
+PREFIX = "/2018-06-01/runtime/"
+_ACCEPTED = Response(202, [("Content-Type", "application/json")], b'{"status":"OK"}')
+
+
+def _error(status: int, error_type: str, message: str) -> Response:
+    body = json.dumps({"errorMessage": message, "errorType": error_type}).encode()
+    return Response(status, [("Content-Type", "application/json")], body)
+
+
+class RuntimeApiTarget(Protocol):
+    """The environment, as seen by its Runtime API endpoint."""
+
+    async def next_invocation(self) -> Response: ...
+
+    def post_response(self, request_id: str, body: bytes) -> Response | None: ...
+
+    def post_error(self, request_id: str, error_type: str, body: bytes) -> Response | None: ...
+
+    def post_init_error(self, error_type: str, body: bytes) -> None: ...
+
+
+class RuntimeApi:
+    """Routes Runtime API requests of one environment to it."""
+
+    def __init__(self, target: RuntimeApiTarget, max_response: int) -> None:
+        self._target = target
+        self._max_response = max_response
+
+    async def __call__(self, req: Request) -> Response:
+        path = req.path
+        if not path.startswith(PREFIX):
+            return _error(404, "UnknownPath", f"Unknown path {path}")
+        rest = path[len(PREFIX) :]
+        if rest == "invocation/next":
+            if req.method != "GET":
+                return _error(405, "MethodNotAllowed", "invocation/next takes GET")
+            return await self._target.next_invocation()
+        if rest == "init/error":
+            if req.method != "POST":
+                return _error(405, "MethodNotAllowed", "init/error takes POST")
+            error_type = req.headers.get("lambda-runtime-function-error-type", "Runtime.Unknown")
+            self._target.post_init_error(error_type, req.body)
+            return _ACCEPTED
+        if rest.startswith("invocation/"):
+            request_id, _, verb = rest[len("invocation/") :].partition("/")
+            if req.method != "POST":
+                return _error(405, "MethodNotAllowed", f"{verb} takes POST")
+            if verb == "response":
+                if len(req.body) > self._max_response:
+                    self._target.post_error(
+                        request_id,
+                        "Function.ResponseSizeTooLarge",
+                        json.dumps(
+                            {
+                                "errorMessage": "Response payload size exceeded maximum allowed"
+                                f" payload size ({self._max_response} bytes).",
+                                "errorType": "Function.ResponseSizeTooLarge",
+                            }
+                        ).encode(),
+                    )
+                    return _error(
+                        413,
+                        "RequestEntityTooLarge",
+                        f"Exceeded maximum allowed payload size ({self._max_response} bytes).",
+                    )
+                answer = self._target.post_response(request_id, req.body)
+            elif verb == "error":
+                error_type = req.headers.get(
+                    "lambda-runtime-function-error-type", "Runtime.Unknown"
+                )
+                answer = self._target.post_error(request_id, error_type, req.body)
+            else:
+                return _error(404, "UnknownPath", f"Unknown path {path}")
+            if answer is None:
+                return _ACCEPTED
+            return answer
+        return _error(404, "UnknownPath", f"Unknown path {path}")
+
+
+def invalid_request_id(request_id: str) -> Response:
+    return _error(400, "InvalidRequestID", f"Invalid request ID: {request_id!r}")

@@ -1,0 +1,216 @@
+"""The local worker: pools of execution environments per function version.
+
+Algorithm of :meth:`Worker.invoke`:
+
+1. Find the pool of the exact snapshot (account, name, version, revision).
+2. Take its most recently used idle environment (warm); else reserve memory capacity
+   for a new one, evicting least-recently-used idle environments of any pool if the
+   worker is full, and start it (cold). No capacity → TooManyRequests, never an
+   over-committed host.
+3. Run the invocation; give the environment back if it is still alive, else forget it.
+
+A reaper kills environments idle for longer than ``idle_timeout``. ``retire`` kills the
+idle environments of snapshots that are no longer current (updated or deleted
+functions); busy ones finish their invocation and are then dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from hearth.errors import SandboxError, ServiceError, TooManyRequests
+from hearth.runtimes.registry import RuntimeRegistry
+from hearth.sandbox.base import SandboxBackend
+from hearth.types import FunctionConfig
+from hearth.worker.environment import Environment, EnvLimits, State
+from hearth.worker.invocation import Invocation, InvokeResult
+from hearth.worker.output import LogSink
+
+log = logging.getLogger(__name__)
+
+PoolKey = tuple[str, str, str, str]
+
+
+def pool_key(cfg: FunctionConfig) -> PoolKey:
+    return (cfg.account_id, cfg.name, cfg.version, cfg.revision_id)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerConfig:
+    memory_capacity_mb: int
+    idle_timeout: float = 600.0
+    reap_interval: float = 5.0
+    limits: EnvLimits = field(default_factory=EnvLimits)
+
+
+class Worker:
+    def __init__(
+        self,
+        backend: SandboxBackend,
+        runtimes: RuntimeRegistry,
+        sink: LogSink,
+        code_dir_of: Callable[[FunctionConfig], str],
+        config: WorkerConfig,
+    ) -> None:
+        self._backend = backend
+        self._runtimes = runtimes
+        self._sink = sink
+        self._code_dir_of = code_dir_of
+        self._config = config
+        self._idle: dict[PoolKey, list[Environment]] = {}
+        self._all: set[Environment] = set()
+        self._committed_mb = 0
+        self._reaper: asyncio.Task[None] | None = None
+        self._closing = False
+
+    async def start(self) -> None:
+        self._reaper = asyncio.create_task(self._reap_loop())
+
+    # -- invoke -----------------------------------------------------------------------
+    async def invoke(self, cfg: FunctionConfig, inv: Invocation) -> InvokeResult:
+        env = self._take_idle(cfg)
+        if env is None:
+            env = await self._start_env(cfg)
+        try:
+            return await env.invoke(inv)
+        finally:
+            if env.state is State.IDLE and not self._closing:
+                self._idle.setdefault(pool_key(cfg), []).append(env)
+
+    def _take_idle(self, cfg: FunctionConfig) -> Environment | None:
+        idle = self._idle.get(pool_key(cfg))
+        while idle:
+            env = idle.pop()
+            if env.state is State.IDLE:
+                return env
+        return None
+
+    async def _start_env(self, cfg: FunctionConfig) -> Environment:
+        await self._reserve(cfg.memory_size)
+        runtime = self._runtimes.get(cfg.runtime)
+        if runtime is None:
+            self._committed_mb -= cfg.memory_size
+            raise TooManyRequests(f"Runtime {cfg.runtime} is not available on this worker")
+        launch = runtime.launch()
+        env_vars = dict(cfg.environment)
+        env_vars.update(launch.env)
+        env_vars.update(
+            {
+                "_HANDLER": cfg.handler,
+                "AWS_REGION": cfg.region,
+                "AWS_DEFAULT_REGION": cfg.region,
+                "AWS_LAMBDA_FUNCTION_NAME": cfg.name,
+                "AWS_LAMBDA_FUNCTION_VERSION": cfg.version,
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(cfg.memory_size),
+                "AWS_LAMBDA_LOG_GROUP_NAME": cfg.log_group,
+                "AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9001",
+                "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+                "LAMBDA_TASK_ROOT": "/var/task",
+                "LAMBDA_RUNTIME_DIR": "/var/runtime",
+            }
+        )
+        try:
+            code_dir = await asyncio.get_running_loop().run_in_executor(
+                None, self._code_dir_of, cfg
+            )
+        except BaseException:
+            self._committed_mb -= cfg.memory_size
+            raise
+        env = Environment(
+            cfg,
+            backend=self._backend,
+            code_dir=code_dir,
+            argv=launch.argv,
+            env=env_vars,
+            mounts=launch.mounts,
+            sink=self._sink,
+            limits=self._config.limits,
+            on_dead=self._forget,
+        )
+        self._all.add(env)
+        try:
+            await env.start()
+        except SandboxError as exc:
+            log.error("cannot start an environment for %s: %s", cfg.name, exc)
+            raise ServiceError(
+                f"Hearth could not start an execution environment for {cfg.name}: {exc}"
+            ) from exc
+        return env
+
+    async def _reserve(self, memory_mb: int) -> None:
+        """Reserve capacity for a new environment, evicting idle ones if needed."""
+        cap = self._config.memory_capacity_mb
+        while self._committed_mb + memory_mb > cap:
+            victim = self._lru_idle()
+            if victim is None:
+                raise TooManyRequests(
+                    "Rate Exceeded.",
+                    extra={"Reason": "ConcurrentInvocationLimitExceeded", "Type": "User"},
+                    headers={"Retry-After": "1"},
+                )
+            await victim.kill()
+        self._committed_mb += memory_mb
+
+    def _lru_idle(self) -> Environment | None:
+        best: Environment | None = None
+        for envs in self._idle.values():
+            for env in envs:
+                if env.state is State.IDLE and (best is None or env.last_used < best.last_used):
+                    best = env
+        if best is not None:
+            self._idle[pool_key(best.cfg)].remove(best)
+        return best
+
+    def _forget(self, env: Environment) -> None:
+        if env in self._all:
+            self._all.discard(env)
+            self._committed_mb -= env.cfg.memory_size
+        idle = self._idle.get(pool_key(env.cfg))
+        if idle and env in idle:
+            idle.remove(env)
+
+    # -- housekeeping -----------------------------------------------------------------
+    async def retire(self, account_id: str, name: str, keep_revision: str | None = None) -> None:
+        """Kill idle environments of a function whose snapshot is no longer current."""
+        victims: list[Environment] = []
+        for key, envs in list(self._idle.items()):
+            if key[0] == account_id and key[1] == name and key[3] != keep_revision:
+                victims.extend(envs)
+                del self._idle[key]
+        await asyncio.gather(*(env.kill() for env in victims), return_exceptions=True)
+
+    async def _reap_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._config.reap_interval)
+            deadline = time.monotonic() - self._config.idle_timeout
+            victims = [
+                env
+                for envs in self._idle.values()
+                for env in envs
+                if env.state is State.IDLE and env.last_used < deadline
+            ]
+            for env in victims:
+                with contextlib.suppress(Exception):
+                    await env.kill()
+
+    def statistics(self) -> dict[str, int]:
+        return {
+            "environments": len(self._all),
+            "idle": sum(len(v) for v in self._idle.values()),
+            "committed_mb": self._committed_mb,
+            "capacity_mb": self._config.memory_capacity_mb,
+        }
+
+    async def aclose(self) -> None:
+        self._closing = True
+        if self._reaper is not None:
+            self._reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reaper
+        await asyncio.gather(*(env.kill() for env in list(self._all)), return_exceptions=True)
+        self._idle.clear()

@@ -1,0 +1,222 @@
+"""Servers of their own: durability across kill -9, accounts, binding rules, no leaks."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import HELLO, ROLE
+from tests.helpers import REPO, free_port, hearth_cgroups, make_zip, start_server
+
+
+def _create(lam: Any, name: str) -> Any:
+    return lam.create_function(
+        FunctionName=name,
+        Runtime="python3.11",
+        Role=ROLE,
+        Handler="app.handler",
+        Code={"ZipFile": make_zip({"app.py": HELLO})},
+    )
+
+
+def _sandbox_pids() -> list[int]:
+    out = []
+    for p in Path("/proc").iterdir():
+        if not p.name.isdigit():
+            continue
+        try:
+            cmd = (p / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"/var/runtime/bootstrap.py" in cmd or b"hearth/sandbox/_nsinit.py" in cmd:
+            out.append(int(p.name))
+    return out
+
+
+def test_functions_code_and_logs_survive_kill9(tmp_path: Path) -> None:
+    srv = start_server(tmp_path / "data", ["--no-egress"])
+    try:
+        lam = srv.client()
+        created = _create(lam, "durable-fn")
+        resp = lam.invoke(FunctionName="durable-fn", Payload=b'{"mark": "walrus-5"}')
+        assert resp["StatusCode"] == 200
+        time.sleep(1.0)  # logs are written behind, in batches, well within a second
+    finally:
+        srv.stop(signal.SIGKILL)
+    # The sandbox of the killed server may linger until the new server sweeps it.
+    srv2 = srv.restart()
+    try:
+        lam = srv2.client()
+        got = lam.get_function(FunctionName="durable-fn")
+        assert got["Configuration"]["CodeSha256"] == created["CodeSha256"]
+        resp = lam.invoke(FunctionName="durable-fn", Payload=b'{"again": 1}')
+        assert json.loads(resp["Payload"].read())["event"] == {"again": 1}
+        events = srv2.client("logs").filter_log_events(
+            logGroupName="/aws/lambda/durable-fn", filterPattern="walrus-5"
+        )["events"]
+        assert events
+    finally:
+        srv2.stop()
+    assert not _sandbox_pids()
+    assert not hearth_cgroups()
+
+
+def test_clean_shutdown_leaves_nothing(tmp_path: Path) -> None:
+    srv = start_server(tmp_path / "data", ["--no-egress"])
+    try:
+        lam = srv.client()
+        _create(lam, "leak-fn")
+        for _ in range(2):
+            lam.invoke(FunctionName="leak-fn", Payload=b"{}")
+        assert _sandbox_pids()
+    finally:
+        assert srv.stop() == 0
+    assert not _sandbox_pids()
+    assert not hearth_cgroups()
+    with open("/proc/self/mountinfo") as f:
+        assert str(tmp_path) not in f.read()
+
+
+def test_accounts_never_see_each_other(tmp_path: Path) -> None:
+    keys = "AKIDALPHA:alpha-secret:111111111111,AKIDBETA:beta-secret:222222222222"
+    srv = start_server(tmp_path / "data", ["--no-egress"], env={"HEARTH_ACCESS_KEYS": keys})
+    try:
+        alpha = srv.client(key="AKIDALPHA", secret="alpha-secret")
+        beta = srv.client(key="AKIDBETA", secret="beta-secret")
+        fn = alpha.create_function(
+            FunctionName="shared-name",
+            Runtime="python3.11",
+            Role="arn:aws:iam::111111111111:role/r",
+            Handler="app.handler",
+            Code={"ZipFile": make_zip({"app.py": HELLO})},
+        )
+        assert fn["FunctionArn"] == "arn:aws:lambda:us-east-1:111111111111:function:shared-name"
+        with pytest.raises(beta.exceptions.ResourceNotFoundException):
+            beta.get_function(FunctionName="shared-name")
+        with pytest.raises(beta.exceptions.ResourceNotFoundException):
+            beta.invoke(FunctionName=fn["FunctionArn"])
+        assert beta.list_functions()["Functions"] == []
+        # The same name in the other account is a different function.
+        beta.create_function(
+            FunctionName="shared-name",
+            Runtime="python3.11",
+            Role="arn:aws:iam::222222222222:role/r",
+            Handler="app.handler",
+            Code={"ZipFile": make_zip({"app.py": HELLO})},
+        )
+        assert len(alpha.list_functions()["Functions"]) == 1
+        # The default test key is not accepted once keys are configured.
+        default = srv.client()
+        with pytest.raises(default.exceptions.ClientError) as exc:
+            default.list_functions()
+        assert exc.value.response["Error"]["Code"] == "UnrecognizedClientException"
+    finally:
+        srv.stop()
+
+
+def test_refuses_public_bind_without_keys(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "HEARTH_ACCESS_KEYS"}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hearth",
+            "server",
+            "--host",
+            "0.0.0.0",
+            "--port",
+            str(free_port()),
+            "--data-dir",
+            str(tmp_path / "d"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=REPO,
+    )
+    assert proc.returncode != 0
+    assert "refusing to listen" in proc.stderr + proc.stdout
+
+
+def test_aws_cli_invoke(tmp_path: Path) -> None:
+    srv = start_server(tmp_path / "data", ["--no-egress"])
+    try:
+        _create(srv.client(), "cli-fn")
+        aws = str(Path(sys.executable).with_name("aws"))
+        env = dict(
+            os.environ,
+            AWS_ACCESS_KEY_ID="test",
+            AWS_SECRET_ACCESS_KEY="test",
+            AWS_DEFAULT_REGION="us-east-1",
+        )
+        out = tmp_path / "out.json"
+        proc = subprocess.run(
+            [
+                aws,
+                "lambda",
+                "invoke",
+                "--function-name",
+                "cli-fn",
+                "--endpoint-url",
+                srv.endpoint,
+                "--cli-binary-format",
+                "raw-in-base64-out",
+                "--payload",
+                '{"from": "cli"}',
+                str(out),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+        )
+        if proc.returncode != 0 and "raw-in-base64-out" in proc.stderr:
+            proc = subprocess.run(
+                [
+                    aws,
+                    "lambda",
+                    "invoke",
+                    "--function-name",
+                    "cli-fn",
+                    "--endpoint-url",
+                    srv.endpoint,
+                    "--payload",
+                    '{"from": "cli"}',
+                    str(out),
+                ],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                env=env,
+            )
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads(proc.stdout)["StatusCode"] == 200
+        assert json.loads(out.read_text())["event"] == {"from": "cli"}
+        proc = subprocess.run(
+            [
+                aws,
+                "logs",
+                "filter-log-events",
+                "--log-group-name",
+                "/aws/lambda/cli-fn",
+                "--endpoint-url",
+                srv.endpoint,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert "START RequestId" in proc.stdout
+    finally:
+        srv.stop()
