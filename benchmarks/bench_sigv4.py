@@ -60,9 +60,7 @@ def botocore_verify(
     signature = auth.split("Signature=")[1]
     _, _, region, service, _ = credential.split("/")
     url = f"http://{headers['host']}{path}" + (f"?{query}" if query else "")
-    request = AWSRequest(
-        method=method, url=url, data=body, headers={h: headers[h] for h in signed}
-    )
+    request = AWSRequest(method=method, url=url, data=body, headers={h: headers[h] for h in signed})
     request.context["timestamp"] = headers["x-amz-date"]
     signer = SigV4Auth(Credentials(KEY.key_id, KEY.secret), service, region)
     canonical = signer.canonical_request(request)

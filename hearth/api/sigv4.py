@@ -30,8 +30,16 @@ produces is already encoded and is unaffected. Non-ASCII characters in ``raw_pat
 ``raw_query`` or header values are taken to be wire bytes decoded as latin-1, which is what
 ``hearth.api.http`` does. Chunked ``STREAMING-*`` payloads (an S3 feature) are refused.
 
-Error codes and messages are the ones AWS's Coral front end sends for Lambda and CloudWatch
-Logs (``x-amzn-ErrorType`` / ``__type``); the tests pin each of them.
+Hot-path costs are memoised per verifier, each table bounded (cleared when full): the parsed
+credential scope and derived signing key per credential (kept as pre-padded HMAC state, with
+the :class:`Principal` to return), the canonical path per raw path, and the epoch per
+``X-Amz-Date``. The SDKs' exact ``Authorization`` layout is split without a general parser.
+
+Error codes and messages are the ones AWS's front end sends for Lambda and CloudWatch Logs
+(``x-amzn-ErrorType`` / ``__type``): ``MissingAuthenticationTokenException``,
+``IncompleteSignatureException`` (malformed header, date or presign parameters),
+``UnrecognizedClientException`` (unknown key id) and ``InvalidSignatureException`` (mismatch,
+clock skew, expired presigned URL, bad scope). The tests pin each message.
 """
 
 from __future__ import annotations
@@ -281,7 +289,10 @@ class SigV4Verifier:
         headers: Mapping[str, str],
         body: bytes,
     ) -> Principal:
-        """Return who signed the request, or raise :class:`AuthError` (403).
+        """Return who signed the request, or raise :class:`AuthError`.
+
+        Errors are 403 with the AWS code and message (see the module docstring), except a
+        body contradicting its signed ``X-Amz-Content-SHA256``, which is 400.
 
         ``raw_path`` is the path exactly as on the wire (still percent-encoded, no query),
         ``raw_query`` the query without ``?``, ``headers`` lower-cased names with repeated
