@@ -34,56 +34,56 @@ from hearth.code._validate import (
 _CHUNK = 1 << 20
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-_MAX_OPEN_DIRS = 64
 
 
-class _Dirs:
-    """Directory fds under an extraction root, created on demand and cached.
+class _Chain:
+    """The open directory fds from the extraction root down to the current directory.
 
-    The cache is flushed when it grows past a few dozen fds; archives list members
-    directory by directory, so this keeps the hit rate high without exhausting fds.
+    Entries are extracted in sorted path order, so every subtree is contiguous: each
+    directory is created and opened exactly once, and at most one fd per path level
+    (bounded by ``MAX_DEPTH``) is open at any time, whatever order the archive lists.
     """
 
     def __init__(self, root_fd: int) -> None:
         self._root = root_fd
-        self._open: dict[tuple[str, ...], int] = {}
+        self._names: tuple[str, ...] = ()
+        self._fds: list[int] = []
 
-    def get(self, parts: tuple[str, ...]) -> int:
-        """The fd of directory ``parts``, creating it (0755) and its parents if needed.
+    def enter(self, parts: tuple[str, ...]) -> int:
+        """The fd of directory ``parts``, creating it (0755) and missing parents.
 
         The fd stays valid until the next call.
         """
-        if not parts:
-            return self._root
-        cached = self._open.get(parts)
-        if cached is not None:
-            return cached
-        if len(self._open) >= _MAX_OPEN_DIRS:
-            self.close()
-        fd = self._root
-        for i in range(1, len(parts) + 1):
-            key = parts[:i]
-            known = self._open.get(key)
-            if known is not None:
-                fd = known
-                continue
-            name = parts[i - 1]
+        names = self._names
+        if names != parts[: len(names)]:
+            keep = 0
+            for have, want in zip(names, parts, strict=False):
+                if have != want:
+                    break
+                keep += 1
+            for fd in self._fds[keep:]:
+                os.close(fd)
+            del self._fds[keep:]
+            names = names[:keep]
+        fd = self._fds[-1] if self._fds else self._root
+        for name in parts[len(names) :]:
             created = True
             try:
                 os.mkdir(name, 0o755, dir_fd=fd)
             except FileExistsError:
                 created = False
-            child = os.open(name, _DIR_FLAGS, dir_fd=fd)
-            self._open[key] = child
+            fd = os.open(name, _DIR_FLAGS, dir_fd=fd)
+            self._fds.append(fd)
             if created:
-                os.fchmod(child, 0o755)  # mkdir's mode is filtered by the umask
-            fd = child
+                os.fchmod(fd, 0o755)  # mkdir's mode is filtered by the umask
+        self._names = parts
         return fd
 
     def close(self) -> None:
-        for fd in self._open.values():
+        for fd in self._fds:
             os.close(fd)
-        self._open.clear()
+        self._fds.clear()
+        self._names = ()
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -149,14 +149,14 @@ def extract(
     it and must discard it.
     """
     root_fd = os.open(dest, _DIR_FLAGS)
-    dirs = _Dirs(root_fd)
+    dirs = _Chain(root_fd)
     budget = _Budget(limits, zipped_size)
     try:
-        for entry in entries:
+        for entry in sorted(entries, key=lambda e: e.parts):
             if entry.kind is Kind.DIR:
-                dirs.get(entry.parts)
+                dirs.enter(entry.parts)
                 continue
-            parent = dirs.get(entry.parts[:-1])
+            parent = dirs.enter(entry.parts[:-1])
             if entry.kind is Kind.SYMLINK:
                 assert entry.target is not None
                 os.symlink(entry.target, entry.parts[-1], dir_fd=parent)

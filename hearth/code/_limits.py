@@ -21,7 +21,8 @@ class CodeLimits:
         The total extracted size must be *smaller* than this, exactly as AWS words its
         error ("Unzipped size must be smaller than 262144000 bytes").
     ``max_entries``
-        Most entries (files, directories, symlinks) an archive may hold. 65,535 is the
+        Most entries (files, directories, symlinks) an archive may hold, counting the
+        directories its paths imply without listing them. 65,535 is the
         most a classic, non-Zip64 archive can declare: generous for ``node_modules``
         trees, which routinely pass 20,000 files, while it bounds the parse to some
         tens of MB of memory and the extraction to a few seconds.

@@ -52,6 +52,12 @@ _NAME_MAX = 255  # bytes in one path component (Linux NAME_MAX)
 _PATH_MAX = 4096  # bytes in a whole path, so the runtime can open it by name
 _LINK_MAX = 4095  # bytes in a symlink target (PATH_MAX - 1)
 _MAX_LINK_HOPS = 40  # the kernel's MAXSYMLINKS
+#: Most components in an entry's path. Real packages stay under ~40; the cap keeps the
+#: per-entry work of validation and extraction (one fd per level) small and bounded.
+MAX_DEPTH = 128
+#: Path components the symlink walk may visit for the whole archive. Ordinary links
+#: take a handful each; the cap bounds the work a hostile archive can ask for.
+LINK_STEP_BUDGET = 1_000_000
 
 
 def unzip_failed(detail: str | None = None) -> InvalidParameterValue:
@@ -113,12 +119,14 @@ class Kind(enum.Enum):
 class Entry:
     """One archive member that passed validation.
 
-    ``parts`` is the normalized relative path (no empty, ``.`` or ``..`` components);
+    ``parts`` is the normalized relative path (no empty, ``.`` or ``..`` components),
+    ``path`` the same joined with ``/``;
     ``target`` is set for symlinks only; ``executable`` for files only.
     """
 
     info: zipfile.ZipInfo
     parts: tuple[str, ...]
+    path: str
     kind: Kind
     executable: bool = False
     target: str | None = None
@@ -195,6 +203,8 @@ def _check_name(info: zipfile.ZipInfo) -> tuple[str, ...] | None:
         raise bad_entry(raw, "has an empty name")
     if len(raw.encode("utf-8", "surrogateescape")) > _PATH_MAX:
         raise bad_entry(raw, f"has a path longer than {_PATH_MAX} bytes")
+    if len(parts) > MAX_DEPTH:
+        raise bad_entry(raw, f"has more than {MAX_DEPTH} path components")
     for p in parts:
         if len(p.encode("utf-8", "surrogateescape")) > _NAME_MAX:
             raise bad_entry(raw, f"has a path component longer than {_NAME_MAX} bytes")
@@ -254,38 +264,48 @@ def _read_link(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> str:
     return target
 
 
-def _link_problem(
-    link: tuple[str, ...], target: str, links: dict[tuple[str, ...], str]
-) -> str | None:
-    """Resolve ``target`` from ``link``'s directory inside the archive's own tree.
+class _LinkWalker:
+    """Resolves symlink targets inside the archive's own tree, within a step budget."""
 
-    ``cur`` always holds a path free of symlinks, so ``..`` pops exactly as the kernel
-    would; a component that is itself a symlink of the archive is expanded in place.
-    Components that do not exist are walked lexically, which can only be stricter.
-    """
-    cur = list(link[:-1])
-    pending = list(reversed(target.split("/")))
-    hops = 0
-    while pending:
-        comp = pending.pop()
-        if comp in ("", "."):
-            continue
-        if comp == "..":
-            if not cur:
-                return f"is a symbolic link that points outside the package ({target!r})"
-            cur.pop()
-            continue
-        cur.append(comp)
-        hop = links.get(tuple(cur))
-        if hop is not None:
-            hops += 1
-            if hops > _MAX_LINK_HOPS:
-                return f"is a symbolic link that loops ({target!r})"
-            if hop.startswith("/"):
-                return f"is a symbolic link that points outside the package ({target!r})"
-            cur.pop()
-            pending.extend(reversed(hop.split("/")))
-    return None
+    def __init__(self, links: dict[str, str]) -> None:
+        self.links = links
+        self.budget = LINK_STEP_BUDGET
+
+    def problem(self, link: tuple[str, ...], target: str) -> str | None:
+        """Why ``link -> target`` is unacceptable, or None.
+
+        ``cur`` always holds a path free of symlinks, so ``..`` pops exactly as the
+        kernel would; a component that is itself a symlink of the archive is expanded
+        in place. Components that do not exist are walked lexically, which can only be
+        stricter.
+        """
+        outside = f"is a symbolic link that points outside the package ({target!r})"
+        cur = list(link[:-1])
+        pending = list(reversed(target.split("/")))
+        hops = 0
+        while pending:
+            self.budget -= 1
+            if self.budget < 0:
+                return "is one symbolic link too many: the links are too complex to verify"
+            comp = pending.pop()
+            if comp in ("", "."):
+                continue
+            if comp == "..":
+                if not cur:
+                    return outside
+                cur.pop()
+                continue
+            cur.append(comp)
+            hop = self.links.get("/".join(cur))
+            if hop is not None:
+                hops += 1
+                if hops > _MAX_LINK_HOPS:
+                    return f"is a symbolic link that loops ({target!r})"
+                if hop.startswith("/"):
+                    return outside
+                cur.pop()
+                pending.extend(reversed(hop.split("/")))
+        return None
 
 
 def _check_overlap(infos: list[zipfile.ZipInfo], size: int) -> None:
@@ -317,12 +337,22 @@ def inspect(data: bytes, limits: CodeLimits) -> tuple[zipfile.ZipFile, list[Entr
         infos = zf.infolist()
     except READ_ERRORS:
         raise unzip_failed() from None
-    if len(infos) > limits.max_entries:
-        raise too_many_entries(limits)
-    _check_overlap(infos, len(data))
+    try:
+        if len(infos) > limits.max_entries:
+            raise too_many_entries(limits)
+        _check_overlap(infos, len(data))
+        entries = _check_entries(zf, infos, len(data), limits)
+    except BaseException:
+        zf.close()
+        raise
+    return zf, entries
 
+
+def _check_entries(
+    zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], size: int, limits: CodeLimits
+) -> list[Entry]:
     entries: list[Entry] = []
-    kinds: dict[tuple[str, ...], Kind] = {}
+    kinds: dict[str, Kind] = {}
     for info in infos:
         name = info.orig_filename
         if info.flag_bits & 0x1:
@@ -336,39 +366,65 @@ def inspect(data: bytes, limits: CodeLimits) -> tuple[zipfile.ZipFile, list[Entr
         kind, executable = _classify(info)
         if parts is None:
             continue
-        if parts in kinds:
+        path = "/".join(parts)
+        if path in kinds:
             raise bad_entry(name, "is a duplicate")
-        kinds[parts] = kind
-        entries.append(Entry(info, parts, kind, executable))
+        kinds[path] = kind
+        entries.append(Entry(info, parts, path, kind, executable))
 
     # Declared sizes: AWS's own size check first, then the bomb heuristics.
     total = sum(e.info.file_size for e in entries)
     if total >= limits.max_unzipped:
         raise unzipped_too_large(limits)
     for e in entries:
-        size = e.info.file_size
-        if size > limits.ratio_floor and size > e.info.compress_size * limits.max_ratio:
+        usize = e.info.file_size
+        if usize > limits.ratio_floor and usize > e.info.compress_size * limits.max_ratio:
             raise bomb_entry(e.info.orig_filename, limits)
-    if total > limits.ratio_floor and total > len(data) * limits.max_ratio:
+    if total > limits.ratio_floor and total > size * limits.max_ratio:
         raise bomb_archive(limits)
 
-    # Structure: nothing may live under a file or a symlink (it would be written
-    # through the link, or fail), and every symlink must resolve inside the tree.
-    for e in entries:
-        for i in range(1, len(e.parts)):
-            above = kinds.get(e.parts[:i])
-            if above is Kind.FILE or above is Kind.SYMLINK:
-                under = "/".join(e.parts[:i])
-                raise bad_entry(e.info.orig_filename, f"is inside {above.value} {under!r}")
-    links: dict[tuple[str, ...], str] = {}
+    _check_ancestors(entries, kinds, limits)
+
+    links: dict[str, str] = {}
     for i, e in enumerate(entries):
         if e.kind is Kind.SYMLINK:
             target = _read_link(zf, e.info)
-            links[e.parts] = target
-            entries[i] = Entry(e.info, e.parts, e.kind, False, target)
+            links[e.path] = target
+            entries[i] = Entry(e.info, e.parts, e.path, e.kind, False, target)
+    walker = _LinkWalker(links)
     for e in entries:
         if e.target is not None:
-            problem = _link_problem(e.parts, e.target, links)
+            problem = walker.problem(e.parts, e.target)
             if problem is not None:
                 raise bad_entry(e.info.orig_filename, problem)
-    return zf, entries
+    return entries
+
+
+def _check_ancestors(entries: list[Entry], kinds: dict[str, Kind], limits: CodeLimits) -> None:
+    """Every ancestor of every entry must be a directory, and the whole tree, including
+    directories that only exist implicitly, must fit ``max_entries``.
+
+    Nothing may live under a file or a symlink: it would be written through the link,
+    or fail. ``verified`` holds directories whose whole ancestry is checked, so each
+    directory is visited once and the cost is linear in the size of the tree.
+    """
+    verified = {""}
+    nodes = len(kinds)
+    for e in entries:
+        path, walked = e.path, []
+        while True:
+            cut = path.rfind("/")
+            path = path[:cut] if cut >= 0 else ""
+            if path in verified:
+                break
+            above = kinds.get(path)
+            if above is Kind.FILE or above is Kind.SYMLINK:
+                raise bad_entry(e.info.orig_filename, f"is inside {above.value} {path!r}")
+            if above is None:
+                nodes += 1
+                if nodes > limits.max_entries:
+                    raise too_many_entries(limits)
+            walked.append(path)
+        verified.update(walked)
+        if e.kind is Kind.DIR:
+            verified.add(e.path)

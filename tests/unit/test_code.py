@@ -210,7 +210,7 @@ def test_unpacked_fast_path_and_rebuild(store: CodeStore) -> None:
 
 
 def test_concurrent_unpacked(tmp_path: Path) -> None:
-    files = [(f"m{i}/f{j}.py", os.urandom(2000)) for i in range(20) for j in range(10)]
+    files = [(f"m{i}/f{j}.py", os.urandom(2000)) for i in range(10) for j in range(6)]
     data = make_zip(*files)
     ref = CodeStore(tmp_path / "c").put(data)
     import shutil
@@ -321,7 +321,7 @@ def test_unzipped_limit_declared(store: CodeStore) -> None:
     assert len(bomb) < 1 * MiB
     t0 = time.monotonic()
     assert rejected(store, bomb) == "Unzipped size must be smaller than 262144000 bytes"
-    assert time.monotonic() - t0 < 1.0
+    assert time.monotonic() - t0 < 2.0
 
 
 def test_unzipped_limit_sum_of_entries(tmp_path: Path) -> None:
@@ -353,14 +353,14 @@ def test_archive_ratio_bomb(store: CodeStore) -> None:
 def test_header_lies_small_size(store: CodeStore) -> None:
     # Declares 1000 bytes, streams 300 MB: at most 1000 bytes are ever produced, and the
     # CRC (of the whole 300 MB) does not match them.
-    t0 = time.monotonic()
     liar = raw_zip(Raw(b"liar.bin", zeros_stream(300), zeros_crc(300), 1000))
+    t0 = time.monotonic()
     assert rejected(store, liar) == UNZIP_FAILED
+    assert time.monotonic() - t0 < 2.0  # nowhere near 300 MB inflated
     # With a CRC that matches the first 1000 bytes, only those 1000 bytes exist.
     honest_prefix = raw_zip(Raw(b"liar.bin", zeros_stream(300), zlib.crc32(bytes(1000)), 1000))
     ref = store.put(honest_prefix)
     assert (Path(store.unpacked(ref.sha256_hex)) / "liar.bin").stat().st_size == 1000
-    assert time.monotonic() - t0 < 2.0
 
 
 def test_real_bytes_counted_and_extraction_stops(tmp_path: Path) -> None:
@@ -570,3 +570,71 @@ def test_dos_zip_without_modes(store: CodeStore) -> None:
     tree = Path(store.unpacked(store.put(buf.getvalue()).sha256_hex))
     assert stat.S_IMODE((tree / "dir/a.txt").stat().st_mode) == 0o644
     assert stat.S_IMODE((tree / "dir").stat().st_mode) == 0o755
+
+
+# --- structure limits and archive variants --------------------------------------------
+
+
+def test_depth_limit(store: CodeStore) -> None:
+    ok = "/".join(["d"] * 127) + "/f"
+    store.put(make_zip((ok, b"x")))
+    deep = "/".join(["d"] * 128) + "/f"
+    assert rejected(store, make_zip((deep, b"x"))) == entry_error(
+        deep, "has more than 128 path components"
+    )
+
+
+def test_implied_directories_count_as_entries(tmp_path: Path) -> None:
+    store = CodeStore(tmp_path / "c", CodeLimits(max_entries=5))
+    store.put(make_zip(("a/b/c/d/e", b"x")))  # 4 implied dirs + 1 file
+    data = make_zip(("a/b/c/d/e/f", b"x"))
+    assert rejected(store, data) == "Invalid deployment package: more than 5 entries"
+
+
+def test_interleaved_deep_entries(store: CodeStore) -> None:
+    # Archive order alternates between two deep subtrees; extraction sorts, so each
+    # directory is opened once.
+    a = "/".join(["a"] * 100)
+    b = "/".join(["b"] * 100)
+    members = [(f"{(a, b)[i % 2]}/f{i}", b"x") for i in range(400)]
+    tree = Path(store.unpacked(store.put(make_zip(*members)).sha256_hex))
+    assert (tree / a / "f0").read_bytes() == b"x" and (tree / b / "f399").read_bytes() == b"x"
+
+
+def test_link_walk_budget(store: CodeStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    import hearth.code._validate as v
+
+    monkeypatch.setattr(v, "LINK_STEP_BUDGET", 10)
+    data = make_zip(*(link(f"l{i}", "a/b/c") for i in range(5)))
+    assert rejected(store, data).endswith("the links are too complex to verify")
+
+
+def test_zip64_end_record(store: CodeStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(zipfile, "ZIP_FILECOUNT_LIMIT", 1)  # forces the Zip64 EOCD
+    data = make_zip(("a.py", b"a"), ("b.py", b"b"))
+    monkeypatch.undo()
+    assert b"PK\x06\x06" in data and b"PK\x06\x07" in data
+    tree = Path(store.unpacked(store.put(data).sha256_hex))
+    assert (tree / "b.py").read_bytes() == b"b"
+    limited = CodeStore(Path(store._root).parent / "l", CodeLimits(max_entries=1))
+    assert rejected(limited, data) == "Invalid deployment package: more than 1 entries"
+
+
+def test_streamed_zip_with_data_descriptors(store: CodeStore) -> None:
+    class Unseekable(io.BytesIO):
+        def seek(self, offset: int, whence: int = 0) -> int:
+            raise OSError("not seekable")
+
+    out = Unseekable()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("index.js", b"exports.handler = async () => 1;\n" * 50)
+    data = out.getvalue()
+    assert zipfile.ZipFile(io.BytesIO(data)).infolist()[0].flag_bits & 0x08
+    tree = Path(store.unpacked(store.put(data).sha256_hex))
+    assert (tree / "index.js").read_bytes().startswith(b"exports.handler")
+
+
+def test_prefixed_archive(store: CodeStore) -> None:
+    # Self-extracting style: junk before the first local header is allowed by zip.
+    tree = Path(store.unpacked(store.put(b"#!/bin/sh\nexit 0\n" + APP).sha256_hex))
+    assert (tree / "bin/tool").exists()
