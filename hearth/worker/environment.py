@@ -276,7 +276,6 @@ class Environment:
         out = self._output
         assert out is not None and self._sandbox is not None
         out.begin_invocation()
-        out.emit(f"START RequestId: {inv.request_id} Version: {self.cfg.version}")
         self._sandbox.reset_peak()
         self._delivered_at = 0.0
         if self._waiter is not None and not self._waiter.done():
@@ -326,6 +325,10 @@ class Environment:
         )
 
     def _deliver(self, inv: Invocation) -> Response:
+        if self._output is not None:
+            # Whatever init printed belongs before START, as in Lambda's streams.
+            self._output.drain()
+            self._output.emit(f"START RequestId: {inv.request_id} Version: {self.cfg.version}")
         now = time.time()
         self._delivered_at = time.monotonic()
         deadline_ms = int((now + self.cfg.timeout) * 1000)

@@ -56,7 +56,7 @@ def test_invoke_context_and_warm_reuse(lam: Any, make_function: Any) -> None:
     assert body["function_name"] == "ctx-fn"
     assert body["function_version"] == "$LATEST"
     assert body["invoked_function_arn"] == fn["FunctionArn"]
-    assert body["memory_limit_in_mb"] == 256
+    assert body["memory_limit_in_mb"] == "256"  # a string, as in awslambdaric
     assert body["log_group_name"] == "/aws/lambda/ctx-fn"
     assert "[$LATEST]" in body["log_stream_name"]
     assert 25_000 < body["remaining"] <= 30_000

@@ -159,45 +159,12 @@ def test_aws_cli_invoke(tmp_path: Path) -> None:
             AWS_DEFAULT_REGION="us-east-1",
         )
         out = tmp_path / "out.json"
+        # awscli v1 (the one on PyPI) sends --payload as given.
         proc = subprocess.run(
-            [
-                aws,
-                "lambda",
-                "invoke",
-                "--function-name",
-                "cli-fn",
-                "--endpoint-url",
-                srv.endpoint,
-                "--cli-binary-format",
-                "raw-in-base64-out",
-                "--payload",
-                '{"from": "cli"}',
-                str(out),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            env=env,
-        )
-        if proc.returncode != 0 and "raw-in-base64-out" in proc.stderr:
-            proc = subprocess.run(
-                [
-                    aws,
-                    "lambda",
-                    "invoke",
-                    "--function-name",
-                    "cli-fn",
-                    "--endpoint-url",
-                    srv.endpoint,
-                    "--payload",
-                    '{"from": "cli"}',
-                    str(out),
-                ],
-                capture_output=True,
-                text=True,
-                timeout=120,
-                env=env,
-            )
+            [aws, "lambda", "invoke", "--function-name", "cli-fn", "--endpoint-url",
+             srv.endpoint, "--payload", '{"from": "cli"}', str(out)],
+            capture_output=True, text=True, timeout=120, env=env,
+        )  # fmt: skip
         assert proc.returncode == 0, proc.stderr
         assert json.loads(proc.stdout)["StatusCode"] == 200
         assert json.loads(out.read_text())["event"] == {"from": "cli"}
