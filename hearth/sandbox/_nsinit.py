@@ -32,7 +32,8 @@ every message is one marshalled dict):
    drops to the sandbox uid, loads the seccomp filter and execs
    ``argv``. Any failure on the way is written as one message ``{"error": ...}`` to
    EXEC_FD (close-on-exec), so the backend sees EOF without data exactly when exec worked.
-5. The parent stays outside the pid namespace as a waiter: it reaps the child, sends
+5. The parent stays outside the pid namespace as a waiter: it sends
+   ``{"event": "child", "pid": <host pid of the child>}``, reaps the child, sends
    ``{"event": "exit", "status": <wait status>}`` on CTL and exits the same way.
 """
 
@@ -325,6 +326,10 @@ def main() -> None:
             report_error(exec_fd, exc)
         os._exit(127)
     os.close(exec_fd)
+    try:  # noqa: SIM105
+        ctl.send(marshal.dumps({"event": "child", "pid": pid}))
+    except OSError:
+        pass
     waiter(ctl, pid)
 
 

@@ -331,6 +331,7 @@ class CgroupManager:
         dirs = {c: f"{p}/{env_id}" for c, p in self.parents.items()}
         made: list[str] = []
         try:
+            self._ensure_parents()
             for d in dict.fromkeys(dirs.values()):
                 os.mkdir(d)
                 made.append(d)
@@ -342,6 +343,15 @@ class CgroupManager:
             for d in reversed(made):
                 _rmdir(d)
             raise SandboxError(f"cannot create cgroup for {env_id}: {exc}") from exc
+
+    def _ensure_parents(self) -> None:
+        """Recreate parents removed by another backend's ``aclose`` (same root name)."""
+        for c, p in self.parents.items():
+            if not os.path.isdir(p):
+                if self.version == 2:
+                    self.parents[c] = self._v2_parent(os.path.dirname(p))
+                else:
+                    os.makedirs(p, exist_ok=True)
 
     def env(self, env_id: str) -> EnvCgroup:
         dirs = {c: f"{p}/{env_id}" for c, p in self.parents.items()}

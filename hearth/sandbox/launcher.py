@@ -82,6 +82,8 @@ class Launcher:
         os.set_blocking(exec_r, False)
         self.pid = self.proc.pid
         self.pidfd = os.pidfd_open(self.pid)
+        self.init_pid: int | None = None
+        """Host pid of the sandbox's PID 1 (valid until :attr:`exited`: the waiter reaps it)."""
         self.exit_status: int | None = None
         """Wait status of the sandbox's PID 1 (from the waiter) once it has exited."""
         self._exited: asyncio.Future[int] = asyncio.get_running_loop().create_future()
@@ -105,9 +107,14 @@ class Launcher:
             if not data:
                 raise SandboxError(f"sandbox launcher exited: {await self.exec_error(deadline)}")
             msg: dict[str, Any] = marshal.loads(data)
-            if msg.get("event") == "exit":
-                self.exit_status = int(msg["status"])
+            self._note(msg)
             return msg, fds
+
+    def _note(self, msg: dict[str, Any]) -> None:
+        if msg.get("event") == "exit":
+            self.exit_status = int(msg["status"])
+        elif msg.get("event") == "child":
+            self.init_pid = int(msg["pid"])
 
     async def exec_error(self, deadline: float) -> str | None:
         """Read the exec pipe to EOF: None if ``execve`` succeeded, else the reason."""
@@ -158,9 +165,7 @@ class Launcher:
             if not data:
                 return
             with contextlib.suppress(ValueError, EOFError, TypeError):
-                msg = marshal.loads(data)
-                if msg.get("event") == "exit":
-                    self.exit_status = int(msg["status"])
+                self._note(marshal.loads(data))
 
     @property
     def exited(self) -> bool:

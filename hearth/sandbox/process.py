@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 import socket
 import time
 from typing import Any
@@ -30,7 +31,12 @@ from hearth.sandbox.launcher import Launcher, compile_nsinit
 from hearth.sandbox.lifecycle import Lifecycle
 from hearth.sandbox.network import EgressNetwork
 from hearth.sandbox.policy import compile_filter
-from hearth.sandbox.scratch import ScratchPool, loop_supported, wait_loop_released
+from hearth.sandbox.scratch import (
+    ScratchDevice,
+    ScratchPool,
+    loop_supported,
+    wait_loop_released,
+)
 from hearth.sandbox.uids import UidAllocator
 from hearth.sandbox.validate import validate_spec
 
@@ -60,6 +66,8 @@ class ProcessSandbox:
         self._api: socket.socket | None = None
         self._output_r = -1
         self._loop_fd = -1
+        self.scratch_device: ScratchDevice | None = None
+        """The loop device behind ``/tmp`` (None with the tmpfs fallback)."""
         self._stats = Stats(0, 0)
         self._exit: ExitInfo | None = None
         self.started_at = 0.0
@@ -162,6 +170,9 @@ class ProcessSandbox:
             if net is not None:
                 await net.attach(int(msg["pid"]))
                 launcher.send({"event": "veth"})
+            msg, _ = await launcher.recv(deadline)
+            if msg.get("event") != "child":
+                raise SandboxError(f"unexpected launcher message {msg}")
             error = await launcher.exec_error(deadline)
             if error is not None:
                 raise SandboxError(f"sandbox {self.id} failed to start: {error}")
@@ -172,10 +183,11 @@ class ProcessSandbox:
         be = self._backend
         if be.scratch is None:
             return {"kind": "tmpfs", "size_mb": self._spec.ephemeral_mb}
-        dev, self._loop_fd = await be.scratch.take(self._spec.ephemeral_mb)
+        self.scratch_device = dev = await be.scratch.take(self._spec.ephemeral_mb)
+        self._loop_fd = dev.fd
         self._life.push("loop device", lambda: wait_loop_released(dev))
         self._life.push("loop fd", self._close_loop_fd)
-        return {"kind": "loop", "device": dev}
+        return {"kind": "loop", "device": dev.device}
 
     def _launch_spec(self, tmp: dict[str, Any], net: EgressNetwork | None) -> dict[str, Any]:
         spec, be = self._spec, self._backend
@@ -209,13 +221,23 @@ class ProcessSandbox:
             self._output_r = -1
 
     async def _kill_processes(self) -> None:
-        """SIGKILL everything in the cgroup, then reap the waiter (which reports PID 1)."""
-        assert self._launcher is not None and self._cg is not None
-        if not self._launcher.exited:
-            await self._cg.kill()
-        await self._launcher.stop(KILL_GRACE)
-        await self._cg.kill()  # anything that slipped in while the waiter exited
-        self._record_exit(await self._launcher.wait())
+        """SIGKILL the sandbox's PID 1 (the kernel then kills its whole pid namespace), let
+        the waiter reap it and exit, then SIGKILL whatever is left in the cgroup.
+
+        PID 1 goes first so that the waiter -- itself a cgroup member -- is still alive
+        to reap it; killed together, PID 1 would linger as a zombie of the host's init.
+        """
+        launcher, cg = self._launcher, self._cg
+        assert launcher is not None and cg is not None
+        if not launcher.exited and launcher.init_pid is not None:
+            with contextlib.suppress(ProcessLookupError):  # not reaped yet: pid still ours
+                os.kill(launcher.init_pid, signal.SIGKILL)
+            await cg.thaw()  # a v1-frozen task takes SIGKILL only once thawed
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(launcher.wait(), KILL_GRACE)
+        await cg.kill()
+        await launcher.stop(KILL_GRACE)
+        self._record_exit(await launcher.wait())
 
     async def _remove_cgroup(self) -> None:
         assert self._cg is not None

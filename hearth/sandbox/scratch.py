@@ -34,6 +34,7 @@ import time
 import uuid
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 from hearth.errors import SandboxError
 
@@ -86,12 +87,31 @@ def _loop_node(n: int) -> str:
     return dev
 
 
-def attach_loop(image: str) -> tuple[str, int]:
-    """Bind ``image`` to a free auto-clearing loop device and unlink the image.
+@dataclass(frozen=True, slots=True)
+class ScratchDevice:
+    """A loop device bound to a (deleted) scratch image; bound while ``fd`` or a mount lives."""
 
-    Returns the device path and an open fd on it; the device stays bound while that fd
-    or a mount of the device exists.
-    """
+    device: str
+    fd: int
+    backing: str
+    """Path the image had; the kernel keeps reporting it, so it identifies *this* binding
+    even after the device number is freed and reused by someone else."""
+
+    def bound(self) -> bool:
+        return backing_file(self.device) == self.backing
+
+
+def backing_file(dev: str) -> str | None:
+    """The image path a loop device is bound to (None when unbound)."""
+    try:
+        with open(f"/sys/block/{os.path.basename(dev)}/loop/backing_file") as f:
+            return f.read().strip().removesuffix(" (deleted)")
+    except (FileNotFoundError, OSError):
+        return None
+
+
+def attach_loop(image: str) -> ScratchDevice:
+    """Bind ``image`` to a free auto-clearing loop device and unlink the image."""
     img = os.open(image, os.O_RDWR | os.O_CLOEXEC)
     try:
         ctl = os.open(LOOP_CONTROL, os.O_RDWR | os.O_CLOEXEC)
@@ -117,7 +137,7 @@ def attach_loop(image: str) -> tuple[str, int]:
                     fcntl.ioctl(lfd, LOOP_CLR_FD)
                     os.close(lfd)
                     raise
-                return dev, lfd
+                return ScratchDevice(dev, lfd, os.path.abspath(image))
             raise SandboxError("no free loop device after 32 attempts")
         finally:
             os.close(ctl)
@@ -129,24 +149,19 @@ def attach_loop(image: str) -> tuple[str, int]:
             os.unlink(image)
 
 
-def loop_bound(dev: str) -> bool:
-    """Whether the loop device still has a backing file."""
-    return os.path.exists(f"/sys/block/{os.path.basename(dev)}/loop/backing_file")
-
-
-async def wait_loop_released(dev: str, timeout: float = 3.0) -> None:
+async def wait_loop_released(dev: ScratchDevice, timeout: float = 3.0) -> None:
     """Wait until the kernel auto-cleared ``dev`` (after its last mount went away)."""
     deadline = time.monotonic() + timeout
     delay = 0.0005
-    while loop_bound(dev):
+    while dev.bound():
         if time.monotonic() > deadline:
-            raise SandboxError(f"loop device {dev} still bound after {timeout} s")
+            raise SandboxError(f"loop device {dev.device} still bound after {timeout} s")
         await asyncio.sleep(delay)
         delay = min(delay * 2, 0.02)
 
 
-def new_scratch(path: str, size_mb: int) -> tuple[str, int]:
-    """Format an image at ``path`` and attach it: ``(device, loop fd)``; the file is gone."""
+def new_scratch(path: str, size_mb: int) -> ScratchDevice:
+    """Format an image at ``path`` and attach it; the file is gone afterwards."""
     make_image(path, size_mb)
     return attach_loop(path)
 
@@ -157,7 +172,7 @@ class ScratchPool:
     def __init__(self, directory: str, per_size: int = 2) -> None:
         self.directory = directory
         self.per_size = per_size
-        self._ready: dict[int, list[tuple[str, int]]] = defaultdict(list)
+        self._ready: dict[int, list[ScratchDevice]] = defaultdict(list)
         self._pending: dict[int, int] = defaultdict(int)
         self._lock = threading.Lock()
         self._closed = False
@@ -172,12 +187,12 @@ class ScratchPool:
 
     def _fill_one(self, size_mb: int) -> None:
         try:
-            dev, fd = new_scratch(self._new_path(size_mb), size_mb)
+            dev = new_scratch(self._new_path(size_mb), size_mb)
             with self._lock:
                 if self._closed:
-                    os.close(fd)
+                    os.close(dev.fd)
                 else:
-                    self._ready[size_mb].append((dev, fd))
+                    self._ready[size_mb].append(dev)
         except Exception:
             log.exception("pre-formatting a %d MB scratch image failed", size_mb)
         finally:
@@ -194,8 +209,13 @@ class ScratchPool:
         for _ in range(missing):
             self._executor.submit(self._fill_one, size_mb)
 
-    async def take(self, size_mb: int) -> tuple[str, int]:
-        """A fresh ``(device, loop fd)`` of ``size_mb``; closing the fd is the caller's."""
+    @property
+    def ready(self) -> list[ScratchDevice]:
+        with self._lock:
+            return [d for devs in self._ready.values() for d in devs]
+
+    async def take(self, size_mb: int) -> ScratchDevice:
+        """A fresh device of ``size_mb``; closing its fd is the caller's job."""
         with self._lock:
             ready = self._ready[size_mb].pop() if self._ready[size_mb] else None
         if ready is None:
@@ -211,7 +231,7 @@ class ScratchPool:
             self._closed = True
         self._executor.shutdown(wait=True, cancel_futures=True)
         with self._lock:
-            ready = [fd for devs in self._ready.values() for _, fd in devs]
+            ready = [d.fd for devs in self._ready.values() for d in devs]
             self._ready.clear()
         for fd in ready:
             os.close(fd)
