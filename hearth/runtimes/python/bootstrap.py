@@ -201,7 +201,7 @@ class RuntimeClient:
         return self._read_response()
 
     def _fill(self, partial):
-        chunk = self._sock.recv(262144)
+        chunk = self._sock.recv(65536)
         if not chunk:
             raise _ConnectionLost(partial)
         self._buf += chunk
