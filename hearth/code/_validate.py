@@ -13,10 +13,15 @@ Error messages: where AWS Lambda has a message for the condition it is used verb
 Symlink policy: a symlink entry (``S_IFLNK`` in the high 16 bits of ``external_attr``)
 is kept as a symlink when its target is relative and resolves inside the package.
 Resolution is done against the archive's own tree, following symlinks the archive
-itself creates exactly as the kernel would, so ``a -> .`` followed by ``b -> a/..``
-is caught even though ``a/..`` looks harmless lexically. Absolute targets, targets that
+itself creates exactly as the kernel would, so ``d/up -> ..`` with ``esc -> d/up/..``
+is caught although ``d/up/..`` is lexically just ``d``. Absolute targets, targets that
 climb out with ``..``, loops and entries that would be written *through* a symlink are
 rejected. Keeping in-tree links matters for ``node_modules/.bin`` style packages.
+
+Hostile archives also attack the validator's own cost, so every pass here is linear in
+the size of the central directory: the records are counted before :mod:`zipfile`
+builds objects for them, directories implied by paths count as entries, paths are at
+most :data:`MAX_DEPTH` components deep, and symlink resolution shares one step budget.
 """
 
 from __future__ import annotations
@@ -286,7 +291,10 @@ class _LinkWalker:
         while pending:
             self.budget -= 1
             if self.budget < 0:
-                return "is one symbolic link too many: the links are too complex to verify"
+                return (
+                    "is a symbolic link past the verification budget "
+                    f"({LINK_STEP_BUDGET} path steps for all links of a package)"
+                )
             comp = pending.pop()
             if comp in ("", "."):
                 continue
