@@ -31,7 +31,9 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.helpers import free_port, make_zip, start_server  # noqa: E402
+import contextlib
+
+from tests.helpers import free_port, make_zip, start_server
 
 HANDLER = "def handler(event, context):\n    return {'hello': event}\n"
 WARM_N = 1000
@@ -94,10 +96,8 @@ def _baseline_server(port: int, ready: threading.Event, stop: list[Any]) -> None
 
     import uvloop
 
-    try:
+    with contextlib.suppress(asyncio.CancelledError):
         uvloop.run(main())
-    except asyncio.CancelledError:
-        pass
 
 
 def main() -> dict[str, Any]:
