@@ -28,12 +28,19 @@ Why a hand-written HTTP client: measured on the target box (research/hotpath-flo
 raw-socket client, and halves warm throughput. The client below keeps one HTTP/1.1
 connection alive, sets TCP_NODELAY, writes each request in one ``sendall`` and parses only
 what the Runtime API sends (Content-Length bodies, plus chunked bodies for robustness).
+Re-measured with this file on Python 3.11 against a raw-socket fake API (echo handler,
+20k invokes): ~110 us runtime CPU per invoke, against ~430 us for the same loop on
+``http.client`` and ~55 us for a bare socket loop with no context, logging or errors.
+
+Cold start: besides the interpreter, ``logging``, ``json`` and ``socket`` are imported at
+start (logging must be configured before user code runs); everything else is imported
+lazily. As the main script this file is compiled on every start (~10 ms); a zygote that
+pre-loads it pays that once.
 
 The module has no side effects on import: ``main()`` runs only as ``__main__``, so a zygote
 can pre-load this file and call ``main()`` in each forked child.
 """
 
-import contextlib
 import json
 import logging
 import os
@@ -704,16 +711,20 @@ def _get_handler(handler):
 
 def _flush():
     for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):
+        try:  # noqa: SIM105 - contextlib would be one more import at every cold start
             stream.flush()
+        except Exception:
+            pass
 
 
 def _line_buffered():
     """Flush each log line as it is written (stdout is a pipe, block-buffered by default),
     so output before a timeout kill reaches the worker. Lambda flushes on every write."""
     for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):
+        try:  # noqa: SIM105 - see _flush
             stream.reconfigure(line_buffering=True)
+        except Exception:
+            pass  # not a TextIOWrapper (replaced stream): leave it alone
 
 
 # --------------------------------------------------------------------------- main loop
