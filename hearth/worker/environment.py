@@ -253,11 +253,12 @@ class Environment:
         if self._waiter is not None and not self._waiter.done():
             self._waiter.cancel()
         try:
+            if self._output is not None:
+                # Drain before the backend closes the pipe (its fd number may be reused).
+                self._output.stop()
             if self._sandbox is not None:
                 info = await self._sandbox.kill()
                 self._exit = self._exit or info
-            if self._output is not None:
-                self._output.stop()
             if self._server is not None:
                 await self._server.aclose()
         finally:
@@ -276,7 +277,6 @@ class Environment:
         out = self._output
         assert out is not None and self._sandbox is not None
         out.begin_invocation()
-        self._sandbox.reset_peak()
         self._delivered_at = 0.0
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(self._deliver(inv))
@@ -290,38 +290,48 @@ class Environment:
             self._timer.cancel()
             self._timer = None
         duration_ms = (end - self._delivered_at) * 1000 if self._delivered_at else 0.0
-        out.drain()
-        max_mb = 0
-        with contextlib.suppress(Exception):
-            max_mb = math.ceil(self._sandbox.stats().max_memory_bytes / (1024 * 1024))
-        billed = max(1, math.ceil(duration_ms))
-        init_part = ""
-        if was_cold and self.init_ms is not None:
-            init_part = f"\tInit Duration: {self.init_ms:.2f} ms"
-        status = ""
-        if outcome.error_type == "Sandbox.Timedout":
-            status = "\tStatus: timeout"
-        elif outcome.error_type in ("Runtime.ExitError", "Runtime.OutOfMemory"):
-            status = "\tStatus: error\tError Type: " + outcome.error_type
-        out.emit(f"END RequestId: {inv.request_id}")
-        out.emit(
-            f"REPORT RequestId: {inv.request_id}\tDuration: {duration_ms:.2f} ms"
-            f"\tBilled Duration: {billed} ms\tMemory Size: {self.cfg.memory_size} MB"
-            f"\tMax Memory Used: {max_mb} MB{init_part}{status}"
-        )
-        self.last_used = time.monotonic()
+        init_ms = self.init_ms if was_cold else None
+        self.last_used = end
         if self.state is State.BUSY:
             self._transition(State.IDLE)
-        return InvokeResult(
+        res = InvokeResult(
             payload=outcome.payload,
             function_error="Unhandled" if outcome.error_type else None,
             error_type=outcome.error_type,
-            log_tail=out.tail() if inv.want_log_tail else "",
             executed_version=self.cfg.version,
             duration_ms=duration_ms,
-            billed_ms=billed,
-            max_memory_mb=max_mb,
-            init_ms=self.init_ms if was_cold else None,
+            billed_ms=max(1, math.ceil(duration_ms)),
+            init_ms=init_ms,
+        )
+        if inv.want_log_tail:
+            self._report(inv.request_id, res, outcome.error_type)
+            res.log_tail = out.tail()
+        else:
+            # Off the hot path: END / REPORT are written after the response is sent.
+            loop.call_soon(self._report, inv.request_id, res, outcome.error_type)
+        return res
+
+    def _report(self, request_id: str, res: InvokeResult, error_type: str | None) -> None:
+        """Write END and REPORT (Max Memory Used is the environment's peak, as on Lambda)."""
+        out = self._output
+        if out is None:
+            return
+        out.drain()
+        if self._sandbox is not None:
+            with contextlib.suppress(Exception):
+                peak = self._sandbox.stats().max_memory_bytes
+                res.max_memory_mb = math.ceil(peak / (1024 * 1024))
+        init_part = f"\tInit Duration: {res.init_ms:.2f} ms" if res.init_ms is not None else ""
+        status = ""
+        if error_type == "Sandbox.Timedout":
+            status = "\tStatus: timeout"
+        elif error_type in ("Runtime.ExitError", "Runtime.OutOfMemory"):
+            status = "\tStatus: error\tError Type: " + error_type
+        out.emit(f"END RequestId: {request_id}")
+        out.emit(
+            f"REPORT RequestId: {request_id}\tDuration: {res.duration_ms:.2f} ms"
+            f"\tBilled Duration: {res.billed_ms} ms\tMemory Size: {self.cfg.memory_size} MB"
+            f"\tMax Memory Used: {res.max_memory_mb} MB{init_part}{status}"
         )
 
     def _deliver(self, inv: Invocation) -> Response:

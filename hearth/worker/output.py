@@ -35,6 +35,7 @@ class OutputCapture:
         self._tail: list[str] = []
         self._tail_bytes = 0
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopped = False
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -46,6 +47,8 @@ class OutputCapture:
             self._loop = None
         self.drain()
         self.flush_partial()
+        # The backend closes the fd after this; never read a number it may reuse.
+        self._stopped = True
 
     def emit(self, message: str) -> None:
         """A platform line (START / END / REPORT, errors) in the same stream."""
@@ -53,7 +56,7 @@ class OutputCapture:
 
     def drain(self) -> None:
         """Read everything the pipe holds now (never blocks)."""
-        while True:
+        while not self._stopped:
             try:
                 data = os.read(self._fd, 65536)
             except (BlockingIOError, InterruptedError):
