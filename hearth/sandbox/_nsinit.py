@@ -144,15 +144,20 @@ def load_seccomp(bpf: bytes) -> None:
 
 
 def configure_egress(cfg: dict[str, Any]) -> None:
-    """Address the inner veth end, bring it up and route everything through the host end."""
+    """Rename the inner veth end to eth0, address it, route everything via the host end."""
     import subprocess
 
     ip, dev = cfg["ip_bin"], cfg["ifname"]
-    for args in (
-        ["addr", "add", cfg["address"], "dev", dev],
-        ["link", "set", dev, "up"],
+    steps = (
+        ["link", "set", dev, "name", "eth0"],
+        ["addr", "add", cfg["address"], "dev", "eth0"],
+        ["link", "set", "eth0", "up"],
         ["route", "add", "default", "via", cfg["gateway"]],
-    ):
+    )
+    for i, args in enumerate(steps):
+        if i == 1:  # the firewall is IPv4-only: no IPv6 on the way out (netns-local sysctl)
+            with open("/proc/sys/net/ipv6/conf/eth0/disable_ipv6", "w") as f:
+                f.write("1")
         res = subprocess.run([ip, *args], capture_output=True, text=True, check=False)
         if res.returncode != 0:
             raise LaunchError(f"ip {' '.join(args)}: {res.stderr.strip()}")
@@ -245,6 +250,8 @@ def child(spec: dict[str, Any], exec_fd: int) -> None:
     prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     with open("/proc/self/oom_score_adj", "w") as f:
         f.write("1000")
+    if spec["network"] == "egress":  # here, not in the waiter: the first process forked
+        configure_egress(spec["egress"])  # after unshare(NEWPID) is the namespace's init
     build_root(spec)
     _check(_libc.sethostname(spec["hostname"].encode(), len(spec["hostname"])), "sethostname")
     os.chdir(spec["cwd"])
@@ -314,7 +321,6 @@ def main() -> None:
             reply = marshal.loads(ctl.recv(4096) or marshal.dumps({}))
             if reply.get("event") != "veth":
                 raise LaunchError(f"egress setup aborted by the backend: {reply}")
-            configure_egress(spec["egress"])
         pid = os.fork()
     except BaseException as exc:
         report_error(exec_fd, exc)

@@ -29,7 +29,7 @@ from hearth.sandbox.base import BackendConfig, ExitInfo, SandboxSpec, Stats
 from hearth.sandbox.cgroups import CgroupManager, EnvCgroup
 from hearth.sandbox.launcher import Launcher, compile_nsinit
 from hearth.sandbox.lifecycle import Lifecycle
-from hearth.sandbox.network import EgressNetwork
+from hearth.sandbox.network import EgressManager, EgressNetwork
 from hearth.sandbox.policy import compile_filter
 from hearth.sandbox.scratch import (
     ScratchDevice,
@@ -68,6 +68,8 @@ class ProcessSandbox:
         self._loop_fd = -1
         self.scratch_device: ScratchDevice | None = None
         """The loop device behind ``/tmp`` (None with the tmpfs fallback)."""
+        self.egress_address: str | None = None
+        """The sandbox's IPv4 address on its veth (``network="egress"`` only)."""
         self._stats = Stats(0, 0)
         self._exit: ExitInfo | None = None
         self.started_at = 0.0
@@ -146,6 +148,7 @@ class ProcessSandbox:
             if spec.network == "egress":
                 net = await be.network.create(spec.env_id)
                 self._life.push("veth", net.remove)
+                self.egress_address = str(net.inner_ip)
             r, w = os.pipe2(os.O_CLOEXEC)
             self._output_r = r
             os.set_blocking(r, False)
@@ -281,7 +284,7 @@ class ProcessBackend:
             self.scratch.prefill(512)
         else:
             log.warning("no loop devices or mkfs.ext4: sandbox /tmp falls back to tmpfs")
-        self.network = EgressNetwork.manager(config)
+        self.network = EgressManager(config)
         self._live: dict[str, ProcessSandbox] = {}
         self._closed = False
 

@@ -132,6 +132,11 @@ def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProcessBackend
     yield be
     asyncio.run(be.aclose())
     assert not any(os.path.exists(p) for p in be.cgroups.parents.values())
+    for table in ("filter", "nat"):
+        rules = subprocess.run(
+            ["iptables", "-w", "-t", table, "-S"], capture_output=True, text=True
+        )
+        assert ROOT_NAME.upper() not in rules.stdout
 
 
 @pytest.fixture
