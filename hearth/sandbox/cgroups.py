@@ -109,6 +109,18 @@ def _rmdir(path: str) -> None:
             time.sleep(0.002)
 
 
+def _ppid(pid: int) -> int:
+    try:
+        return _keyed(_read(f"/proc/{pid}/status").replace(":", " "), "PPid")
+    except (FileNotFoundError, ProcessLookupError, ValueError):
+        return 0
+
+
+def _owned_by_live_process(cg: EnvCgroup) -> bool:
+    members = cg.pids()
+    return any(_ppid(p) not in members and _ppid(p) > 1 for p in members)
+
+
 class EnvCgroup:
     """The cgroup(s) of one sandbox. Subclasses implement one cgroup version."""
 
@@ -368,8 +380,14 @@ class CgroupManager:
         return sorted(names)
 
     def sweep_blocking(self) -> list[str]:
-        """Kill and remove every sandbox cgroup left behind (by a crashed server)."""
-        stale = self.existing()
+        """Kill and remove the sandbox cgroups left behind by a server that is gone.
+
+        Several servers may share ``root_name`` (tests, a restart overlapping the old
+        process), so a cgroup is swept only if no member process has a live parent
+        outside the cgroup: each sandbox's waiter is a member whose parent is the server
+        that owns it (and dies with it: PR_SET_PDEATHSIG). Empty cgroups are swept too.
+        """
+        stale = [name for name in self.existing() if not _owned_by_live_process(self.env(name))]
         for name in stale:
             cg = self.env(name)
             cg.kill_blocking()

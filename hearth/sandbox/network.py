@@ -19,8 +19,9 @@ Forwarding is switched on for the sandbox interfaces only (``conf.<if>.forwardin
 the uplink must forward too (``net.ipv4.ip_forward=1`` or its own ``forwarding``) -- a
 host-wide choice this backend does not make, it only logs a warning when it is off.
 
-Several backends on one host need distinct ``cgroup_root_name`` (chain names) and
-``egress_subnet``; interface names carry a per-backend tag.
+Chain and interface names carry a per-backend tag (from root name and state dir), so a
+backend only ever installs or removes its own; several egress-using backends on one host
+still need distinct ``egress_subnet`` values.
 """
 
 from __future__ import annotations
@@ -103,8 +104,10 @@ class EgressManager:
 
     def __init__(self, config: BackendConfig) -> None:
         self.subnet = ipaddress.IPv4Network(config.extra.get("egress_subnet", "10.213.0.0/16"))
-        self.tag = hashlib.sha256(config.cgroup_root_name.encode()).hexdigest()[:5]
-        base = config.cgroup_root_name.upper()[:20]
+        ident = f"{config.cgroup_root_name}\0{os.path.realpath(config.state_dir)}"
+        self.tag = hashlib.sha256(ident.encode()).hexdigest()[:5]
+        """Per-backend (root name + state dir) part of interface and chain names."""
+        base = f"HEARTH-{self.tag}"
         self.chains = {"filter_in": f"{base}-IN", "filter_fwd": f"{base}-FWD", "nat": f"{base}-NAT"}
         self.ip = shutil.which("ip") or "/usr/sbin/ip"
         self.iptables = shutil.which("iptables") or "/usr/sbin/iptables"

@@ -136,7 +136,7 @@ def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProcessBackend
         rules = subprocess.run(
             ["iptables", "-w", "-t", table, "-S"], capture_output=True, text=True
         )
-        assert ROOT_NAME.upper() not in rules.stdout
+        assert f"HEARTH-{be.network.tag}" not in rules.stdout
 
 
 @pytest.fixture
@@ -156,17 +156,32 @@ def bound_loops(state_dir: str) -> set[str]:
     return {f for f in files if f.startswith(state_dir)}
 
 
-def sandbox_uid_processes() -> list[int]:
-    pids = []
+def sandbox_uid_processes() -> list[str]:
+    """Live processes of sandbox uids, as ``pid name state ppid`` strings.
+
+    A zombie whose parent is the host's init is not counted: it holds nothing but a pid,
+    and appears when a crashed server's waiter died before its sandbox's PID 1 (the test
+    of the sweep simulates exactly that crash).
+    """
+    found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
                 uid = os.stat(f"/proc/{entry}").st_uid
-            except FileNotFoundError:
+                status = dict(
+                    line.split(":\t", 1)
+                    for line in Path(f"/proc/{entry}/status").read_text().splitlines()
+                    if ":\t" in line
+                )
+            except (FileNotFoundError, ProcessLookupError):
                 continue
             if UID_BASE <= uid < UID_BASE + UID_COUNT:
-                pids.append(int(entry))
-    return pids
+                if status.get("State", "").startswith("Z") and status.get("PPid") == "1":
+                    continue
+                found.append(
+                    f"{entry} {status.get('Name')} {status.get('State')} {status.get('PPid')}"
+                )
+    return found
 
 
 def pool_devices(be: ProcessBackend) -> set[str]:

@@ -8,6 +8,8 @@ import os
 import signal
 import socket
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -325,26 +327,60 @@ def test_start_failures_are_reported_and_clean(harness: Harness, tmp_path: Path)
     asyncio.run(main())
 
 
-def test_stale_cgroups_are_swept_by_a_new_backend(harness: Harness, tmp_path: Path) -> None:
+CRASHING_SERVER = """
+import asyncio, sys
+from hearth.sandbox import BackendConfig, ProcessBackend, SandboxSpec
+async def main():
+    be = ProcessBackend(BackendConfig(state_dir=sys.argv[1], cgroup_root_name=sys.argv[2],
+                                      sandbox_uid_base=int(sys.argv[3])))
+    sb = await be.start(SandboxSpec(env_id="crashed", code_dir=sys.argv[1],
+                                    argv=("/bin/sleep", "60"), env={}, memory_mb=64))
+    print(sb.id, flush=True)
+    await asyncio.sleep(60)
+asyncio.run(main())
+"""
+
+
+def test_sweep_removes_only_orphaned_sandboxes(harness: Harness, tmp_path: Path) -> None:
+    cfg = harness.backend.config
+    state = tmp_path / "crashed"
+    state.mkdir()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            CRASHING_SERVER,
+            str(state),
+            cfg.cgroup_root_name,
+            str(cfg.sandbox_uid_base + 500),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).parents[2],
+    )
+    assert server.stdout is not None and server.stdout.readline().strip() == "crashed"
+    server.kill()  # a crash: no aclose, the sandbox's cgroup stays behind
+    server.wait()
+
     async def main() -> None:
-        sb = await harness.start("report({}); import time; time.sleep(60)")
-        await exchange(sb)
-        cfg = harness.backend.config
-        other = ProcessBackend(
-            BackendConfig(
-                state_dir=str(tmp_path / "other"),
-                cgroup_root_name=cfg.cgroup_root_name,
-                sandbox_uid_base=cfg.sandbox_uid_base,
-                uid_count=cfg.uid_count,
-            )
-        )
+        live = await harness.start("report({}); import time; time.sleep(60)")
         try:
-            info = await asyncio.wait_for(sb.wait(), 5)  # the sweep killed it
-            assert info.signal == signal.SIGKILL
-        finally:
+            await exchange(live)
+            assert "crashed" in harness.backend.cgroups.existing()
+            other = ProcessBackend(
+                BackendConfig(
+                    state_dir=str(tmp_path / "other"),
+                    cgroup_root_name=cfg.cgroup_root_name,
+                    sandbox_uid_base=cfg.sandbox_uid_base,
+                    uid_count=cfg.uid_count,
+                )
+            )
             assert other.scratch is not None
             other.scratch.close()
-            await sb.kill()
+            assert harness.backend.cgroups.existing() == [live.id]  # owned by a live server
+            assert live._launcher is not None and not live._launcher.exited
+        finally:
+            await live.kill()
 
     asyncio.run(main())
 
