@@ -16,7 +16,7 @@ import secrets
 import signal
 from pathlib import Path
 
-from hearth.api.app import App, too_large
+from hearth.api.app import App, LogsService, too_large
 from hearth.api.functions import AccountDefaults, FunctionsApi
 from hearth.api.http import HttpServer
 from hearth.api.keys import DEFAULT_TEST_KEY, load_access_keys
@@ -135,7 +135,8 @@ class Server:
         async def logs_handler(account_id: str, region: str, target: str, body: bytes) -> Response:
             return await handle_logs(logs, account_id, region, target, body)
 
-        app = App(SigV4Verifier(keys), LambdaApi(functions, router), logs_handler)
+        app = App(SigV4Verifier(keys), LambdaApi(functions, router))
+        app.add_service(LogsService(logs_handler))
         self.http = HttpServer(app, max_body=MAX_REQUEST_BODY, on_too_large=too_large)
         await self.http.start(cfg.host, cfg.port)
         stack.push_async_callback(self.http.aclose)

@@ -125,7 +125,7 @@ def start_server(
 def hearth_cgroups() -> list[str]:
     """Sandbox cgroups that exist now (v1 controllers and v2)."""
     found: list[str] = []
-    for root in Path("/sys/fs/cgroup").glob("*/hearth*"):
+    for root in Path("/sys/fs/cgroup").glob("*/hearth"):
         found.extend(str(p) for p in root.iterdir() if p.is_dir())
     v2 = Path("/sys/fs/cgroup/hearth")
     if v2.is_dir():

@@ -1,20 +1,24 @@
-"""The public endpoint: authenticate every request, then dispatch by protocol.
+"""The public endpoint: route every request to the part of Hearth that serves it.
 
-Dispatch:
+Order of dispatch:
 
-* ``/_hearth/code/<sha>.zip`` — code download URLs (GetFunction's ``Code.Location``);
-  authenticated by their own HMAC signature and expiry, like a presigned S3 URL.
-* ``/_hearth/health`` — liveness, no auth.
-* ``X-Amz-Target: Logs_20140328.*`` — CloudWatch Logs (JSON 1.1).
-* ``/2015-03-31/...``, ``/2016-08-19/...`` — Lambda (REST-JSON).
+1. ``/_hearth/health`` (no auth) and ``/_hearth/code/<sha>.zip`` (code download URLs,
+   GetFunction's ``Code.Location``, authenticated by their own HMAC and expiry like a
+   presigned S3 URL).
+2. *Front doors*: handlers that do their own authentication (function URLs with
+   ``AuthType NONE``, HTTP APIs), recognised by Host or path before SigV4.
+3. Everything else is SigV4-verified first (a bad signature is a 403 with the AWS error
+   type, and nothing executes), then given to the first *service* that claims it:
+   CloudWatch Logs (JSON 1.1), the Lambda REST API, and any service registered later.
 
-Every other request is SigV4-verified before anything else runs; a bad signature is a
-403 with the AWS error type and nothing executes.
+Errors are encoded in the protocol of the service that was addressed (REST-JSON by
+default).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 from urllib.parse import parse_qsl
 
@@ -34,42 +38,104 @@ class Verifier(Protocol):
     ) -> Principal: ...
 
 
-class LogsHandler(Protocol):
-    async def __call__(
-        self, account_id: str, region: str, target: str, body: bytes
-    ) -> Response: ...
+class Service(Protocol):
+    """A SigV4-authenticated AWS service served on this endpoint."""
+
+    def claims(self, req: Request) -> bool: ...
+
+    async def __call__(self, principal: Principal, req: Request) -> Response: ...
+
+    def error(self, err: AwsError) -> Response:
+        """Encode an error in this service's protocol."""
+        ...
+
+
+class FrontDoor(Protocol):
+    """A handler that authenticates requests itself (function URLs, HTTP APIs)."""
+
+    def claims(self, req: Request) -> bool: ...
+
+    async def __call__(self, req: Request) -> Response: ...
+
+
+LogsHandler = Callable[[str, str, str, bytes], Awaitable[Response]]
+
+
+class LogsService:
+    """CloudWatch Logs (JSON 1.1, ``X-Amz-Target: Logs_20140328.*``)."""
+
+    def __init__(self, handler: LogsHandler) -> None:
+        self._handler = handler
+
+    def claims(self, req: Request) -> bool:
+        return req.headers.get("x-amz-target", "").startswith(LOGS_TARGET)
+
+    async def __call__(self, principal: Principal, req: Request) -> Response:
+        target = req.headers.get("x-amz-target", "")
+        return await self._handler(principal.account_id, principal.region, target, req.body)
+
+    def error(self, err: AwsError) -> Response:
+        return json11_error(err)
+
+
+class LambdaService:
+    """The Lambda REST-JSON API."""
+
+    def __init__(self, api: LambdaApi) -> None:
+        self.api = api
+
+    def claims(self, req: Request) -> bool:
+        return self.api.handles(req.path)
+
+    async def __call__(self, principal: Principal, req: Request) -> Response:
+        return await self.api(principal, req)
+
+    def error(self, err: AwsError) -> Response:
+        return rest_json_error(err)
 
 
 class App:
-    def __init__(self, verifier: Verifier, lambda_api: LambdaApi, logs: LogsHandler) -> None:
+    def __init__(self, verifier: Verifier, lambda_api: LambdaApi) -> None:
         self._verifier = verifier
         self._lambda = lambda_api
-        self._logs = logs
+        self.services: list[Service] = [LambdaService(lambda_api)]
+        self.front_doors: list[FrontDoor] = []
+
+    def add_service(self, service: Service) -> None:
+        """Register a service; it is asked before the Lambda API (which claims by path)."""
+        self.services.insert(0, service)
+
+    def add_front_door(self, door: FrontDoor) -> None:
+        self.front_doors.append(door)
 
     async def __call__(self, req: Request) -> Response:
-        target = req.headers.get("x-amz-target", "")
-        is_json11 = target.startswith(LOGS_TARGET)
+        service: Service | None = None
         try:
             if req.path.startswith("/_hearth/"):
                 return self._internal(req)
+            for door in self.front_doors:
+                if door.claims(req):
+                    return await door(req)
+            for candidate in self.services:
+                if candidate.claims(req):
+                    service = candidate
+                    break
             principal = self._verifier.verify(
                 req.method, req.path, req.query, req.headers, req.body
             )
-            if is_json11:
-                return await self._logs(principal.account_id, principal.region, target, req.body)
-            if self._lambda.handles(req.path):
-                return await self._lambda(principal, req)
-            raise AwsError(
-                f"Unknown operation {req.method} {req.path}",
-                code="UnknownOperationException",
-                status=404,
-            )
+            if service is None:
+                raise AwsError(
+                    f"Unknown operation {req.method} {req.path}",
+                    code="UnknownOperationException",
+                    status=404,
+                )
+            return await service(principal, req)
         except AwsError as err:
-            return json11_error(err) if is_json11 else rest_json_error(err)
+            return service.error(err) if service is not None else rest_json_error(err)
         except Exception:
             log.exception("internal error on %s %s", req.method, req.path)
             internal = ServiceError("An internal error occurred in Hearth; see the server log.")
-            return json11_error(internal) if is_json11 else rest_json_error(internal)
+            return service.error(internal) if service is not None else rest_json_error(internal)
 
     def _internal(self, req: Request) -> Response:
         if req.path == "/_hearth/health":

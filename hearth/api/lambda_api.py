@@ -23,6 +23,7 @@ from hearth.errors import AwsError, InvalidParameterValue, InvalidRequestContent
 from hearth.invoke.router import Router, new_request_id
 from hearth.worker.invocation import Invocation
 
+_API_DATE = re.compile(r"/20\d\d-\d\d-\d\d/")
 MAX_SYNC_PAYLOAD = 6 * 1024 * 1024
 MAX_ASYNC_PAYLOAD = 1024 * 1024
 
@@ -51,8 +52,16 @@ class LambdaApi:
             ("GET", re.compile(r"/2016-08-19/account-settings/?"), self._account_settings),
         ]
 
+    def add_route(self, method: str, pattern: str, handler: Handler) -> None:
+        """Register an operation; ``pattern`` is a regex matched against the raw path.
+
+        Routes added later are tried first, so a feature can refine a path of the core.
+        """
+        self._routes.insert(0, (method, re.compile(pattern), handler))
+
     def handles(self, path: str) -> bool:
-        return path.startswith(("/2015-03-31/", "/2016-08-19/"))
+        """Lambda's REST paths all start with an API date: ``/2015-03-31/``, ``/2021-10-31/``..."""
+        return _API_DATE.match(path) is not None
 
     async def __call__(self, principal: Principal, req: Request) -> Response:
         for method, pattern, handler in self._routes:

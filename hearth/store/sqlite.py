@@ -56,6 +56,18 @@ class SqliteStore:
     async def _run(self, fn: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn)
 
+    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn(connection)`` on the store's thread (for feature stores with own tables).
+
+        The connection is in autocommit mode; use ``BEGIN IMMEDIATE`` / ``COMMIT`` for
+        multi-statement transactions.
+        """
+        return await self._run(lambda: fn(self.db))
+
+    async def add_schema(self, script: str) -> None:
+        """Create a feature's tables (idempotent ``CREATE ... IF NOT EXISTS`` script)."""
+        await self._run(lambda: self.db.executescript(script))
+
     @property
     def db(self) -> sqlite3.Connection:
         if self._db is None:
