@@ -15,9 +15,10 @@ from the top of the built-in chains, matching every sandbox interface (``hz+``):
   into a sandbox interface is accepted only for established connections.
 * ``nat POSTROUTING``: the subnet is masqueraded on its way out.
 
-Forwarding is switched on for the sandbox interfaces only (``conf.<if>.forwarding``);
-the uplink must forward too (``net.ipv4.ip_forward=1`` or its own ``forwarding``) -- a
-host-wide choice this backend does not make, it only logs a warning when it is off.
+Forwarding is switched on for the sandbox interfaces (``conf.<if>.forwarding``); the
+uplink must forward too, so when egress is installed and ``net.ipv4.ip_forward`` is 0 the
+backend turns it on and logs that it did (as container engines do). The FORWARD rules
+above still limit what crosses: only sandbox traffic to the outside.
 
 Chain and interface names carry a per-backend tag (from root name and state dir), so a
 backend only ever installs or removes its own; several egress-using backends on one host
@@ -154,9 +155,7 @@ class EgressManager:
             _run([ipt, "-w", "-t", table, "-A", chain, *rule])
         for table, builtin, chain in self._jumps():
             _run([ipt, "-w", "-t", table, "-I", builtin, "1", "-j", chain])
-        with open("/proc/sys/net/ipv4/ip_forward") as f:
-            if f.read().strip() != "1":
-                log.warning("net.ipv4.ip_forward is 0: egress needs forwarding on the uplink")
+        _enable_forwarding()
         self._installed = True
 
     def _uninstall(self) -> None:
@@ -189,3 +188,18 @@ class EgressManager:
         """Remove the firewall chains (after every sandbox is gone)."""
         if self._installed:
             self._uninstall()
+
+
+def _enable_forwarding() -> None:
+    path = "/proc/sys/net/ipv4/ip_forward"
+    try:
+        with open(path) as f:
+            if f.read().strip() == "1":
+                return
+        with open(path, "w") as f:
+            f.write("1")
+        log.info("egress: enabled net.ipv4.ip_forward (sandbox traffic leaves through NAT)")
+    except OSError as exc:
+        log.warning(
+            "egress: cannot enable net.ipv4.ip_forward (%s); no egress beyond the host", exc
+        )
