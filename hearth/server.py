@@ -117,6 +117,7 @@ class Server:
             WorkerConfig(
                 memory_capacity_mb=cfg.memory_capacity_mb,
                 idle_timeout=cfg.idle_timeout,
+                reap_interval=min(5.0, max(0.2, cfg.idle_timeout / 2)),
                 limits=EnvLimits(network="egress" if cfg.egress else "none"),
             ),
         )

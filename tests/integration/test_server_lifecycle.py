@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -42,6 +43,7 @@ def _sandbox_pids() -> list[int]:
 
 
 def test_functions_code_and_logs_survive_kill9(tmp_path: Path) -> None:
+    cgroups_before = set(hearth_cgroups())
     srv = start_server(tmp_path / "data", ["--no-egress"])
     try:
         lam = srv.client()
@@ -49,6 +51,8 @@ def test_functions_code_and_logs_survive_kill9(tmp_path: Path) -> None:
         resp = lam.invoke(FunctionName="durable-fn", Payload=b'{"mark": "walrus-5"}')
         assert resp["StatusCode"] == 200
         time.sleep(1.0)  # logs are written behind, in batches, well within a second
+        orphans = [p for p in _sandbox_pids() if _under(p, srv.proc.pid)]
+        assert orphans
     finally:
         srv.stop(signal.SIGKILL)
     # The sandbox of the killed server may linger until the new server sweeps it.
@@ -65,22 +69,26 @@ def test_functions_code_and_logs_survive_kill9(tmp_path: Path) -> None:
         assert events
     finally:
         srv2.stop()
-    assert not _sandbox_pids()
-    assert not hearth_cgroups()
+    # The restarted server swept what the killed one left behind.
+    assert not [p for p in orphans if _alive(p)]
+    assert not set(hearth_cgroups()) - cgroups_before
 
 
 def test_clean_shutdown_leaves_nothing(tmp_path: Path) -> None:
+    cgroups_before = set(hearth_cgroups())
     srv = start_server(tmp_path / "data", ["--no-egress"])
     try:
         lam = srv.client()
         _create(lam, "leak-fn")
         for _ in range(2):
             lam.invoke(FunctionName="leak-fn", Payload=b"{}")
-        assert _sandbox_pids()
+        mine = [p for p in _sandbox_pids() if _under(p, srv.proc.pid)]
+        assert mine
+        assert set(hearth_cgroups()) - cgroups_before
     finally:
         assert srv.stop() == 0
-    assert not _sandbox_pids()
-    assert not hearth_cgroups()
+    assert not [p for p in mine if _alive(p)]
+    assert not set(hearth_cgroups()) - cgroups_before
     with open("/proc/self/mountinfo") as f:
         assert str(tmp_path) not in f.read()
 
@@ -187,3 +195,44 @@ def test_aws_cli_invoke(tmp_path: Path) -> None:
         assert "START RequestId" in proc.stdout
     finally:
         srv.stop()
+
+
+def test_idle_environments_are_reaped(tmp_path: Path) -> None:
+    srv = start_server(tmp_path / "data", ["--no-egress", "--idle-timeout", "1"])
+    try:
+        lam = srv.client()
+        created = _create(lam, "reap-fn")
+        first = json.loads(lam.invoke(FunctionName="reap-fn", Payload=b"{}")["Payload"].read())
+        assert first["fn"] == created["FunctionName"]
+        mine = [p for p in _sandbox_pids() if _under(p, srv.proc.pid)]
+        assert mine
+        deadline = time.time() + 15
+        while time.time() < deadline and any(Path(f"/proc/{p}").exists() for p in mine):
+            time.sleep(0.2)
+        assert not any(Path(f"/proc/{p}").exists() for p in mine)
+        # The next invoke starts a fresh environment and works.
+        again = lam.invoke(FunctionName="reap-fn", Payload=b'{"n": 2}', LogType="Tail")
+        assert "Init Duration" in base64.b64decode(again["LogResult"]).decode()
+    finally:
+        srv.stop()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _under(pid: int, ancestor: int) -> bool:
+    """Whether ``pid`` descends from ``ancestor`` (host pid namespace)."""
+    while pid > 1:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return False
+        pid = int(stat.rsplit(")", 1)[1].split()[1])
+        if pid == ancestor:
+            return True
+    return False
