@@ -24,6 +24,8 @@ class Config:
     memory_capacity_mb: int = 0
     """0 = host memory minus a reserve for the host itself."""
     account_concurrency: int = 1000
+    min_unreserved_concurrency: int = 100
+    """What reserved concurrency must leave unreserved (AWS: 100)."""
     egress: bool = True
     log_level: str = "INFO"
 
@@ -69,6 +71,9 @@ def load_config(environ: Mapping[str, str], **flags: object) -> Config:
         or default_capacity_mb(),
         account_concurrency=int(
             pick("account_concurrency", "HEARTH_ACCOUNT_CONCURRENCY", int, d.account_concurrency)  # type: ignore[call-overload]
+        ),
+        min_unreserved_concurrency=int(
+            pick("min_unreserved_concurrency", "HEARTH_MIN_UNRESERVED_CONCURRENCY", int, 100)  # type: ignore[call-overload]
         ),
         egress=egress,
         log_level=str(pick("log_level", "HEARTH_LOG_LEVEL", str, d.log_level)),

@@ -17,6 +17,7 @@ import signal
 from pathlib import Path
 
 from hearth.api.app import App, LogsService, too_large
+from hearth.api.concurrency import ConcurrencyApi
 from hearth.api.functions import AccountDefaults, FunctionsApi
 from hearth.api.http import HttpServer
 from hearth.api.keys import DEFAULT_TEST_KEY, load_access_keys
@@ -25,7 +26,8 @@ from hearth.api.sigv4 import SigV4Verifier
 from hearth.api.types import Response
 from hearth.code import CodeStore
 from hearth.config import Config, is_loopback
-from hearth.invoke.router import AccountLimits, Admission, Router
+from hearth.invoke.admission import AccountLimits, Admission
+from hearth.invoke.router import Router
 from hearth.observe.logs_api import handle_logs
 from hearth.observe.logstore import LogStore
 from hearth.runtimes.registry import RuntimeRegistry
@@ -47,6 +49,7 @@ class _Invalidator:
     def __init__(self) -> None:
         self.router: Router | None = None
         self.worker: Worker | None = None
+        self.concurrency: ConcurrencyApi | None = None
 
     async def function_changed(
         self, cfg: FunctionConfig | None, account_id: str, name: str
@@ -55,6 +58,8 @@ class _Invalidator:
             self.router.invalidate(account_id, name)
         if self.worker is not None:
             await self.worker.retire(account_id, name, cfg.revision_id if cfg else None)
+        if cfg is None and self.concurrency is not None:
+            await self.concurrency.function_deleted(account_id, name)
 
 
 def _url_secret(data_dir: Path) -> bytes:
@@ -124,7 +129,10 @@ class Server:
         await worker.start()
         stack.push_async_callback(worker.aclose)
 
-        router = Router(store, worker, Admission(AccountLimits(cfg.account_concurrency)))
+        admission = Admission(
+            AccountLimits(cfg.account_concurrency, cfg.min_unreserved_concurrency)
+        )
+        router = Router(store, worker, admission)
         stack.push_async_callback(router.events.aclose)
         invalidator = _Invalidator()
         invalidator.router = router
@@ -136,7 +144,12 @@ class Server:
         async def logs_handler(account_id: str, region: str, target: str, body: bytes) -> Response:
             return await handle_logs(logs, account_id, region, target, body)
 
-        app = App(SigV4Verifier(keys), LambdaApi(functions, router))
+        lambda_api = LambdaApi(functions, router)
+        concurrency = ConcurrencyApi(store, functions, admission)
+        await concurrency.open()
+        concurrency.install(lambda_api)
+        invalidator.concurrency = concurrency
+        app = App(SigV4Verifier(keys), lambda_api)
         app.add_service(LogsService(logs_handler))
         self.http = HttpServer(app, max_body=MAX_REQUEST_BODY, on_too_large=too_large)
         await self.http.start(cfg.host, cfg.port)

@@ -4,11 +4,11 @@ Algorithm of :meth:`Router.invoke` (the hot path; no store write, no payload cop
 
 1. Resolve the function snapshot from the in-memory cache (filled from the store on a
    miss, invalidated by the control plane on every change).
-2. Admit: take a concurrency slot of the account (an over-limit request gets a 429
-   ``TooManyRequestsException`` with Reason ``ConcurrentInvocationLimitExceeded`` at
-   once, never a queue that grows).
+2. Admit: take a concurrency slot of the function's reservation or of the account's
+   unreserved pool (:mod:`hearth.invoke.admission`; an over-limit request gets a 429
+   ``TooManyRequestsException`` with AWS's Reason at once, never a queue that grows).
 3. Hand the invocation to the worker and return its result; the slot is released on
-   every path (a lease held with ``async with``).
+   every path (``try``/``finally``: cheaper than an async context manager here).
 
 Asynchronous (``Event``) invocations go to an :class:`EventQueue`; the local one is a
 bounded in-memory queue drained by a few tasks. The durable queue with retries and
@@ -21,11 +21,10 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Protocol
 
 from hearth.errors import ResourceNotFound, TooManyRequests
+from hearth.invoke.admission import Admission
 from hearth.store.base import Store
 from hearth.types import LATEST, FunctionConfig, function_arn
 from hearth.worker.invocation import Invocation, InvokeResult
@@ -35,41 +34,6 @@ log = logging.getLogger(__name__)
 
 class WorkerClient(Protocol):
     async def invoke(self, cfg: FunctionConfig, inv: Invocation) -> InvokeResult: ...
-
-
-@dataclass(slots=True)
-class AccountLimits:
-    concurrency: int = 1000
-
-
-class Admission:
-    """Counts requests being served at once, per account."""
-
-    def __init__(self, limits: AccountLimits) -> None:
-        self._limits = limits
-        self._in_flight: dict[str, int] = {}
-
-    @contextlib.asynccontextmanager
-    async def lease(self, account_id: str) -> AsyncIterator[None]:
-        n = self._in_flight.get(account_id, 0)
-        if n >= self._limits.concurrency:
-            raise TooManyRequests(
-                "Rate Exceeded.",
-                extra={"Reason": "ConcurrentInvocationLimitExceeded", "Type": "User"},
-                headers={"Retry-After": "1"},
-            )
-        self._in_flight[account_id] = n + 1
-        try:
-            yield
-        finally:
-            self._in_flight[account_id] -= 1
-
-    def in_flight(self, account_id: str) -> int:
-        return self._in_flight.get(account_id, 0)
-
-    @property
-    def limit(self) -> int:
-        return self._limits.concurrency
 
 
 class Router:
@@ -100,8 +64,11 @@ class Router:
             del self._cache[key]
 
     async def invoke(self, cfg: FunctionConfig, inv: Invocation) -> InvokeResult:
-        async with self.admission.lease(cfg.account_id):
+        slot = self.admission.acquire(cfg.account_id, cfg.name)
+        try:
             return await self._worker.invoke(cfg, inv)
+        finally:
+            self.admission.release(slot)
 
 
 def new_request_id() -> str:
