@@ -67,6 +67,8 @@ class EnvLimits:
 class _Outcome:
     payload: bytes
     error_type: str | None = None
+    platform_message: str | None = None
+    """A plain-text init error (the launcher's): shown as ``RequestId: <id> Error: ...``."""
 
 
 def log_stream_name(version: str, now: float) -> str:
@@ -118,6 +120,7 @@ class Environment:
         self._init_timer: asyncio.TimerHandle | None = None
         self._exit: ExitInfo | None = None
         self._kill_task: asyncio.Future[None] | None = None
+        self._invoke_deadline: float | None = None
 
     # -- lifecycle --------------------------------------------------------------------
     def _transition(self, new: State) -> None:
@@ -178,9 +181,13 @@ class Environment:
         await self.kill()
 
     def _exit_outcome(self, info: ExitInfo) -> _Outcome:
-        if self._init_error is not None:
-            return self._init_error
         rid = self._current.request_id if self._current else ""
+        if self._init_error is not None:
+            err = self._init_error
+            if err.platform_message is not None and err.error_type:
+                msg = f"RequestId: {rid} Error: {err.platform_message}"
+                return _Outcome(error_payload(err.error_type, msg), err.error_type)
+            return err
         if info.oom_killed:
             return _Outcome(
                 error_payload(
@@ -201,7 +208,24 @@ class Environment:
         )
 
     def _init_timed_out(self) -> None:
-        if self.state in (State.INITIALIZING, State.BUSY) and self.init_ms is None:
+        """Init ran past its cap (10 s, as on Lambda).
+
+        With an invocation waiting (an on-demand cold start), Lambda goes on with Init
+        inside the invoke phase, bounded by the function's timeout: so does Hearth, the
+        invocation's clock starting now. With nothing waiting, the environment is dropped.
+        """
+        if self.init_ms is not None or self.state is State.DEAD:
+            return
+        if self._output is not None:
+            self._output.emit(
+                f"INIT_REPORT Init Duration: {self._limits.init_timeout * 1000:.2f} ms"
+                "\tPhase: init\tStatus: timeout"
+            )
+        if self.state is State.BUSY and self._pending is not None and self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self.cfg.timeout, self._timed_out)
+            self._invoke_deadline = time.time() + self.cfg.timeout
+            return
+        if self.state in (State.INITIALIZING, State.BUSY):
             self._init_error = _Outcome(
                 error_payload(
                     "Runtime.Unknown",
@@ -209,11 +233,6 @@ class Environment:
                 ),
                 "Runtime.Unknown",
             )
-            if self._output is not None:
-                self._output.emit(
-                    f"INIT_REPORT Init Duration: {self._limits.init_timeout * 1000:.2f} ms"
-                    "\tPhase: init\tStatus: timeout"
-                )
             if self._result is not None and not self._result.done():
                 self._result.set_result(self._init_error)
             self._kill_soon()
@@ -341,9 +360,13 @@ class Environment:
             self._output.emit(f"START RequestId: {inv.request_id} Version: {self.cfg.version}")
         now = time.time()
         self._delivered_at = time.monotonic()
-        deadline_ms = int((now + self.cfg.timeout) * 1000)
-        loop = asyncio.get_running_loop()
-        self._timer = loop.call_later(self.cfg.timeout, self._timed_out)
+        if self._invoke_deadline is not None:
+            # Init overran and already used part of this invocation's time.
+            deadline_ms = int(self._invoke_deadline * 1000)
+            self._invoke_deadline = None
+        else:
+            deadline_ms = int((now + self.cfg.timeout) * 1000)
+            self._timer = asyncio.get_running_loop().call_later(self.cfg.timeout, self._timed_out)
         headers = [
             ("Content-Type", "application/json"),
             ("Lambda-Runtime-Aws-Request-Id", inv.request_id),
@@ -411,6 +434,8 @@ class Environment:
             else error_payload(error_type, body.decode("utf-8", "replace"))
         )
         self._init_error = _Outcome(payload, error_type)
+        if not _is_json_object(body):
+            self._init_error.platform_message = body.decode("utf-8", "replace")
         if self._output is not None:
             try:
                 doc = json.loads(payload)

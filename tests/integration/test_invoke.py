@@ -252,3 +252,17 @@ def test_unicode_and_large_payload(lam: Any, make_function: Any) -> None:
     payload = {"text": "héllo wörld ✓ 日本", "blob": "x" * (5 * 1024 * 1024)}
     resp = lam.invoke(FunctionName="echo-fn", Payload=json.dumps(payload).encode())
     assert json.loads(resp["Payload"].read()) == payload
+
+
+def test_init_past_ten_seconds_continues_in_invoke_phase(lam: Any, make_function: Any) -> None:
+    # As on Lambda: Init is capped at 10 s, then goes on inside the invocation, whose
+    # timeout bounds it.
+    make_function(
+        "import time\ntime.sleep(10.5)\ndef handler(e, c):\n    return 'late but fine'\n",
+        name="slow-init-fn",
+        Timeout=10,
+    )
+    resp, body = invoke_json(lam, "slow-init-fn", LogType="Tail")
+    assert "FunctionError" not in resp, body
+    assert body == "late but fine"
+    assert "Phase: init\tStatus: timeout" in base64.b64decode(resp["LogResult"]).decode()
