@@ -35,6 +35,7 @@ from hearth.sandbox import make_backend
 from hearth.sandbox.base import BackendConfig
 from hearth.store.sqlite import SqliteStore
 from hearth.types import FunctionConfig
+from hearth.versions import Versions
 from hearth.worker.environment import EnvLimits
 from hearth.worker.worker import Worker, WorkerConfig
 
@@ -50,6 +51,7 @@ class _Invalidator:
         self.router: Router | None = None
         self.worker: Worker | None = None
         self.concurrency: ConcurrencyApi | None = None
+        self.versions: Versions | None = None
 
     async def function_changed(
         self, cfg: FunctionConfig | None, account_id: str, name: str
@@ -57,9 +59,13 @@ class _Invalidator:
         if self.router is not None:
             self.router.invalidate(account_id, name)
         if self.worker is not None:
-            await self.worker.retire(account_id, name, cfg.revision_id if cfg else None)
+            await self.worker.retire(
+                account_id, name, cfg.revision_id if cfg else None, cfg.version if cfg else None
+            )
         if cfg is None and self.concurrency is not None:
             await self.concurrency.function_deleted(account_id, name)
+        if cfg is None and self.versions is not None:
+            await self.versions.function_deleted(account_id, name)
 
 
 def _url_secret(data_dir: Path) -> bytes:
@@ -149,6 +155,12 @@ class Server:
         await concurrency.open()
         concurrency.install(lambda_api)
         invalidator.concurrency = concurrency
+        versions = Versions(store)
+        await versions.open()
+        versions.register(lambda_api.add_route)
+        functions.qualifiers = versions
+        router.alias_resolver = versions.pick
+        invalidator.versions = versions
         app = App(SigV4Verifier(keys), lambda_api)
         app.add_service(LogsService(logs_handler))
         self.http = HttpServer(app, max_body=MAX_REQUEST_BODY, on_too_large=too_large)

@@ -56,6 +56,16 @@ class Invalidator(Protocol):
     ) -> None: ...
 
 
+class Qualifiers(Protocol):
+    async def version_of(self, account_id: str, name: str, qualifier: str) -> str | None:
+        """The version a qualifier (version or alias) names; None for an unknown alias."""
+        ...
+
+    async def delete_version(
+        self, account_id: str, region: str, ref: FunctionRef
+    ) -> FunctionConfig: ...
+
+
 @dataclass(slots=True)
 class AccountDefaults:
     concurrency: int = 1000
@@ -129,6 +139,8 @@ class FunctionsApi:
         self._secret = url_secret
         self._defaults = defaults
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        #: Versions and aliases (set by the server when the feature is wired).
+        self.qualifiers: Qualifiers | None = None
 
     # -- validation of the settable members ---------------------------------------------
     def _runtime(self, value: Any) -> str:
@@ -329,7 +341,10 @@ class FunctionsApi:
         return configuration_doc(await self.load(account_id, region, ref))
 
     async def load(self, account_id: str, region: str, ref: FunctionRef) -> FunctionConfig:
-        cfg = await self._store.get_function(account_id, ref.name, ref.qualifier or LATEST)
+        version: str | None = ref.qualifier or LATEST
+        if self.qualifiers is not None and version is not None:
+            version = await self.qualifiers.version_of(account_id, ref.name, version)
+        cfg = await self._store.get_function(account_id, ref.name, version) if version else None
         if cfg is None:
             raise ResourceNotFound(f"Function not found: {_unknown_arn(account_id, region, ref)}")
         return cfg
@@ -399,7 +414,16 @@ class FunctionsApi:
 
     async def delete(self, account_id: str, region: str, ref: FunctionRef) -> None:
         if ref.qualifier and ref.qualifier != LATEST:
-            raise InvalidParameterValue("Deleting a published version requires versions support.")
+            if self.qualifiers is None:
+                raise InvalidParameterValue("Deleting a published version is not supported.")
+            async with self._lock(account_id, ref.name):
+                gone = await self.qualifiers.delete_version(account_id, region, ref)
+                # An empty keep-revision retires every environment of that version.
+                await self._invalidator.function_changed(
+                    gone.replace(revision_id=""), account_id, ref.name
+                )
+                await self._collect(gone.code_sha256_hex)
+            return
         async with self._lock(account_id, ref.name):
             deleted = await self._store.delete_function(account_id, ref.name)
             if not deleted:

@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from hearth.errors import ResourceNotFound, TooManyRequests
@@ -42,12 +43,22 @@ class Router:
         self._worker = worker
         self.admission = admission
         self._cache: dict[tuple[str, str, str], FunctionConfig] = {}
+        #: (account, function, alias) -> version to run, or None; set by the versions feature.
+        self.alias_resolver: Callable[[str, str, str], Awaitable[str | None]] | None = None
         self.events: EventQueue = LocalEventQueue(self)
 
     async def resolve(
         self, account_id: str, region: str, name: str, qualifier: str | None
     ) -> FunctionConfig:
         version = qualifier or LATEST
+        if self.alias_resolver is not None and version != LATEST and not version.isdigit():
+            # An alias: its version (a weighted draw for a routing alias), from a cache.
+            picked = await self.alias_resolver(account_id, name, version)
+            if picked is None:
+                raise ResourceNotFound(
+                    f"Function not found: {_arn_for(region, account_id, name, qualifier)}",
+                )
+            version = picked
         key = (account_id, name, version)
         cfg = self._cache.get(key)
         if cfg is None:

@@ -175,10 +175,22 @@ class Worker:
             idle.remove(env)
 
     # -- housekeeping -----------------------------------------------------------------
-    async def retire(self, account_id: str, name: str, keep_revision: str | None = None) -> None:
-        """Kill idle environments of a function whose snapshot is no longer current."""
+    async def retire(
+        self,
+        account_id: str,
+        name: str,
+        keep_revision: str | None = None,
+        version: str | None = None,
+    ) -> None:
+        """Kill idle environments of a function whose snapshot is no longer current.
+
+        With ``version``, only that version's pool is considered (published versions are
+        immutable, so a change of ``$LATEST`` leaves their environments warm).
+        """
         victims: list[Environment] = []
         for key, envs in list(self._idle.items()):
+            if version is not None and key[2] != version:
+                continue
             if key[0] == account_id and key[1] == name and key[3] != keep_revision:
                 victims.extend(envs)
                 del self._idle[key]

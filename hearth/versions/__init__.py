@@ -1,0 +1,64 @@
+"""Versions and aliases of functions (Lambda's PublishVersion / *Alias operations).
+
+Imports point down: this package uses ``hearth.api`` helpers (wire, names, the
+configuration document) and the store; the core learns of it only through the seams
+``server.py`` wires (routes on the LambdaApi, the router's alias resolver, the control
+plane's qualifier hooks).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from hearth.api.names import FunctionRef
+from hearth.types import LATEST, FunctionConfig
+from hearth.versions._store import SCHEMA, FeatureStore, forget_function
+from hearth.versions.aliases import AliasesApi
+from hearth.versions.versions import VersionsApi
+
+__all__ = ["AliasesApi", "Versions", "VersionsApi"]
+
+
+class Versions:
+    """The feature as one object: its two APIs and the hooks the core calls."""
+
+    def __init__(self, store: FeatureStore) -> None:
+        self._store = store
+        self.versions = VersionsApi(store)
+        self.aliases = AliasesApi(store)
+
+    async def open(self) -> None:
+        await self._store.add_schema(SCHEMA)
+
+    def register(self, add_route: object) -> None:
+        self.versions.register(add_route)
+        self.aliases.register(add_route)
+
+    async def version_of(self, account_id: str, name: str, qualifier: str) -> str | None:
+        """The version a qualifier names: itself for a version, the alias's primary
+        version for an alias (control-plane reads use the primary, never a weighted draw),
+        None for an unknown alias."""
+        if qualifier == LATEST or qualifier.isdigit():
+            return qualifier
+        from hearth.versions._store import get_alias
+
+        a = await self._store.run(lambda db: get_alias(db, account_id, name, qualifier))
+        return a.version if a is not None else None
+
+    async def pick(self, account_id: str, name: str, qualifier: str) -> str | None:
+        """The version an invocation runs (weighted draw for an alias)."""
+        if qualifier == LATEST or qualifier.isdigit():
+            return qualifier
+        return await self.aliases.pick(account_id, name, qualifier)
+
+    async def delete_version(
+        self, account_id: str, region: str, ref: FunctionRef
+    ) -> FunctionConfig:
+        return await self.versions.delete_version(account_id, region, ref)
+
+    async def function_deleted(self, account_id: str, name: str) -> None:
+        def op(db: sqlite3.Connection) -> None:
+            forget_function(db, account_id, name)
+
+        await self._store.run(op)
+        self.aliases.forget(account_id, name)
