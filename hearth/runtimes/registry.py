@@ -6,6 +6,10 @@ shim costs ~100 ms per start and may refuse versions that are not selected), in 
 ``versions/`` folder, or in ``/usr/bin`` / ``/usr/local/bin``. Its installation prefix is
 mounted read-only at ``/var/lang`` inside the sandbox (where Lambda keeps its
 interpreters) and Hearth's bootstrap at ``/var/runtime``.
+
+Node runtimes (``nodejsNN.x``) and the OS-only custom runtimes (``provided.al2023``,
+``provided.al2``) are described in :mod:`hearth.runtimes.node` and
+:mod:`hearth.runtimes.provided`; this module gathers them into one registry.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from hearth.sandbox.base import Mount
 
@@ -155,19 +160,38 @@ def discover_python(environ: Mapping[str, str] | None = None) -> dict[str, Pytho
     return runtimes
 
 
+class Runtime(Protocol):
+    """A runtime this host offers: a name and how a sandbox starts it."""
+
+    @property
+    def name(self) -> str: ...
+
+    def launch(self) -> RuntimeLaunch: ...
+
+
 class RuntimeRegistry:
     """The runtimes this server offers, found once at start."""
 
-    def __init__(self, python: Mapping[str, PythonRuntime]) -> None:
+    def __init__(
+        self, python: Mapping[str, PythonRuntime], others: Mapping[str, Runtime] | None = None
+    ) -> None:
         self._python = dict(python)
+        self._others: dict[str, Runtime] = dict(others or {})
 
     @classmethod
     def discover(cls, environ: Mapping[str, str] | None = None) -> RuntimeRegistry:
-        return cls(discover_python(environ))
+        from hearth.runtimes.node import discover_node
+        from hearth.runtimes.provided import provided_runtimes
+
+        others: dict[str, Runtime] = {}
+        others.update(discover_node(environ))
+        others.update(provided_runtimes())
+        return cls(discover_python(environ), others)
 
     @property
     def names(self) -> list[str]:
-        return sorted(self._python, key=lambda n: tuple(int(x) for x in n[6:].split(".")))
+        python = sorted(self._python, key=lambda n: tuple(int(x) for x in n[6:].split(".")))
+        return python + sorted(self._others)
 
-    def get(self, name: str) -> PythonRuntime | None:
-        return self._python.get(name)
+    def get(self, name: str) -> Runtime | None:
+        return self._python.get(name) or self._others.get(name)

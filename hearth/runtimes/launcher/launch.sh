@@ -1,0 +1,50 @@
+#!/bin/bash
+# Hearth's in-sandbox launcher (runs as the sandbox's command).
+#
+#   launch.sh --provided      start the custom runtime: /var/task/bootstrap, else /opt/bootstrap
+#   launch.sh -- ARGV...      start a managed runtime (ARGV) after the extensions
+#
+# First every executable file in /opt/extensions is started in the background (external
+# extensions, as on Lambda); then the runtime replaces this shell (exec), so the
+# runtime's exit ends the sandbox. No valid bootstrap: Runtime.InvalidEntrypoint is
+# posted to the Runtime API's init/error, with Lambda's message, and the shell exits 1.
+
+if [ -d /opt/extensions ]; then
+    for ext in /opt/extensions/*; do
+        if [ -f "$ext" ] && [ -x "$ext" ]; then
+            "$ext" &
+        fi
+    done
+fi
+
+init_error() {
+    # $1: the message (plain text; the worker prefixes "RequestId: <id> Error: ").
+    local LC_ALL=C
+    local host=${AWS_LAMBDA_RUNTIME_API%:*} port=${AWS_LAMBDA_RUNTIME_API##*:}
+    local body=$1
+    if exec 3<>"/dev/tcp/$host/$port"; then
+        printf 'POST /2018-06-01/runtime/init/error HTTP/1.1\r\nHost: %s\r\nLambda-Runtime-Function-Error-Type: Runtime.InvalidEntrypoint\r\nContent-Type: text/plain\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s' \
+            "$AWS_LAMBDA_RUNTIME_API" "${#body}" "$body" >&3
+        read -r -t 5 _status <&3
+        exec 3<&-
+    fi
+    echo "$body" >&2
+    exit 1
+}
+
+if [ "$1" = "--provided" ]; then
+    for boot in "${LAMBDA_TASK_ROOT:-/var/task}/bootstrap" /opt/bootstrap; do
+        if [ -e "$boot" ]; then
+            if [ -f "$boot" ] && [ -x "$boot" ]; then
+                exec "$boot"
+            fi
+            init_error "fork/exec $boot: permission denied"
+        fi
+    done
+    init_error "Couldn't find valid bootstrap(s): [/var/task/bootstrap /opt/bootstrap]"
+fi
+
+if [ "$1" = "--" ]; then
+    shift
+fi
+exec "$@"

@@ -1,0 +1,338 @@
+// Hearth's Node.js runtime: Lambda's handler semantics over the Runtime API.
+//
+// Node standard library only (it runs inside the sandbox and loads nothing of the server).
+//
+// 1. Init (once per environment): resolve _HANDLER ("path/file.export[.nested]") under
+//    LAMBDA_TASK_ROOT: file.js (CommonJS, or an ES module when the nearest package.json
+//    says "type": "module"), file.mjs (ES module), file.cjs (CommonJS), else a module on
+//    NODE_PATH. Failures go to init/error as Runtime.ImportModuleError,
+//    Runtime.HandlerNotFound or Runtime.MalformedHandlerName, and the process exits.
+// 2. Loop: GET invocation/next, call handler(event, context, callback). A returned promise
+//    settles the invocation at once; callback(err, result) settles it when the event loop
+//    is empty (context.callbackWaitsForEmptyEventLoop, true by default) or at once.
+// 3. Errors are {errorType, errorMessage, trace}; an uncaught exception or an unhandled
+//    rejection fails the invocation and ends the process, as on Lambda.
+//
+// console.* writes "<ISO time>\t<request id>\t<LEVEL>\t<message>" lines with inner
+// newlines turned into '\r', so one call stays one log event (as Lambda's runtime does).
+//
+// The HTTP client is a single keep-alive socket (net), unref'd while idle so that the
+// event loop can drain for callbackWaitsForEmptyEventLoop.
+'use strict';
+
+const net = require('net');
+const fs = require('fs');
+const path = require('path');
+const util = require('util');
+const { pathToFileURL } = require('url');
+
+const API = process.env.AWS_LAMBDA_RUNTIME_API || '127.0.0.1:9001';
+const PREFIX = '/2018-06-01/runtime';
+const TASK_ROOT = process.env.LAMBDA_TASK_ROOT || '/var/task';
+
+// ---------------------------------------------------------------- lean HTTP client
+class Client {
+  constructor(hostport) {
+    const i = hostport.lastIndexOf(':');
+    this.host = hostport.slice(0, i);
+    this.port = Number(hostport.slice(i + 1));
+    this.sock = null;
+    this.buf = Buffer.alloc(0);
+    this.waiting = null; // {resolve, reject}
+  }
+
+  _connect() {
+    const sock = net.connect(this.port, this.host);
+    sock.setNoDelay(true);
+    sock.on('data', (chunk) => {
+      this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
+      this._parse();
+    });
+    const fail = (err) => {
+      if (this.sock === sock) this.sock = null;
+      const w = this.waiting;
+      this.waiting = null;
+      if (w) w.reject(err || new Error('Runtime API connection closed'));
+    };
+    sock.on('error', fail);
+    sock.on('close', () => fail(null));
+    this.sock = sock;
+    this.buf = Buffer.alloc(0);
+  }
+
+  _parse() {
+    const w = this.waiting;
+    if (!w) return;
+    const end = this.buf.indexOf('\r\n\r\n');
+    if (end < 0) return;
+    const head = this.buf.toString('latin1', 0, end).split('\r\n');
+    const status = Number(head[0].split(' ')[1]);
+    const headers = {};
+    for (let i = 1; i < head.length; i++) {
+      const c = head[i].indexOf(':');
+      headers[head[i].slice(0, c).trim().toLowerCase()] = head[i].slice(c + 1).trim();
+    }
+    const len = Number(headers['content-length'] || 0);
+    if (this.buf.length < end + 4 + len) return;
+    const body = this.buf.subarray(end + 4, end + 4 + len);
+    this.buf = this.buf.subarray(end + 4 + len);
+    this.waiting = null;
+    this.sock.unref();
+    w.resolve({ status, headers, body });
+  }
+
+  request(method, urlPath, body, extraHeaders) {
+    if (!this.sock) this._connect();
+    this.sock.ref();
+    const payload = body === undefined ? Buffer.alloc(0) : Buffer.from(body);
+    let head = `${method} ${PREFIX}${urlPath} HTTP/1.1\r\nHost: ${API}\r\n`;
+    for (const [k, v] of Object.entries(extraHeaders || {})) head += `${k}: ${v}\r\n`;
+    head += `Content-Length: ${payload.length}\r\n\r\n`;
+    return new Promise((resolve, reject) => {
+      this.waiting = { resolve, reject };
+      this.sock.write(payload.length ? Buffer.concat([Buffer.from(head, 'latin1'), payload]) : head);
+    });
+  }
+}
+
+const client = new Client(API);
+
+function postError(urlPath, err, type) {
+  const doc = errorDoc(err, type);
+  return client.request('POST', urlPath, JSON.stringify(doc), {
+    'Content-Type': 'application/json',
+    'Lambda-Runtime-Function-Error-Type': doc.errorType,
+  });
+}
+
+// ---------------------------------------------------------------- errors
+function errorDoc(err, type) {
+  if (err instanceof Error) {
+    return {
+      errorType: type || err.name || 'Error',
+      errorMessage: err.message,
+      trace: String(err.stack || '').split('\n'),
+    };
+  }
+  let message;
+  try {
+    message = typeof err === 'string' ? err : JSON.stringify(err);
+  } catch (_e) {
+    message = String(err);
+  }
+  return { errorType: type || 'string', errorMessage: String(message), trace: [] };
+}
+
+function namedError(name, message, cause) {
+  const e = new Error(message);
+  e.name = name;
+  if (cause && cause.stack) e.stack = `${name}: ${message}\n${cause.stack}`;
+  return e;
+}
+
+// ---------------------------------------------------------------- console
+let currentRequestId;
+function patchConsole() {
+  const write = (level) => (...args) => {
+    const msg = util.format(...args).replace(/\n/g, '\r');
+    const rid = currentRequestId === undefined ? 'undefined' : currentRequestId;
+    process.stdout.write(`${new Date().toISOString()}\t${rid}\t${level}\t${msg}\n`);
+  };
+  console.log = write('INFO');
+  console.info = write('INFO');
+  console.warn = write('WARN');
+  console.error = write('ERROR');
+  console.debug = write('DEBUG');
+  console.trace = (...args) => {
+    const e = new Error(util.format(...args));
+    e.name = 'Trace';
+    write('TRACE')(e.stack);
+  };
+}
+
+// ---------------------------------------------------------------- handler loading
+function nearestPackageType(dir) {
+  for (let d = dir; d.startsWith(TASK_ROOT) || d.startsWith('/opt'); d = path.dirname(d)) {
+    try {
+      return JSON.parse(fs.readFileSync(path.join(d, 'package.json'), 'utf8')).type || 'commonjs';
+    } catch (_e) {
+      // no (readable) package.json here: look further up
+    }
+    if (d === path.dirname(d)) break;
+  }
+  return 'commonjs';
+}
+
+async function loadModule(modulePath) {
+  const base = path.resolve(TASK_ROOT, modulePath);
+  for (const ext of ['.js', '.mjs', '.cjs']) {
+    const file = base + ext;
+    if (!fs.existsSync(file)) continue;
+    const esm = ext === '.mjs' || (ext === '.js' && nearestPackageType(path.dirname(file)) === 'module');
+    return esm ? import(pathToFileURL(file).href) : require(file);
+  }
+  const resolved = require.resolve(modulePath, { paths: [TASK_ROOT, ...(process.env.NODE_PATH || '').split(':')] });
+  return resolved.endsWith('.mjs') ? import(pathToFileURL(resolved).href) : require(resolved);
+}
+
+async function loadHandler(handlerString) {
+  const slash = handlerString.lastIndexOf('/');
+  const dot = handlerString.indexOf('.', slash + 1);
+  if (dot <= slash + 1 || dot === handlerString.length - 1) {
+    throw namedError('Runtime.MalformedHandlerName', 'Bad handler');
+  }
+  const modulePath = handlerString.slice(0, dot);
+  const exportPath = handlerString.slice(dot + 1).split('.');
+  let mod;
+  try {
+    mod = await loadModule(modulePath);
+  } catch (err) {
+    if (err && (err.code === 'MODULE_NOT_FOUND' || err.code === 'ERR_MODULE_NOT_FOUND')) {
+      throw namedError('Runtime.ImportModuleError', `Error: ${err.message}`, err);
+    }
+    if (err instanceof SyntaxError) {
+      throw namedError('Runtime.UserCodeSyntaxError', `${err.name}: ${err.message}`, err);
+    }
+    throw err;
+  }
+  let fn = mod;
+  for (const key of exportPath) fn = fn == null ? undefined : fn[key];
+  if (fn === undefined) {
+    throw namedError('Runtime.HandlerNotFound', `${handlerString} is undefined or not exported`);
+  }
+  if (typeof fn !== 'function') {
+    throw namedError('Runtime.HandlerNotFound', `${handlerString} is not a function`);
+  }
+  return fn;
+}
+
+// ---------------------------------------------------------------- invoke
+function makeContext(headers, settle) {
+  const deadline = Number(headers['lambda-runtime-deadline-ms']);
+  const env = process.env;
+  let waits = true;
+  const ctx = {
+    awsRequestId: headers['lambda-runtime-aws-request-id'],
+    functionName: env.AWS_LAMBDA_FUNCTION_NAME,
+    functionVersion: env.AWS_LAMBDA_FUNCTION_VERSION,
+    invokedFunctionArn: headers['lambda-runtime-invoked-function-arn'],
+    memoryLimitInMB: env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE,
+    logGroupName: env.AWS_LAMBDA_LOG_GROUP_NAME,
+    logStreamName: env.AWS_LAMBDA_LOG_STREAM_NAME,
+    getRemainingTimeInMillis: () => deadline - Date.now(),
+    done: (err, result) => settle(err, result, false),
+    succeed: (result) => settle(null, result, false),
+    fail: (err) => settle(err == null ? 'handled' : err, undefined, false),
+  };
+  Object.defineProperty(ctx, 'callbackWaitsForEmptyEventLoop', {
+    get: () => waits,
+    set: (v) => { waits = Boolean(v); },
+    enumerable: true,
+  });
+  if (headers['lambda-runtime-client-context']) {
+    ctx.clientContext = JSON.parse(headers['lambda-runtime-client-context']);
+  }
+  if (headers['lambda-runtime-cognito-identity']) {
+    ctx.identity = JSON.parse(headers['lambda-runtime-cognito-identity']);
+  }
+  return ctx;
+}
+
+function invokeOnce(handler, headers, body) {
+  return new Promise((resolve) => {
+    let settled = false;
+    const finish = (err, result) => {
+      if (settled) return;
+      settled = true;
+      resolve({ err, result });
+    };
+    const settle = (err, result, fromCallback) => {
+      if (settled) return;
+      if (fromCallback && ctx.callbackWaitsForEmptyEventLoop) {
+        // Answer once nothing else is pending (Lambda's default for callbacks).
+        process.once('beforeExit', () => finish(err, result));
+        return;
+      }
+      finish(err, result);
+    };
+    const ctx = makeContext(headers, settle);
+    let event;
+    try {
+      event = JSON.parse(body.toString('utf8') || 'null');
+    } catch (err) {
+      finish(namedError('Runtime.UnmarshalError', `Unable to parse event: ${err.message}`));
+      return;
+    }
+    let ret;
+    try {
+      ret = handler(event, ctx, (err, result) => settle(err, result, true));
+    } catch (err) {
+      finish(err == null ? new Error('handled') : err);
+      return;
+    }
+    if (ret && typeof ret.then === 'function') {
+      ret.then((result) => finish(null, result), (err) => finish(err == null ? new Error('handled') : err));
+    }
+  });
+}
+
+let activeRequestId = null;
+
+async function main() {
+  patchConsole();
+  let handler;
+  try {
+    handler = await loadHandler(process.env._HANDLER || '');
+  } catch (err) {
+    const doc = errorDoc(err);
+    console.error(`${doc.errorType}: ${doc.errorMessage}`);
+    await postError('/init/error', err).catch(() => {});
+    process.exit(129);
+  }
+  for (;;) {
+    const { headers, body } = await client.request('GET', '/invocation/next');
+    const rid = headers['lambda-runtime-aws-request-id'];
+    if (headers['lambda-runtime-trace-id']) process.env._X_AMZN_TRACE_ID = headers['lambda-runtime-trace-id'];
+    else delete process.env._X_AMZN_TRACE_ID;
+    currentRequestId = rid;
+    activeRequestId = rid;
+    const { err, result } = await invokeOnce(handler, headers, body);
+    activeRequestId = null;
+    if (err !== null && err !== undefined) {
+      const doc = errorDoc(err);
+      console.error('Invoke Error', JSON.stringify(doc));
+      await postError(`/invocation/${rid}/error`, err);
+    } else {
+      let text;
+      try {
+        text = JSON.stringify(result === undefined ? null : result);
+      } catch (e) {
+        await postError(`/invocation/${rid}/error`, namedError('Runtime.SerializationError', e.message));
+        continue;
+      }
+      await client.request('POST', `/invocation/${rid}/response`, text === undefined ? 'null' : text, {
+        'Content-Type': 'application/json',
+      });
+    }
+  }
+}
+
+async function failInvocation(err, type, code) {
+  const rid = activeRequestId;
+  const doc = errorDoc(err, type);
+  console.error(`${type === 'Runtime.UnhandledPromiseRejection' ? 'Unhandled Promise Rejection' : 'Uncaught Exception'}`, JSON.stringify(doc));
+  if (rid) await postError(`/invocation/${rid}/error`, err, type).catch(() => {});
+  process.exit(code);
+}
+
+process.on('uncaughtException', (err) => failInvocation(err, undefined, 129));
+process.on('unhandledRejection', (reason) => {
+  const err = reason instanceof Error ? reason : new Error(String(reason));
+  if (!(reason instanceof Error)) err.stack = `Runtime.UnhandledPromiseRejection: ${String(reason)}`;
+  failInvocation(err, 'Runtime.UnhandledPromiseRejection', 128);
+});
+
+main().catch((err) => {
+  process.stderr.write(`hearth bootstrap: ${err && err.stack ? err.stack : err}\n`);
+  process.exit(1);
+});
