@@ -69,8 +69,6 @@ class _Outcome:
     error_type: str | None = None
     platform_message: str | None = None
     """A plain-text init error (the launcher's): shown as ``RequestId: <id> Error: ...``."""
-    platform_message: str | None = None
-    """A plain-text init error (the launcher's): shown as ``RequestId: <id> Error: ...``."""
 
 
 def log_stream_name(version: str, now: float) -> str:
