@@ -327,8 +327,8 @@ async function failInvocation(err, type, code) {
 
 process.on('uncaughtException', (err) => failInvocation(err, undefined, 129));
 process.on('unhandledRejection', (reason) => {
-  const err = reason instanceof Error ? reason : new Error(String(reason));
-  if (!(reason instanceof Error)) err.stack = `Runtime.UnhandledPromiseRejection: ${String(reason)}`;
+  // As Lambda's runtime: the message is the reason's string form ("Error: ...").
+  const err = namedError('Runtime.UnhandledPromiseRejection', String(reason), reason instanceof Error ? reason : null);
   failInvocation(err, 'Runtime.UnhandledPromiseRejection', 128);
 });
 
