@@ -6,7 +6,9 @@ Algorithm of :meth:`Worker.invoke`:
 2. Take its most recently used idle environment (warm); else reserve memory capacity
    for a new one, evicting least-recently-used idle environments of any pool if the
    worker is full, and start it (cold). No capacity → TooManyRequests, never an
-   over-committed host.
+   over-committed host. At most ``max_starting`` environments start at once; a request
+   finding neither an idle environment nor a start slot waits (bounded) for the first
+   of either (:mod:`hearth.worker.starts`).
 3. Run the invocation; give the environment back if it is still alive, else forget it.
 
 A reaper kills environments idle for longer than ``idle_timeout``. ``retire`` kills the
@@ -30,6 +32,7 @@ from hearth.types import FunctionConfig
 from hearth.worker.environment import Environment, EnvLimits, State
 from hearth.worker.invocation import Invocation, InvokeResult
 from hearth.worker.output import LogSink
+from hearth.worker.starts import StartGate
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +49,10 @@ class WorkerConfig:
     idle_timeout: float = 600.0
     reap_interval: float = 5.0
     limits: EnvLimits = field(default_factory=EnvLimits)
+    max_starting: int = 8
+    """Environments starting at once; more requests wait (see :mod:`.starts`)."""
+    max_waiting: int = 1000
+    wait_timeout: float = 30.0
 
 
 class Worker:
@@ -67,6 +74,9 @@ class Worker:
         self._committed_mb = 0
         self._reaper: asyncio.Task[None] | None = None
         self._closing = False
+        self._gate: StartGate[Environment] = StartGate(
+            config.max_starting, config.max_waiting, config.wait_timeout
+        )
 
     async def start(self) -> None:
         self._reaper = asyncio.create_task(self._reap_loop())
@@ -74,13 +84,28 @@ class Worker:
     # -- invoke -----------------------------------------------------------------------
     async def invoke(self, cfg: FunctionConfig, inv: Invocation) -> InvokeResult:
         env = self._take_idle(cfg)
-        if env is None:
-            env = await self._start_env(cfg)
+        while env is None:
+            env = await self._gate.acquire(
+                pool_key(cfg), lambda: self._take_idle(cfg), self._release
+            )
+            if env is None:
+                try:
+                    env = await self._start_env(cfg)
+                finally:
+                    self._gate.start_done()
+            elif env.state is not State.IDLE:
+                env = None  # died while handed over
         try:
             return await env.invoke(inv)
         finally:
-            if env.state is State.IDLE and not self._closing:
-                self._idle.setdefault(pool_key(cfg), []).append(env)
+            self._release(env)
+
+    def _release(self, env: Environment) -> None:
+        """A free environment goes to a waiting request of its version, else to the pool."""
+        if env.state is State.IDLE and not self._closing:
+            key = pool_key(env.cfg)
+            if not self._gate.offer(key, env):
+                self._idle.setdefault(key, []).append(env)
 
     def _take_idle(self, cfg: FunctionConfig) -> Environment | None:
         idle = self._idle.get(pool_key(cfg))
@@ -216,6 +241,7 @@ class Worker:
             "idle": sum(len(v) for v in self._idle.values()),
             "committed_mb": self._committed_mb,
             "capacity_mb": self._config.memory_capacity_mb,
+            **self._gate.statistics(),
         }
 
     async def aclose(self) -> None:

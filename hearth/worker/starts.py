@@ -1,0 +1,115 @@
+"""The start gate: how many environments start at once, and who waits instead.
+
+Starting an environment costs CPU (a sandbox, an interpreter, the function's Init); on a
+small host, starting 100 at once makes every one of them slow. So the worker starts at
+most ``max_starting`` at a time, and a request that finds no idle environment and no free
+start slot *waits* for whichever comes first:
+
+* an environment of its own function version becoming free (it is handed over directly,
+  oldest waiter first, without passing through the idle list), or
+* a start slot (then it starts its own environment).
+
+For a burst of short invocations this is faster than each request starting its own
+environment (the ones started first serve the queue while more start), and for long
+invocations it still scales out, because start slots free up long before the
+invocations end.
+
+Bounds: at most ``max_waiting`` requests wait (more → 429 at once) and none waits longer
+than ``wait_timeout`` (→ 429). Both throttles carry Reason
+``ConcurrentInvocationLimitExceeded``: the worker is at its start capacity.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable, Hashable
+from typing import Generic, TypeVar
+
+from hearth.errors import TooManyRequests
+
+E = TypeVar("E")
+
+
+def _throttle(why: str) -> TooManyRequests:
+    return TooManyRequests(
+        f"Rate Exceeded. ({why})",
+        extra={"Reason": "ConcurrentInvocationLimitExceeded", "Type": "User"},
+        headers={"Retry-After": "1"},
+    )
+
+
+class StartGate(Generic[E]):
+    def __init__(self, max_starting: int, max_waiting: int, wait_timeout: float) -> None:
+        self.max_starting = max_starting
+        self.max_waiting = max_waiting
+        self.wait_timeout = wait_timeout
+        self.starting = 0
+        self._waiters: deque[tuple[Hashable, asyncio.Future[E | None]]] = deque()
+
+    async def acquire(
+        self, key: Hashable, take_idle: Callable[[], E | None], give_back: Callable[[E], None]
+    ) -> E | None:
+        """An environment to use, or None: the caller holds a start slot and must start one.
+
+        The caller gives the slot back with :meth:`start_done` whatever happens. If the
+        caller is cancelled just as an environment was handed to it, ``give_back``
+        returns that environment to its pool.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.wait_timeout
+        while True:
+            env = take_idle()
+            if env is not None:
+                return env
+            if self.starting < self.max_starting:
+                self.starting += 1
+                return None
+            if len(self._waiters) >= self.max_waiting:
+                raise _throttle("too many requests waiting for an execution environment")
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise _throttle("no execution environment became free in time")
+            fut: asyncio.Future[E | None] = loop.create_future()
+            entry = (key, fut)
+            self._waiters.append(entry)
+            try:
+                await asyncio.wait((fut,), timeout=remaining)
+            except BaseException:
+                if fut.done() and not fut.cancelled():
+                    got = fut.result()
+                    if got is not None:
+                        give_back(got)
+                    else:
+                        self._wake_oldest()
+                raise
+            finally:
+                if not fut.done():
+                    fut.cancel()
+                    self._waiters.remove(entry)
+            if not fut.cancelled() and fut.result() is not None:
+                return fut.result()
+
+    def start_done(self) -> None:
+        """Give a start slot back and let the oldest waiter try again."""
+        self.starting -= 1
+        self._wake_oldest()
+
+    def _wake_oldest(self) -> None:
+        while self._waiters:
+            _, fut = self._waiters.popleft()
+            if not fut.done():
+                fut.set_result(None)
+                return
+
+    def offer(self, key: Hashable, env: E) -> bool:
+        """Hand a free environment to the oldest waiter of its function version, if any."""
+        for entry in self._waiters:
+            if entry[0] == key and not entry[1].done():
+                self._waiters.remove(entry)
+                entry[1].set_result(env)
+                return True
+        return False
+
+    def statistics(self) -> dict[str, int]:
+        return {"starting": self.starting, "waiting": len(self._waiters)}
