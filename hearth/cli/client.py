@@ -543,10 +543,10 @@ def add_client_commands(sub: Any) -> None:
     p.add_argument("--timeout", type=_positive_int, metavar="S", help="timeout in seconds")
     p.add_argument(
         "--env",
-        action="extend",
-        nargs="+",
+        action="append",
         metavar="K=V",
-        help="environment variable (repeatable); replaces the function's variables",
+        help="environment variable; repeat for more (--env A=1 --env B=2). When given,"
+        " the function's variables are replaced by exactly these",
     )
     p.add_argument(
         "--role", metavar="ARN", help="execution role (default .../role/hearth-function)"

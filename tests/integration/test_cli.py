@@ -24,6 +24,7 @@ import urllib.request
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -164,6 +165,18 @@ def _active_sha(stdout: str, name: str) -> str:
     return m.group("sha")
 
 
+def _lambda(endpoint: str) -> Any:
+    import boto3
+
+    return boto3.client(
+        "lambda",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+
+
 def _no_traceback(proc: subprocess.CompletedProcess[str]) -> None:
     assert "Traceback" not in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stdout, proc.stdout
@@ -189,7 +202,16 @@ def test_unreachable_endpoint_gives_a_clear_error() -> None:
 def test_deploy_create_then_update(endpoint: str, tmp_path: Path) -> None:
     d = _fn_dir(tmp_path, "v1")
     first = _deploy(
-        endpoint, d, "cli-deploy", "app.handler", "--memory", "256", "--env", "GREETING=hi"
+        endpoint,
+        d,
+        "cli-deploy",
+        "app.handler",
+        "--memory",
+        "256",
+        "--env",
+        "GREETING=hi",
+        "--env",
+        "OTHER=x=y",
     )
     assert first.returncode == 0, first.stderr
     assert first.stdout.startswith(f"Packaging {d} …\n"), first.stdout
@@ -199,11 +221,25 @@ def test_deploy_create_then_update(endpoint: str, tmp_path: Path) -> None:
     from hearth.cli._zip import build_package
 
     assert sha1 == base64.b64encode(hashlib.sha256(build_package(d).data).digest()).decode()
+    cfg = _lambda(endpoint).get_function_configuration(FunctionName="cli-deploy")
+    assert cfg["Environment"]["Variables"] == {"GREETING": "hi", "OTHER": "x=y"}
+    account = cfg["FunctionArn"].split(":")[4]
+    assert cfg["Role"] == f"arn:aws:iam::{account}:role/hearth-function"
+    assert cfg["MemorySize"] == 256
 
     # Same tree again: the same CodeSha256 (deterministic zip), nothing to update.
     (d / "app.py").touch()
     again = _deploy(
-        endpoint, d, "cli-deploy", "app.handler", "--memory", "256", "--env", "GREETING=hi"
+        endpoint,
+        d,
+        "cli-deploy",
+        "app.handler",
+        "--memory",
+        "256",
+        "--env",
+        "GREETING=hi",
+        "--env",
+        "OTHER=x=y",
     )
     assert again.returncode == 0, again.stderr
     assert "Updating function cli-deploy" in again.stdout
@@ -443,21 +479,12 @@ def test_logs_follow(endpoint: str, tmp_path: Path) -> None:
 
 
 def test_deployment_package_is_what_the_server_stores(endpoint: str, tmp_path: Path) -> None:
-    """GetFunction's Code.Location serves the exact package ``deploy`` uploaded."""
-    import boto3
-
+    """GetFunction's Code.Location serves the package ``deploy`` uploaded."""
     d = _fn_dir(tmp_path)
     (d / "tool.sh").write_text("#!/bin/sh\n")
     (d / "tool.sh").chmod(0o755)
     assert _deploy(endpoint, d, "cli-pkg").returncode == 0
-    client = boto3.client(
-        "lambda",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
-    location = client.get_function(FunctionName="cli-pkg")["Code"]["Location"]
+    location = _lambda(endpoint).get_function(FunctionName="cli-pkg")["Code"]["Location"]
     with urllib.request.urlopen(location, timeout=10) as resp:
         data = resp.read()
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
