@@ -26,6 +26,7 @@ from hearth.api.sigv4 import SigV4Verifier
 from hearth.api.types import Response
 from hearth.code import CodeStore
 from hearth.config import Config, is_loopback
+from hearth.gateway import Gateway
 from hearth.invoke.admission import AccountLimits, Admission
 from hearth.invoke.router import Router
 from hearth.observe.logs_api import handle_logs
@@ -52,6 +53,7 @@ class _Invalidator:
         self.worker: Worker | None = None
         self.concurrency: ConcurrencyApi | None = None
         self.versions: Versions | None = None
+        self.gateway: Gateway | None = None
 
     async def function_changed(
         self, cfg: FunctionConfig | None, account_id: str, name: str
@@ -66,6 +68,8 @@ class _Invalidator:
             await self.concurrency.function_deleted(account_id, name)
         if cfg is None and self.versions is not None:
             await self.versions.function_deleted(account_id, name)
+        if cfg is None and self.gateway is not None:
+            await self.gateway.function_deleted(account_id, name)
 
 
 def _url_secret(data_dir: Path) -> bytes:
@@ -161,7 +165,12 @@ class Server:
         functions.qualifiers = versions
         router.alias_resolver = versions.pick
         invalidator.versions = versions
-        app = App(SigV4Verifier(keys), lambda_api)
+        verifier = SigV4Verifier(keys)
+        app = App(verifier, lambda_api)
+        gateway = Gateway(store, router, verifier)
+        await gateway.open()
+        gateway.install(lambda_api.add_route, app)
+        invalidator.gateway = gateway
         app.add_service(LogsService(logs_handler))
         self.http = HttpServer(app, max_body=MAX_REQUEST_BODY, on_too_large=too_large)
         await self.http.start(cfg.host, cfg.port)

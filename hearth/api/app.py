@@ -111,11 +111,13 @@ class App:
     async def __call__(self, req: Request) -> Response:
         service: Service | None = None
         try:
-            if req.path.startswith("/_hearth/"):
-                return self._internal(req)
+            # Front doors first: a function URL's own paths may start with /_hearth/, and
+            # the path-based URL / HTTP API forms live under it.
             for door in self.front_doors:
                 if door.claims(req):
                     return await door(req)
+            if req.path.startswith("/_hearth/"):
+                return self._internal(req)
             for candidate in self.services:
                 if candidate.claims(req):
                     service = candidate

@@ -1,0 +1,40 @@
+"""HTTP front doors to functions: function URLs, HTTP APIs, throttling and usage plans.
+
+Imports point down: this package uses ``hearth.api`` (wire helpers, types, the Lambda
+route seam), ``hearth.invoke`` (the router, to run functions) and the store; nothing in
+the core imports it except ``server.py``, which wires it through the seams
+(``LambdaApi.add_route``, ``App.add_service``, ``App.add_front_door``).
+
+Modules: ``events`` (request → event, result → response), ``cors``, ``invoker``,
+``urls`` + ``url_door`` (function URLs).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hearth.gateway.invoker import RouterLike
+from hearth.gateway.url_door import FunctionUrlDoor, Verifier
+from hearth.gateway.urls import FunctionUrls
+from hearth.versions._store import FeatureStore
+
+__all__ = ["FunctionUrlDoor", "FunctionUrls", "Gateway"]
+
+
+class Gateway:
+    """Everything in this package as one object the server wires in."""
+
+    def __init__(self, store: FeatureStore, router: RouterLike, verifier: Verifier) -> None:
+        self.urls = FunctionUrls(store)
+        self.url_door = FunctionUrlDoor(self.urls, router, verifier)
+
+    async def open(self) -> None:
+        await self.urls.open()
+
+    def install(self, add_route: Any, app: Any) -> None:
+        """Register the control-plane routes and the front doors."""
+        self.urls.register(add_route)
+        app.add_front_door(self.url_door)
+
+    async def function_deleted(self, account_id: str, name: str) -> None:
+        await self.urls.function_deleted(account_id, name)
