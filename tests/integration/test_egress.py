@@ -7,11 +7,7 @@ address is ever contacted.
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,22 +16,9 @@ import pytest
 
 from tests.conftest import invoke_json
 from tests.helpers import ServerProcess, make_zip, start_server
+from tests.netns import PORT, outside_namespace
 
-NS = f"hearth-itest-{os.getpid()}"
-HOST_IF, NS_IF = f"hie{os.getpid() % 100000}", f"hii{os.getpid() % 100000}"
-HOST_IP, OUTSIDE_IP, PORT = "198.18.91.1", "198.18.91.2", 8080
-
-SERVER = """
-import socket
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("0.0.0.0", 8080))
-s.listen()
-while True:
-    c, addr = s.accept()
-    c.sendall(("pong from " + addr[0] + "\\n").encode())
-    c.close()
-"""
+HOST_IP = "198.18.91.1"
 
 CLIENT = """
 import socket
@@ -52,42 +35,11 @@ def handler(event, context):
 """
 
 
-def ip(*args: str) -> None:
-    subprocess.run(["ip", *args], check=True, capture_output=True)
-
-
 @pytest.fixture
 def outside(tmp_path: Path) -> Iterator[str]:
-    ip("netns", "add", NS)
-    proc = None
-    try:
-        ip("link", "add", HOST_IF, "type", "veth", "peer", NS_IF)
-        ip("link", "set", NS_IF, "netns", NS)
-        ip("addr", "add", f"{HOST_IP}/30", "dev", HOST_IF)
-        ip("link", "set", HOST_IF, "up")
-        Path(f"/proc/sys/net/ipv4/conf/{HOST_IF}/forwarding").write_text("1")
-        ip("-n", NS, "addr", "add", f"{OUTSIDE_IP}/30", "dev", NS_IF)
-        ip("-n", NS, "link", "set", NS_IF, "up")
-        ip("-n", NS, "link", "set", "lo", "up")
-        (tmp_path / "server.py").write_text(SERVER)
-        proc = subprocess.Popen(
-            ["ip", "netns", "exec", NS, sys.executable, "-I", str(tmp_path / "server.py")]
-        )
-        for _ in range(200):
-            r = subprocess.run(
-                ["ip", "netns", "exec", NS, "ss", "-ltn", "sport", "= :8080"],
-                capture_output=True, text=True,
-            )  # fmt: skip
-            if ":8080" in r.stdout:
-                break
-            time.sleep(0.02)
-        yield OUTSIDE_IP
-    finally:
-        if proc is not None:
-            proc.kill()
-            proc.wait()
-        subprocess.run(["ip", "link", "del", HOST_IF], capture_output=True)
-        ip("netns", "del", NS)
+    with outside_namespace(tmp_path, 91, "it") as (host_ip, outside_ip):
+        assert host_ip == HOST_IP
+        yield outside_ip
 
 
 @pytest.fixture

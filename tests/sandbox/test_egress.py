@@ -12,29 +12,15 @@ import json
 import os
 import socket
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.netns import PORT, outside_namespace
 from tests.sandbox.conftest import Harness, exchange
 
-NS = f"hearth-egress-{os.getpid()}"
-HOST_IF, NS_IF = f"hte{os.getpid() % 100000}", f"hti{os.getpid() % 100000}"
-HOST_IP, OUTSIDE_IP, PORT = "198.18.77.1", "198.18.77.2", 8080
-
-SERVER = """
-import socket
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("0.0.0.0", 8080))
-s.listen()
-while True:
-    c, addr = s.accept()
-    c.sendall(("pong from " + addr[0] + "\\n").encode())
-    c.close()
-"""
+HOST_IP, OUTSIDE_IP = "198.18.77.1", "198.18.77.2"
 
 
 def host_address() -> str:
@@ -44,49 +30,16 @@ def host_address() -> str:
     ).stdout
     for line in out.splitlines():
         name, addr = line.split()[1], line.split()[3].split("/")[0]
-        if not name.startswith(("hz", "ht")):
+        if not name.startswith(("hz", "hsb", "hit")):  # sandbox and test veths
             return addr
     pytest.skip("the host has no global IPv4 address")
-
-
-def ip(*args: str) -> None:
-    subprocess.run(["ip", *args], check=True, capture_output=True)
 
 
 @pytest.fixture
 def outside(tmp_path: Path) -> Iterator[str]:
     """A TCP server at OUTSIDE_IP:8080 in a private netns, routed from the host."""
-    ip("netns", "add", NS)
-    server = None
-    try:
-        ip("link", "add", HOST_IF, "type", "veth", "peer", NS_IF)
-        ip("link", "set", NS_IF, "netns", NS)
-        ip("addr", "add", f"{HOST_IP}/30", "dev", HOST_IF)
-        ip("link", "set", HOST_IF, "up")
-        Path(f"/proc/sys/net/ipv4/conf/{HOST_IF}/forwarding").write_text("1")  # replies
-        ip("-n", NS, "addr", "add", f"{OUTSIDE_IP}/30", "dev", NS_IF)
-        ip("-n", NS, "link", "set", NS_IF, "up")
-        ip("-n", NS, "link", "set", "lo", "up")
-        (tmp_path / "server.py").write_text(SERVER)
-        server = subprocess.Popen(
-            ["ip", "netns", "exec", NS, sys.executable, "-I", str(tmp_path / "server.py")]
-        )
-        for _ in range(100):
-            r = subprocess.run(
-                ["ip", "netns", "exec", NS, "ss", "-ltn", "sport", "= :8080"],
-                capture_output=True,
-                text=True,
-            )
-            if ":8080" in r.stdout:
-                break
-            asyncio.run(asyncio.sleep(0.02))
-        yield OUTSIDE_IP
-    finally:
-        if server is not None:
-            server.kill()
-            server.wait()
-        subprocess.run(["ip", "link", "del", HOST_IF], capture_output=True)
-        ip("netns", "del", NS)
+    with outside_namespace(tmp_path, 77, "sb") as (_, outside_ip):
+        yield outside_ip
 
 
 CLIENT = """
