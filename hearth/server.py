@@ -26,6 +26,7 @@ from hearth.api.sigv4 import SigV4Verifier
 from hearth.api.types import Response
 from hearth.code import CodeStore
 from hearth.config import Config, is_loopback
+from hearth.events.wiring import install as install_queue_features
 from hearth.gateway import Gateway
 from hearth.invoke.admission import AccountLimits, Admission
 from hearth.invoke.router import Router
@@ -172,6 +173,7 @@ class Server:
         gateway.install(lambda_api.add_route, app)
         invalidator.gateway = gateway
         app.add_service(LogsService(logs_handler))
+        await install_queue_features(stack, data, store, router, lambda_api, app, self._environ)
         self.http = HttpServer(app, max_body=MAX_REQUEST_BODY, on_too_large=too_large)
         await self.http.start(cfg.host, cfg.port)
         stack.push_async_callback(self.http.aclose)

@@ -176,7 +176,7 @@ class LambdaApi:
         if invocation_type == "DryRun":
             return Response(204, base, b"")
         if invocation_type == "Event":
-            self.router.events.submit(cfg, inv)
+            await self.router.events.submit(cfg, inv)
             return Response(202, base, b"")
         result = await self.router.invoke(cfg, inv)
         headers = [

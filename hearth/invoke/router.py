@@ -10,21 +10,18 @@ Algorithm of :meth:`Router.invoke` (the hot path; no store write, no payload cop
 3. Hand the invocation to the worker and return its result; the slot is released on
    every path (``try``/``finally``: cheaper than an async context manager here).
 
-Asynchronous (``Event``) invocations go to an :class:`EventQueue`; the local one is a
-bounded in-memory queue drained by a few tasks. The durable queue with retries and
-destinations replaces it behind the same seam.
+Asynchronous (``Event``) invocations go to an :class:`EventQueue`: the server installs
+the durable one of :mod:`hearth.events` (retries, destinations, dead-letter queues).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from hearth.errors import ResourceNotFound, TooManyRequests
+from hearth.errors import ResourceNotFound, ServiceError
 from hearth.invoke.admission import Admission
 from hearth.store.base import Store
 from hearth.types import LATEST, FunctionConfig, function_arn
@@ -45,7 +42,7 @@ class Router:
         self._cache: dict[tuple[str, str, str], FunctionConfig] = {}
         #: (account, function, alias) -> version to run, or None; set by the versions feature.
         self.alias_resolver: Callable[[str, str, str], Awaitable[str | None]] | None = None
-        self.events: EventQueue = LocalEventQueue(self)
+        self.events: EventQueue = NoEventQueue()
 
     async def resolve(
         self, account_id: str, region: str, name: str, qualifier: str | None
@@ -92,54 +89,19 @@ def _arn_for(region: str, account_id: str, name: str, qualifier: str | None) -> 
 
 
 class EventQueue(Protocol):
-    def submit(self, cfg: FunctionConfig, inv: Invocation) -> None:
-        """Accept an asynchronous invocation or raise TooManyRequests when full."""
+    async def submit(self, cfg: FunctionConfig, inv: Invocation) -> None:
+        """Accept an asynchronous invocation durably (committed before it returns), or
+        raise TooManyRequests when the queue is full."""
         ...
 
     async def aclose(self) -> None: ...
 
 
-class LocalEventQueue:
-    """A bounded in-memory queue of Event invocations, drained by a few tasks.
+class NoEventQueue:
+    """Placeholder until the server installs the durable queue (:mod:`hearth.events`)."""
 
-    Not durable: events accepted but not yet run are lost if the server dies. The
-    durable store-backed queue (with retries and destinations) replaces this class.
-    """
-
-    def __init__(self, router: Router, bound: int = 10_000, workers: int = 16) -> None:
-        self._router = router
-        self._queue: asyncio.Queue[tuple[FunctionConfig, Invocation]] = asyncio.Queue(bound)
-        self._workers = workers
-        self._tasks: list[asyncio.Task[None]] = []
-
-    def submit(self, cfg: FunctionConfig, inv: Invocation) -> None:
-        if not self._tasks:
-            self._tasks = [asyncio.create_task(self._drain()) for _ in range(self._workers)]
-        try:
-            self._queue.put_nowait((cfg, inv))
-        except asyncio.QueueFull:
-            raise TooManyRequests(
-                "Rate Exceeded.", extra={"Reason": "CallerRateLimitExceeded", "Type": "User"}
-            ) from None
-
-    async def _drain(self) -> None:
-        while True:
-            cfg, inv = await self._queue.get()
-            try:
-                # Throttled events wait and try again rather than fail.
-                for _ in range(600):
-                    try:
-                        await self._router.invoke(cfg, inv)
-                        break
-                    except TooManyRequests:
-                        await asyncio.sleep(1)
-            except Exception:
-                log.exception("event invocation %s failed", inv.request_id)
+    async def submit(self, cfg: FunctionConfig, inv: Invocation) -> None:
+        raise ServiceError("Asynchronous invocation is not available on this server.")
 
     async def aclose(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks = []
+        return None

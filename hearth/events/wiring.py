@@ -1,0 +1,61 @@
+"""Start the queue features in the server: queue database → SQS engine and API → event
+invoke configs → async dispatcher (behind ``router.events``) → event source mappings.
+
+Shutdown runs backwards (pollers, dispatcher, then the database), after the HTTP
+listener has stopped and before the worker goes: in-flight invocations are cut short
+and their events and messages stay queued for the next start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hearth.events._api import EventInvokeConfigApi
+from hearth.events._config import EventInvokeConfigs
+from hearth.events._dispatcher import AsyncSettings, DurableEventQueue
+from hearth.events._table import SCHEMA as EVENTS_SCHEMA
+from hearth.invoke.router import Router
+from hearth.queues import SCHEMA as QUEUES_SCHEMA
+from hearth.queues import QueueDb, QueueEngine, SqsService
+from hearth.store.sqlite import SqliteStore
+
+
+@dataclass(slots=True)
+class QueueFeatures:
+    db: QueueDb
+    queues: QueueEngine
+    events: DurableEventQueue
+    configs: EventInvokeConfigs
+
+
+async def install(
+    stack: contextlib.AsyncExitStack,
+    data_dir: Path,
+    store: SqliteStore,
+    router: Router,
+    lambda_api: Any,
+    app: Any,
+    environ: Mapping[str, str],
+) -> QueueFeatures:
+    db = QueueDb(data_dir / "queues.db")
+    await db.open(QUEUES_SCHEMA + EVENTS_SCHEMA)
+    stack.push_async_callback(db.aclose)
+    queues = QueueEngine(db)
+    await queues.open()
+    app.add_service(SqsService(queues))
+
+    configs = EventInvokeConfigs(store)
+    await configs.open()
+    EventInvokeConfigApi(configs, router).register(lambda_api.add_route)
+
+    events = DurableEventQueue(
+        db, queues, router, configs, AsyncSettings.from_environ(dict(environ))
+    )
+    await events.open()
+    stack.push_async_callback(events.aclose)
+    router.events = events
+    return QueueFeatures(db, queues, events, configs)

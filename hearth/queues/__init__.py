@@ -1,0 +1,30 @@
+"""SQS-compatible queues: durable storage (``_db``, ``_engine``), rules (``_model``) and the
+JSON 1.0 API (``_service``). Imports point down: service → engine → db; nothing here imports
+``invoke`` or ``events`` (they use the engine)."""
+
+from hearth.queues._db import QueueDb
+from hearth.queues._engine import SCHEMA, Message, NewMessage, QueueEngine, QueueInfo
+from hearth.queues._model import (
+    attributes_to_json,
+    md5_of_attributes,
+    md5_of_body,
+    parse_queue_arn,
+    queue_arn,
+)
+from hearth.queues._service import SqsService, system_attributes
+
+__all__ = [
+    "SCHEMA",
+    "Message",
+    "NewMessage",
+    "QueueDb",
+    "QueueEngine",
+    "QueueInfo",
+    "SqsService",
+    "attributes_to_json",
+    "md5_of_attributes",
+    "md5_of_body",
+    "parse_queue_arn",
+    "queue_arn",
+    "system_attributes",
+]
