@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import ServerProcess, make_zip, start_server
+from tests.helpers import ServerProcess, hearth_cgroups, make_zip, start_server
 
 ROLE = "arn:aws:iam::000000000000:role/hearth-test"
 
@@ -21,6 +21,18 @@ def handler(event, context):
     print("hello from handler", json.dumps(event))
     return {"event": event, "fn": context.function_name, "rid": context.aws_request_id}
 """
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_leaks_after_the_suite() -> Iterator[None]:
+    """After every server of the session has stopped, nothing of a sandbox remains."""
+    before = set(hearth_cgroups())
+    yield
+    leftover_cgroups = set(hearth_cgroups()) - before
+    assert not leftover_cgroups, f"cgroups left behind: {sorted(leftover_cgroups)}"
+    with open("/proc/self/mountinfo") as f:
+        mounts = [line for line in f if "/hearth-scratch" in line or "/var/task" in line]
+    assert not mounts, f"mounts left behind: {mounts}"
 
 
 @pytest.fixture(scope="session")
