@@ -127,6 +127,18 @@ class EnvCgroup:
     def __init__(self, dirs: dict[str, str]) -> None:
         self.dirs = dirs
         """Controller (v1) or "" (v2) → directory."""
+        self._fds: dict[str, int] = {}
+
+    def _stat(self, path: str) -> str:
+        """Read a statistics file through a kept-open fd: ``pread`` at 0 re-renders it.
+
+        Measured here: ~1.3 µs against ~28 µs for open + read + close, and REPORT reads
+        two such files after every invoke. The fds are closed by :meth:`remove`.
+        """
+        fd = self._fds.get(path)
+        if fd is None:
+            fd = self._fds[path] = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        return os.pread(fd, 4096, 0).decode()
 
     def join(self, pid: int) -> None:
         """Move process ``pid`` into this cgroup (blocking: ~10-18 ms on v1, see _nsinit)."""
@@ -183,6 +195,9 @@ class EnvCgroup:
             time.sleep(0.001)
 
     def remove(self) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
         for d in dict.fromkeys(self.dirs.values()):
             _rmdir(d)
 
@@ -201,13 +216,13 @@ class V1EnvCgroup(EnvCgroup):
         _write(self._f("pids", "pids.max"), str(pids_max))
 
     def peak_bytes(self) -> int:
-        return int(_read(self._f("memory", "memory.max_usage_in_bytes")))
+        return int(self._stat(self._f("memory", "memory.max_usage_in_bytes")))
 
     def reset_peak(self) -> None:
         _write(self._f("memory", "memory.max_usage_in_bytes"), "0")
 
     def cpu_ns(self) -> int:
-        return int(_read(self._f("cpuacct", "cpuacct.usage")))
+        return int(self._stat(self._f("cpuacct", "cpuacct.usage")))
 
     def oom_kills(self) -> int:
         return _keyed(_read(self._f("memory", "memory.oom_control")), "oom_kill")
@@ -263,7 +278,7 @@ class V2EnvCgroup(EnvCgroup):
         self._peak_floor = int(_read(self._f("memory.current")))
 
     def cpu_ns(self) -> int:
-        return _keyed(_read(self._f("cpu.stat")), "usage_usec") * 1000
+        return _keyed(self._stat(self._f("cpu.stat")), "usage_usec") * 1000
 
     def oom_kills(self) -> int:
         return _keyed(_read(self._f("memory.events")), "oom_kill")
