@@ -1,0 +1,191 @@
+"""The front door of HTTP APIs: ``<api-id>.execute-api[.<region>].localhost`` hosts and the
+path form ``/_hearth/execute-api/<api-id>/...``.
+
+Algorithm per request:
+
+1. Find the API (unknown → 404 ``{"message":"Not Found"}``).
+2. Pick the stage: a first path segment naming a stage selects it (and is stripped for
+   route matching); otherwise the ``$default`` stage if there is one; otherwise 404.
+3. With a CORS configuration, answer a preflight here.
+4. Match the route (most specific wins, see :mod:`hearth.gateway.routes`); none → 404.
+5. Usage plans (a Hearth extension, see :mod:`hearth.gateway.usage`): if the stage is
+   in a usage plan, the ``x-api-key`` header must name an enabled key of such a plan
+   (else 403 ``{"message":"Forbidden"}``); the plan's throttle and quota apply (429
+   ``{"message":"Too Many Requests"}`` / ``{"message":"Limit Exceeded"}``).
+6. Stage and route throttling: the route's ``RouteSettings`` if set, else the stage's
+   ``DefaultRouteSettings``; a refused token is a 429 ``{"message":"Too Many Requests"}``.
+7. Build the event in the integration's payload format, run the function, map its
+   answer. A function error or unmappable answer is a 500
+   ``{"message":"Internal Server Error"}``, as HTTP APIs answer; an event over the 6 MB
+   invoke limit is a 413.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any, Protocol
+
+from hearth.api.types import Request, Response
+from hearth.errors import AwsError, TooManyRequests
+from hearth.gateway import cors
+from hearth.gateway.apis import parse_integration_uri
+from hearth.gateway.apis_store import ApiStore, LiveApi
+from hearth.gateway.errors import BadRequest
+from hearth.gateway.events import (
+    BadLambdaResponse,
+    EventContext,
+    event_v1,
+    event_v2,
+    map_response,
+)
+from hearth.gateway.invoker import EventTooLarge, RouterLike, encode_event, invoke_function
+from hearth.gateway.routes import Match
+from hearth.gateway.throttle import Buckets
+from hearth.gateway.url_door import message
+from hearth.invoke.router import new_request_id
+
+log = logging.getLogger(__name__)
+
+_HOST = re.compile(r"(?P<id>[a-z0-9]{10})\.execute-api(?:\.[a-z0-9-]+)?\.localhost(?::\d+)?")
+_PATH = re.compile(r"/_hearth/execute-api/(?P<id>[a-z0-9]{10})(?P<rest>/.*)?")
+PATH_PREFIX = "/_hearth/execute-api/"
+#: API Gateway's payload limit for HTTP APIs.
+MAX_BODY = 10 * 1024 * 1024
+
+
+class KeyCheck(Protocol):
+    async def check(self, api_id: str, stage: str, api_key: str | None) -> Response | None:
+        """None to let the request in, else the response refusing it."""
+        ...
+
+
+def lambda_cors(c: dict[str, Any]) -> dict[str, Any]:
+    """apigatewayv2 ``CorsConfiguration`` (camelCase) → the keys :mod:`cors` reads."""
+    return {k[0].upper() + k[1:]: v for k, v in c.items()}
+
+
+class HttpApiDoor:
+    def __init__(self, apis: ApiStore, router: RouterLike, buckets: Buckets) -> None:
+        self._apis = apis
+        self._router = router
+        self._buckets = buckets
+        self.keys: KeyCheck | None = None
+
+    def claims(self, req: Request) -> bool:
+        if req.path.startswith(PATH_PREFIX):
+            return True
+        return _HOST.fullmatch(req.headers.get("host", "").lower()) is not None
+
+    async def __call__(self, req: Request) -> Response:
+        m = _HOST.fullmatch(req.headers.get("host", "").lower())
+        if m is not None:
+            api_id, path = m.group("id"), req.path or "/"
+        else:
+            pm = _PATH.fullmatch(req.path)
+            if pm is None:
+                return message(404, "Not Found")
+            api_id, path = pm.group("id"), pm.group("rest") or "/"
+        live = await self._apis.live(api_id)
+        if live is None:
+            return message(404, "Not Found")
+        stage, route_path = _stage_of(live, path)
+        if stage is None:
+            return message(404, "Not Found")
+        request_id = new_request_id()
+        resp = await self._serve(live, req, stage, path, route_path, request_id)
+        resp.headers.append(("Apigw-Requestid", request_id))
+        api_cors = live.doc.api.get("corsConfiguration")
+        if not api_cors or cors.is_preflight(req):
+            return resp
+        return cors.decorate(lambda_cors(api_cors), req, resp)
+
+    async def _serve(
+        self, live: LiveApi, req: Request, stage: str, raw_path: str, route_path: str, rid: str
+    ) -> Response:
+        api_cors = live.doc.api.get("corsConfiguration")
+        if api_cors and cors.is_preflight(req):
+            return cors.preflight(lambda_cors(api_cors), req)
+        if len(req.body) > MAX_BODY:
+            return message(413, "Request Entity Too Large")
+        match = live.table.match(req.method, route_path)
+        if match is None or not match.target.startswith("integrations/"):
+            return message(404, "Not Found")
+        if self.keys is not None:
+            refused = await self.keys.check(live.doc.api_id, stage, req.headers.get("x-api-key"))
+            if refused is not None:
+                return refused
+        stage_doc = live.doc.stages.get(stage, {})
+        settings = stage_doc.get("routeSettings", {}).get(match.key.key) or stage_doc.get(
+            "defaultRouteSettings", {}
+        )
+        rate, burst = settings.get("throttlingRateLimit"), settings.get("throttlingBurstLimit")
+        if rate is not None or burst is not None:
+            key = (live.doc.api_id, stage, match.key.key)
+            rate_f = float(rate) if rate is not None else 10_000.0
+            burst_i = int(burst) if burst is not None else 5_000
+            if not self._buckets.allow(key, rate_f, burst_i):
+                return message(429, "Too Many Requests")
+        integration = live.doc.integrations.get(match.target[len("integrations/") :])
+        if integration is None:
+            return message(500, "Internal Server Error")
+        return await self._invoke(live, req, stage, stage_doc, raw_path, match, integration, rid)
+
+    async def _invoke(
+        self,
+        live: LiveApi,
+        req: Request,
+        stage: str,
+        stage_doc: dict[str, Any],
+        raw_path: str,
+        match: Match,
+        integration: dict[str, Any],
+        rid: str,
+    ) -> Response:
+        d = live.doc
+        version = integration.get("payloadFormatVersion", "2.0")
+        ctx = EventContext(
+            request_id=rid,
+            account_id=d.account_id,
+            api_id=d.api_id,
+            domain_name=f"{d.api_id}.execute-api.{d.region}.localhost",
+            raw_path=raw_path,
+            route_key=match.key.key,
+            stage=stage,
+            resource_path=match.key.path or "$default",
+            path_parameters=match.path_parameters or None,
+            stage_variables=stage_doc.get("stageVariables") or None,
+        )
+        event = event_v1(req, ctx) if version == "1.0" else event_v2(req, ctx)
+        try:
+            payload = encode_event(event)
+        except EventTooLarge:
+            return message(413, "Request Entity Too Large")
+        try:
+            region, account, name, qualifier = parse_integration_uri(integration["integrationUri"])
+            result = await invoke_function(
+                self._router, account, region, name, qualifier, payload, rid
+            )
+        except TooManyRequests:
+            return message(429, "Too Many Requests")
+        except (AwsError, BadRequest) as err:
+            log.warning("HTTP API %s: integration failed: %s", d.api_id, err.message)
+            return message(500, "Internal Server Error")
+        if result.function_error:
+            return message(500, "Internal Server Error")
+        try:
+            return map_response(result.payload, version=version)
+        except BadLambdaResponse as exc:
+            log.info("HTTP API %s: unmappable response: %s", d.api_id, exc)
+            return message(500, "Internal Server Error")
+
+
+def _stage_of(live: LiveApi, path: str) -> tuple[str | None, str]:
+    """(stage, path to match routes on) for a request path."""
+    first, _, rest = path[1:].partition("/")
+    stages = live.doc.stages
+    if first and first != "$default" and first in stages:
+        return first, "/" + rest
+    if "$default" in stages:
+        return "$default", path
+    return None, path
