@@ -30,6 +30,7 @@ from hearth.events.wiring import install as install_queue_features
 from hearth.gateway import Gateway
 from hearth.invoke.admission import AccountLimits, Admission
 from hearth.invoke.router import Router
+from hearth.layers import install as install_layers
 from hearth.observe.logs_api import handle_logs
 from hearth.observe.logstore import LogStore
 from hearth.runtimes.registry import RuntimeRegistry
@@ -173,6 +174,8 @@ class Server:
         gateway.install(lambda_api.add_route, app)
         invalidator.gateway = gateway
         app.add_service(LogsService(logs_handler))
+        secret = _url_secret(data)
+        await install_layers(data, store, code, functions, worker, lambda_api, app, secret)
         await install_queue_features(stack, data, store, router, lambda_api, app, self._environ)
         self.http = HttpServer(app, max_body=MAX_REQUEST_BODY, on_too_large=too_large)
         await self.http.start(cfg.host, cfg.port)

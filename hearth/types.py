@@ -47,6 +47,10 @@ class FunctionConfig:
     kms_key_arn: str = ""
     tags: dict[str, str] = field(default_factory=dict)
     logging_config: dict[str, str] = field(default_factory=dict)
+    layers: tuple[str, ...] = ()
+    """Layer version ARNs, in order (extracted under /opt, later ones over earlier ones)."""
+    layer_sizes: tuple[int, ...] = ()
+    """Each layer's zip size (``Layers[].CodeSize``); versions are immutable."""
 
     @property
     def arn(self) -> str:
@@ -70,6 +74,8 @@ class FunctionConfig:
     def from_json(cls, text: str) -> FunctionConfig:
         raw = json.loads(text)
         raw["architectures"] = tuple(raw.get("architectures", ("x86_64",)))
+        raw["layers"] = tuple(raw.get("layers", ()))
+        raw["layer_sizes"] = tuple(raw.get("layer_sizes", ()))
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in raw.items() if k in known})
 

@@ -50,6 +50,18 @@ class CodeStoreLike(Protocol):
     def remove(self, sha256_hex: str) -> None: ...
 
 
+class LayersLike(Protocol):
+    async def function_settings(
+        self, account_id: str, region: str, value: Any, code_sha256_hex: str
+    ) -> dict[str, Any]: ...
+
+    async def check_code_update(self, arns: tuple[str, ...], code_sha256_hex: str) -> None: ...
+
+
+def _no_layers() -> InvalidParameterValue:
+    return InvalidParameterValue("Layers are not supported by this Hearth server.")
+
+
 class Invalidator(Protocol):
     async def function_changed(
         self, cfg: FunctionConfig | None, account_id: str, name: str
@@ -112,6 +124,9 @@ def configuration_doc(cfg: FunctionConfig) -> dict[str, Any]:
     }
     if cfg.environment:
         doc["Environment"] = {"Variables": dict(cfg.environment)}
+    if cfg.layers:
+        sizes = cfg.layer_sizes or (0,) * len(cfg.layers)
+        doc["Layers"] = [{"Arn": a, "CodeSize": s} for a, s in zip(cfg.layers, sizes, strict=False)]
     if cfg.dead_letter_target:
         doc["DeadLetterConfig"] = {"TargetArn": cfg.dead_letter_target}
     if cfg.kms_key_arn:
@@ -139,6 +154,8 @@ class FunctionsApi:
         self._secret = url_secret
         self._defaults = defaults
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self.layers: LayersLike | None = None
+        """Layer validation (:class:`hearth.layers.LayersApi`), wired by the server."""
         #: Versions and aliases (set by the server when the feature is wired).
         self.qualifiers: Qualifiers | None = None
 
@@ -305,6 +322,14 @@ class FunctionsApi:
         if existing is not None:
             raise _exists(existing)
         code_ref = await self._store_zip(body["Code"])
+        if body.get("Layers") is not None:
+            if self.layers is None:
+                raise _no_layers()
+            settings.update(
+                await self.layers.function_settings(
+                    account_id, region, body["Layers"], code_ref.sha256_hex
+                )
+            )
         cfg = FunctionConfig(
             account_id=account_id,
             region=region,
@@ -380,6 +405,8 @@ class FunctionsApi:
                     raise InvalidParameterValue("Architectures must list exactly one architecture.")
                 check_enum(archs[0], "architectures", ["x86_64", "arm64"])
             code_ref = await self._store_zip(body)
+            if cfg.layers and self.layers is not None:
+                await self.layers.check_code_update(cfg.layers, code_ref.sha256_hex)
             if body.get("DryRun"):
                 return configuration_doc(cfg)
             new = cfg.replace(
@@ -402,6 +429,14 @@ class FunctionsApi:
             cfg = await self.load(account_id, region, FunctionRef(ref.name, None))
             _check_revision(cfg, body)
             settings = self._apply_settings(body, {})
+            if body.get("Layers") is not None:
+                if self.layers is None:
+                    raise _no_layers()
+                settings.update(
+                    await self.layers.function_settings(
+                        account_id, region, body["Layers"], cfg.code_sha256_hex
+                    )
+                )
             new = cfg.replace(
                 revision_id=str(uuid.uuid4()),
                 last_modified=now_iso(),

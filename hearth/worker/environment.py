@@ -34,6 +34,7 @@ from hearth.api.types import Response
 from hearth.errors import InvalidStateError
 from hearth.sandbox.base import ExitInfo, Sandbox, SandboxBackend, SandboxSpec
 from hearth.types import FunctionConfig
+from hearth.worker.extensions_api import ExtensionsHub, FunctionInfo
 from hearth.worker.invocation import Invocation, InvokeResult, error_payload
 from hearth.worker.output import LogSink, OutputCapture
 from hearth.worker.runtime_api import RuntimeApi, invalid_request_id
@@ -94,6 +95,7 @@ class Environment:
         sink: LogSink,
         limits: EnvLimits,
         on_dead: Callable[[Environment], None],
+        extensions: int = 0,
     ) -> None:
         self.cfg = cfg
         self.id = uuid.uuid4().hex[:20]
@@ -108,6 +110,11 @@ class Environment:
         self._sink = sink
         self._limits = limits
         self._on_dead = on_dead
+        self._hub: ExtensionsHub | None = None
+        """External extensions (from layers): the Extensions API and their lifecycle."""
+        if extensions:
+            info = FunctionInfo(cfg.name, cfg.version, cfg.handler, cfg.account_id)
+            self._hub = ExtensionsHub(extensions, info, self._extension_failed)
         self._sandbox: Sandbox | None = None
         self._server: HttpServer | None = None
         self._output: OutputCapture | None = None
@@ -166,8 +173,9 @@ class Environment:
                 self.stream,
             )
             self._output.start()
+            api = RuntimeApi(self, self._limits.max_response)
             self._server = HttpServer(
-                RuntimeApi(self, self._limits.max_response),
+                self._hub.wrap(api) if self._hub is not None else api,
                 max_body=self._limits.max_response + 1024 * 1024,
             )
             await self._server.start(sock=self._sandbox.runtime_api_socket)
@@ -273,6 +281,7 @@ class Environment:
         """Tear everything down. Idempotent; safe from any state."""
         if self.state is State.DEAD:
             return
+        was_idle = self.state is State.IDLE
         self.state = State.DEAD
         for timer in (self._timer, self._init_timer, self._freeze_timer):
             if timer is not None:
@@ -280,6 +289,12 @@ class Environment:
         if self._waiter is not None and not self._waiter.done():
             self._waiter.cancel()
         try:
+            if self._hub is not None:
+                # Extensions get SHUTDOWN and their grace time before the sandbox goes.
+                with contextlib.suppress(Exception):
+                    await self._thaw()
+                await self._hub.shutdown("spindown" if was_idle else "failure")
+                self._hub.close()
             if self._output is not None:
                 # Drain before the backend closes the pipe (its fd number may be reused).
                 self._output.stop()
@@ -414,10 +429,15 @@ class Environment:
             headers.append(("Lambda-Runtime-Client-Context", inv.client_context))
         if inv.cognito_identity:
             headers.append(("Lambda-Runtime-Cognito-Identity", inv.cognito_identity))
+        if self._hub is not None:
+            self._hub.dispatch_invoke(inv.request_id, deadline_ms, inv.invoked_arn, inv.trace_id)
         return Response(200, headers, inv.payload)
 
     # -- RuntimeApiTarget ----------------------------------------------------------------
     async def next_invocation(self) -> Response:
+        if self._hub is not None:
+            # Init, and each invoke, end only when every extension is back in event/next.
+            await self._hub.wait_ready()
         if self.init_ms is None:
             self.init_ms = (time.monotonic() - self._started_at) * 1000
             if self._init_timer is not None:
@@ -462,6 +482,11 @@ class Environment:
         )
         self._result.set_result(_Outcome(payload, error_type or "Unhandled"))
         return None
+
+    def _extension_failed(self, error_type: str, message: str) -> None:
+        """An extension reported init/error or exit/error: the environment is done."""
+        self.post_init_error(error_type, message.encode())
+        self._kill_soon()
 
     def post_init_error(self, error_type: str, body: bytes) -> None:
         payload = (

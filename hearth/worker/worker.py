@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from hearth.errors import SandboxError, ServiceError, TooManyRequests
@@ -30,6 +30,7 @@ from hearth.runtimes.registry import RuntimeRegistry
 from hearth.sandbox.base import SandboxBackend
 from hearth.types import FunctionConfig
 from hearth.worker.environment import Environment, EnvLimits, State
+from hearth.worker.extensions_api import layered_launch
 from hearth.worker.invocation import Invocation, InvokeResult
 from hearth.worker.output import LogSink
 from hearth.worker.starts import StartGate
@@ -69,6 +70,8 @@ class Worker:
         self._sink = sink
         self._code_dir_of = code_dir_of
         self._config = config
+        self.opt_dir_of: Callable[[FunctionConfig], Awaitable[str | None]] | None = None
+        """The merged /opt tree of a function's layers (``hearth.layers``), wired by the server."""
         self._idle: dict[PoolKey, list[Environment]] = {}
         self._all: set[Environment] = set()
         self._committed_mb = 0
@@ -143,9 +146,13 @@ class Worker:
             code_dir = await asyncio.get_running_loop().run_in_executor(
                 None, self._code_dir_of, cfg
             )
+            opt_dir = await self.opt_dir_of(cfg) if cfg.layers and self.opt_dir_of else None
         except BaseException:
             self._committed_mb -= cfg.memory_size
             raise
+        extensions = 0
+        if opt_dir is not None:
+            launch, extensions = layered_launch(launch, opt_dir)
         env = Environment(
             cfg,
             backend=self._backend,
@@ -156,6 +163,7 @@ class Worker:
             sink=self._sink,
             limits=self._config.limits,
             on_dead=self._forget,
+            extensions=extensions,
         )
         self._all.add(env)
         try:

@@ -1,0 +1,444 @@
+"""Lambda's layer operations, and layer references of functions.
+
+Operations (botocore's Lambda model, API date 2018-10-31): PublishLayerVersion,
+GetLayerVersion, GetLayerVersionByArn, ListLayers, ListLayerVersions,
+DeleteLayerVersion. Layer content downloads (``Content.Location``) are signed URLs
+served by :class:`LayerDownloads`, valid for 10 minutes as on Lambda.
+
+For functions, :meth:`LayersApi.resolve` validates a ``Layers`` list with Lambda's
+errors: more than 5 → InvalidParameterValueException; a malformed ARN →
+ValidationException; a layer of another account → AccessDeniedException (403; Hearth
+has no layer permissions, so only the owner may use a layer); an unknown version →
+InvalidParameterValueException "Layer version <arn> does not exist.".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import re
+import time
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+
+from hearth.api.types import Principal, Request, Response
+from hearth.api.wire import (
+    check_enum,
+    check_int,
+    check_string,
+    json_response,
+    parse_json_body,
+    validation_error,
+)
+from hearth.code import CodeStore
+from hearth.errors import AwsError, InvalidParameterValue, ResourceNotFound
+from hearth.layers._model import (
+    LAYER_NAME_PATTERN,
+    LAYER_VERSION_ARN_PATTERN,
+    LayerVersion,
+    parse_layer_arn,
+)
+from hearth.layers._opt import OptTrees, tree_size
+from hearth.layers._store import LayerStore
+
+MAX_LAYERS = 5
+_PREFIX = "/2018-10-31/layers"
+ALL_ARCHITECTURES = ["x86_64", "arm64"]
+NOT_FOUND = "The resource you requested does not exist."
+
+
+class AccessDenied(AwsError):
+    code = "AccessDeniedException"
+    status = 403
+
+
+def _now_iso() -> str:
+    t = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t * 1000) % 1000:03d}+0000"
+
+
+class LayersApi:
+    def __init__(
+        self,
+        store: LayerStore,
+        content: CodeStore,
+        trees: OptTrees,
+        secret: bytes,
+        function_code: CodeStore,
+        max_unzipped: int,
+    ) -> None:
+        self._store = store
+        self._content = content
+        self._trees = trees
+        self._secret = secret
+        self._function_code = function_code
+        self._max_unzipped = max_unzipped
+
+    def routes(self) -> list[tuple[str, str, Any]]:
+        """(method, path regex, handler) for ``LambdaApi.add_route``."""
+        name = r"(?P<name>[^/]+)"
+        return [
+            ("POST", rf"{_PREFIX}/{name}/versions/?", self._publish),
+            ("GET", rf"{_PREFIX}/{name}/versions/?", self._list_versions),
+            ("GET", rf"{_PREFIX}/{name}/versions/(?P<version>[^/]+)/?", self._get),
+            ("DELETE", rf"{_PREFIX}/{name}/versions/(?P<version>[^/]+)/?", self._delete),
+            ("GET", rf"{_PREFIX}/?", self._list_or_by_arn),
+        ]
+
+    # -- helpers ----------------------------------------------------------------------
+    def _name(self, p: Principal, m: re.Match[str]) -> str:
+        raw = check_string(
+            unquote(m.group("name")),
+            "layerName",
+            min_len=1,
+            max_len=140,
+            pattern=LAYER_NAME_PATTERN,
+        )
+        if raw.startswith("arn:"):
+            parsed = parse_layer_arn(raw)
+            if parsed is None or parsed.account_id != p.account_id:
+                raise ResourceNotFound(NOT_FOUND)
+            return parsed.name
+        return raw
+
+    @staticmethod
+    def _version(m: re.Match[str]) -> int:
+        raw = unquote(m.group("version"))
+        try:
+            return int(raw)
+        except ValueError:
+            raise InvalidParameterValue(f"Invalid version number: {raw}") from None
+
+    def location(self, host: str, sha: str) -> str:
+        expires = int(time.time()) + 600
+        return (
+            f"http://{host}/_hearth/layers/{sha}.zip?Expires={expires}"
+            f"&Signature={self._sign(sha, expires)}"
+        )
+
+    def _sign(self, sha: str, expires: int) -> str:
+        msg = f"layer:{sha}:{expires}".encode()
+        return hmac.new(self._secret, msg, hashlib.sha256).hexdigest()
+
+    def read_signed(self, sha: str, expires: str, signature: str) -> bytes | None:
+        try:
+            exp = int(expires)
+        except ValueError:
+            return None
+        if exp < time.time() or not hmac.compare_digest(self._sign(sha, exp), signature):
+            return None
+        try:
+            return self._content.read(sha)
+        except (OSError, AwsError):
+            return None
+
+    @staticmethod
+    def _query(req: Request) -> dict[str, str]:
+        return dict(parse_qsl(req.query, keep_blank_values=True))
+
+    def _filters(self, q: dict[str, str]) -> tuple[str | None, str | None]:
+        runtime = q.get("CompatibleRuntime")
+        if runtime is not None:
+            from hearth.api.functions import ALL_RUNTIMES
+
+            check_enum(runtime, "compatibleRuntime", ALL_RUNTIMES)
+        arch = q.get("CompatibleArchitecture")
+        if arch is not None:
+            check_enum(arch, "compatibleArchitecture", ALL_ARCHITECTURES)
+        return runtime, arch
+
+    @staticmethod
+    def _matches(lv: LayerVersion, runtime: str | None, arch: str | None) -> bool:
+        return (runtime is None or runtime in lv.runtimes) and (
+            arch is None or arch in lv.architectures
+        )
+
+    @staticmethod
+    def _page(q: dict[str, str], items: list[Any]) -> tuple[list[Any], str | None]:
+        max_items = 50
+        if "MaxItems" in q:
+            try:
+                max_items = check_int(int(q["MaxItems"]), "maxItems", lo=1, hi=50)
+            except ValueError:
+                raise InvalidParameterValue("MaxItems must be an integer") from None
+        start = 0
+        if q.get("Marker"):
+            try:
+                start = int(base64.urlsafe_b64decode(q["Marker"].encode()).decode())
+            except (binascii.Error, ValueError, UnicodeDecodeError):
+                raise InvalidParameterValue("Invalid marker") from None
+        page = items[start : start + max_items]
+        more = start + max_items < len(items)
+        marker = base64.urlsafe_b64encode(str(start + max_items).encode()).decode()
+        return page, marker if more else None
+
+    # -- operations -------------------------------------------------------------------
+    async def _publish(self, p: Principal, req: Request, m: re.Match[str]) -> Response:
+        name = self._name(p, m)
+        body = parse_json_body(req.body)
+        if "Content" not in body:
+            raise validation_error(
+                "null", "content", "not be null"
+            )  # "Value null at 'content' ..."
+        content = body["Content"]
+        if not isinstance(content, dict):
+            raise InvalidParameterValue("Content must be an object")
+        if content.get("S3Bucket") or content.get("S3Key"):
+            raise InvalidParameterValue(
+                "Layer content from S3 is not supported by Hearth: send it as ZipFile."
+            )
+        raw = content.get("ZipFile")
+        if not isinstance(raw, str) or not raw:
+            raise InvalidParameterValue("Please provide a source for layer content (ZipFile).")
+        description = check_string(body.get("Description", ""), "description", max_len=256)
+        license_info = check_string(body.get("LicenseInfo", ""), "licenseInfo", max_len=512)
+        runtimes = body.get("CompatibleRuntimes") or []
+        archs = body.get("CompatibleArchitectures") or []
+        if not isinstance(runtimes, list) or len(runtimes) > 15:
+            raise validation_error(
+                runtimes, "compatibleRuntimes", "have length less than or equal to 15"
+            )
+        if not isinstance(archs, list) or len(archs) > 2:
+            raise validation_error(
+                archs, "compatibleArchitectures", "have length less than or equal to 2"
+            )
+        from hearth.api.functions import ALL_RUNTIMES
+
+        for r in runtimes:
+            check_enum(r, "compatibleRuntimes", ALL_RUNTIMES)
+        for a in archs:
+            check_enum(a, "compatibleArchitectures", ALL_ARCHITECTURES)
+        try:
+            zip_bytes = base64.b64decode(raw, validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidParameterValue(
+                "Could not unzip uploaded file. Please check your file, then try to upload again."
+            ) from None
+        loop = asyncio.get_running_loop()
+        ref = await loop.run_in_executor(None, self._content.put, zip_bytes)
+        unzipped = await loop.run_in_executor(
+            None, lambda: tree_size(self._content.unpacked(ref.sha256_hex))
+        )
+        lv = await self._store.publish(
+            LayerVersion(
+                account_id=p.account_id,
+                region=p.region,
+                name=name,
+                version=0,
+                sha256_hex=ref.sha256_hex,
+                sha256_b64=ref.sha256_b64,
+                code_size=ref.size,
+                unzipped_size=unzipped,
+                description=description,
+                runtimes=tuple(runtimes),
+                architectures=tuple(archs),
+                license_info=license_info,
+                created=_now_iso(),
+            )
+        )
+        host = req.headers.get("host", "localhost")
+        return json_response(201, lv.doc(self.location(host, lv.sha256_hex)))
+
+    async def _get(self, p: Principal, req: Request, m: re.Match[str]) -> Response:
+        name = self._name(p, m)
+        lv = await self._store.get(p.account_id, name, self._version(m))
+        if lv is None:
+            raise ResourceNotFound(NOT_FOUND)
+        host = req.headers.get("host", "localhost")
+        return json_response(200, lv.doc(self.location(host, lv.sha256_hex)))
+
+    async def _delete(self, p: Principal, req: Request, m: re.Match[str]) -> Response:
+        name = self._name(p, m)
+        await self._store.delete(p.account_id, name, self._version(m))
+        return json_response(204, None)
+
+    async def _list_versions(self, p: Principal, req: Request, m: re.Match[str]) -> Response:
+        name = self._name(p, m)
+        q = self._query(req)
+        runtime, arch = self._filters(q)
+        items = [
+            lv.list_item()
+            for lv in await self._store.versions(p.account_id, name)
+            if self._matches(lv, runtime, arch)
+        ]
+        page, marker = self._page(q, items)
+        doc: dict[str, Any] = {"LayerVersions": page}
+        if marker:
+            doc["NextMarker"] = marker
+        return json_response(200, doc)
+
+    async def _list_or_by_arn(self, p: Principal, req: Request, m: re.Match[str]) -> Response:
+        q = self._query(req)
+        if q.get("find") == "LayerVersion":
+            return await self._get_by_arn(p, req, q)
+        runtime, arch = self._filters(q)
+        latest: dict[str, LayerVersion] = {}
+        for lv in await self._store.all_live(p.account_id):
+            if lv.name not in latest and self._matches(lv, runtime, arch):
+                latest[lv.name] = lv
+        items = [
+            {
+                "LayerName": lv.name,
+                "LayerArn": lv.layer_arn,
+                "LatestMatchingVersion": lv.list_item(),
+            }
+            for lv in latest.values()
+        ]
+        page, marker = self._page(q, items)
+        doc: dict[str, Any] = {"Layers": page}
+        if marker:
+            doc["NextMarker"] = marker
+        return json_response(200, doc)
+
+    async def _get_by_arn(self, p: Principal, req: Request, q: dict[str, str]) -> Response:
+        if "Arn" not in q:
+            raise validation_error("null", "arn", "not be null")
+        arn = check_string(
+            q["Arn"], "arn", min_len=1, max_len=2048, pattern=LAYER_VERSION_ARN_PATTERN
+        )
+        parsed = parse_layer_arn(arn)
+        if parsed is None or parsed.version is None:
+            raise ResourceNotFound(NOT_FOUND)
+        if parsed.account_id != p.account_id:
+            raise _denied(p, arn)
+        lv = await self._store.get(p.account_id, parsed.name, parsed.version)
+        if lv is None or lv.region != parsed.region:
+            raise ResourceNotFound(NOT_FOUND)
+        host = req.headers.get("host", "localhost")
+        return json_response(200, lv.doc(self.location(host, lv.sha256_hex)))
+
+    # -- functions' layers ------------------------------------------------------------
+    async def resolve(self, account_id: str, region: str, value: Any) -> list[LayerVersion]:
+        """Validate a function's ``Layers`` member; return the versions in order."""
+        if not isinstance(value, list) or not all(isinstance(a, str) for a in value):
+            raise InvalidParameterValue("Layers must be a list of layer version ARNs.")
+        if len(value) > MAX_LAYERS:
+            raise InvalidParameterValue(f"Cannot reference more than {MAX_LAYERS} layers.")
+        bad = [
+            a
+            for a in value
+            if not (1 <= len(a) <= 140) or re.fullmatch(LAYER_VERSION_ARN_PATTERN, a) is None
+        ]
+        if bad:
+            raise validation_error(
+                "[" + ", ".join(value) + "]",
+                "layers",
+                "satisfy constraint: [Member must have length less than or equal to 140,"
+                " Member must have length greater than or equal to 1, Member must satisfy"
+                f" regular expression pattern: {LAYER_VERSION_ARN_PATTERN}]",
+            )
+        names = [parse_layer_arn(a) for a in value]
+        seen_names: set[str] = set()
+        out: list[LayerVersion] = []
+        for arn, parsed in zip(value, names, strict=True):
+            if parsed is None or parsed.version is None:
+                raise InvalidParameterValue(f"Layer version {arn} does not exist.")
+            if parsed.account_id != account_id:
+                raise _denied_account(account_id, arn)
+            if parsed.name in seen_names:
+                raise InvalidParameterValue(
+                    "Two different versions of the same layer are not allowed to be"
+                    " referenced in the same function."
+                )
+            seen_names.add(parsed.name)
+            lv = await self._store.get(account_id, parsed.name, parsed.version)
+            if lv is None or parsed.region != region or lv.region != region:
+                raise InvalidParameterValue(f"Layer version {arn} does not exist.")
+            out.append(lv)
+        return out
+
+    async def function_settings(
+        self, account_id: str, region: str, value: Any, code_sha256_hex: str
+    ) -> dict[str, Any]:
+        """Validate a function's ``Layers`` with its code; return its FunctionConfig fields."""
+        layers = await self.resolve(account_id, region, value)
+        if layers:
+            await self._check_with_code(code_sha256_hex, layers)
+        return {
+            "layers": tuple(lv.arn for lv in layers),
+            "layer_sizes": tuple(lv.code_size for lv in layers),
+        }
+
+    async def check_code_update(self, arns: tuple[str, ...], code_sha256_hex: str) -> None:
+        """New code for a function with layers: the 250 MB limit again (deleted versions count)."""
+        layers: list[LayerVersion] = []
+        for arn in arns:
+            parsed = parse_layer_arn(arn)
+            if parsed is None or parsed.version is None:
+                continue
+            lv = await self._store.get(
+                parsed.account_id, parsed.name, parsed.version, include_deleted=True
+            )
+            if lv is not None:
+                layers.append(lv)
+        if layers:
+            await self._check_with_code(code_sha256_hex, layers)
+
+    async def _check_with_code(self, code_sha256_hex: str, layers: list[LayerVersion]) -> None:
+        loop = asyncio.get_running_loop()
+        size = await loop.run_in_executor(
+            None, lambda: tree_size(self._function_code.unpacked(code_sha256_hex))
+        )
+        self.check_size(size, layers)
+
+    def check_size(self, function_unzipped: int, layers: list[LayerVersion]) -> None:
+        """Lambda's 250 MB limit on function code plus layers, unzipped."""
+        total = function_unzipped + sum(lv.unzipped_size for lv in layers)
+        if total > self._max_unzipped:
+            raise InvalidParameterValue(
+                "Function code combined with layers exceeds the maximum allowed size of"
+                f" {self._max_unzipped} bytes. The actual size is {total} bytes."
+            )
+
+    async def opt_dir(self, account_id: str, arns: tuple[str, ...]) -> str | None:
+        """The merged /opt tree of a function's layers (deleted versions still resolve)."""
+        if not arns:
+            return None
+        shas: list[str] = []
+        for arn in arns:
+            parsed = parse_layer_arn(arn)
+            if parsed is None or parsed.version is None:
+                raise InvalidParameterValue(f"Layer version {arn} does not exist.")
+            lv = await self._store.get(
+                parsed.account_id, parsed.name, parsed.version, include_deleted=True
+            )
+            if lv is None:
+                raise InvalidParameterValue(f"Layer version {arn} does not exist.")
+            shas.append(lv.sha256_hex)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, self._trees.tree, shas)
+
+
+def _denied(p: Principal, arn: str) -> AccessDenied:
+    return _denied_account(p.account_id, arn)
+
+
+def _denied_account(account_id: str, arn: str) -> AccessDenied:
+    return AccessDenied(
+        f"User: arn:aws:iam::{account_id}:root is not authorized to perform:"
+        f" lambda:GetLayerVersion on resource: {arn} because no resource-based policy"
+        " allows the lambda:GetLayerVersion action"
+    )
+
+
+class LayerDownloads:
+    """Front door for ``/_hearth/layers/<sha>.zip`` signed download URLs."""
+
+    def __init__(self, api: LayersApi) -> None:
+        self._api = api
+
+    def claims(self, req: Request) -> bool:
+        return req.path.startswith("/_hearth/layers/") and req.path.endswith(".zip")
+
+    async def __call__(self, req: Request) -> Response:
+        sha = req.path[len("/_hearth/layers/") : -len(".zip")]
+        q = dict(parse_qsl(req.query))
+        data = self._api.read_signed(sha, q.get("Expires", ""), q.get("Signature", ""))
+        if data is None:
+            body = json.dumps({"message": "Access denied or expired"}).encode()
+            return Response(403, [("Content-Type", "application/json")], body)
+        return Response(200, [("Content-Type", "application/zip")], data)
