@@ -249,8 +249,6 @@ class FunctionsApi:
             base["logging_config"] = {
                 k: str(v) for k, v in body["LoggingConfig"].items() if isinstance(v, str)
             }
-        if body.get("Layers"):
-            raise InvalidParameterValue("Layers are not supported by this Hearth server yet.")
         if body.get("VpcConfig") and (
             body["VpcConfig"].get("SubnetIds") or body["VpcConfig"].get("SecurityGroupIds")
         ):
