@@ -8,9 +8,11 @@ Dispatch policy, per event (the numbered steps of :meth:`DurableEventQueue._proc
 1. Resolve the function (a deleted function's events are dropped, logged and counted).
 2. Past ``MaximumEventAgeInSeconds`` → finish with ``EventAgeExceeded``.
 3. Invoke through the router, as a synchronous call would (admission included).
-4. Throttled (429) → wait with exponential backoff (1 s doubling, at most 5 min, as
-   Lambda does) and try again; the wait does not count as an attempt. If the next try
-   would fall past the maximum age, finish with ``EventAgeExceeded`` now.
+4. Throttled (429) → wait with exponential backoff and jitter (1 s doubling) and try
+   again; the wait does not count as an attempt. Lambda caps the backoff at 5 minutes;
+   Hearth caps it at 10 s (``throttle_max``) so a freed slot is used soon, at the cost
+   of a few more database reads and writes per throttled event. If the next try would
+   fall past the maximum age, finish with ``EventAgeExceeded`` now.
 5. Function error → retry after ``retry_delays[n]`` (AWS: about 1 min, then 2 min) up to
    ``MaximumRetryAttempts``; then finish with ``RetriesExhausted``. A retry that would
    start past the maximum age finishes the event with ``EventAgeExceeded`` at once
@@ -29,6 +31,7 @@ import contextlib
 import functools
 import json
 import logging
+import random
 import sqlite3
 import time
 from dataclasses import dataclass, field
@@ -51,7 +54,7 @@ log = logging.getLogger(__name__)
 class AsyncSettings:
     retry_delays: tuple[float, ...] = (60.0, 120.0)
     throttle_base: float = 1.0
-    throttle_max: float = 300.0
+    throttle_max: float = 10.0
     concurrency: int = 64
     max_pending: int = 100_000
 
@@ -239,6 +242,7 @@ class DurableEventQueue:
             self.stats.throttled += 1
             n = self._throttles[ev.id] = self._throttles.get(ev.id, 0) + 1
             delay = min(self._settings.throttle_base * 2 ** (n - 1), self._settings.throttle_max)
+            delay *= random.uniform(0.5, 1.0)
             if time.time() + delay - ev.received > conf.age:
                 self._throttles.pop(ev.id, None)
                 await self._finish(
