@@ -7,7 +7,8 @@ the core imports it except ``server.py``, which wires it through the seams
 
 Modules: ``events`` (request → event, result → response), ``cors``, ``invoker``,
 ``urls`` + ``url_door`` (function URLs), ``routes`` (route keys and matching),
-``apis_store`` + ``apis`` + ``api_door`` (HTTP APIs), ``throttle`` (token buckets).
+``apis_store`` + ``api_items`` + ``apis`` + ``api_door`` (HTTP APIs), ``throttle`` (token
+buckets), ``usage_store`` + ``usage`` (API keys and usage plans, a Hearth extension).
 """
 
 from __future__ import annotations
@@ -18,10 +19,13 @@ from hearth.api.types import Request
 from hearth.gateway.api_door import HttpApiDoor
 from hearth.gateway.apis import HttpApisService
 from hearth.gateway.apis_store import ApiStore
+from hearth.gateway.errors import NotFound
 from hearth.gateway.invoker import RouterLike
 from hearth.gateway.throttle import Buckets
 from hearth.gateway.url_door import FunctionUrlDoor, Verifier
 from hearth.gateway.urls import FunctionUrls
+from hearth.gateway.usage import UsagePlans
+from hearth.gateway.usage_store import SCHEMA as USAGE_SCHEMA
 from hearth.versions._store import FeatureStore
 
 __all__ = ["FunctionUrlDoor", "FunctionUrls", "Gateway"]
@@ -37,17 +41,29 @@ class Gateway:
         self.buckets = Buckets()
         self.apis_service = HttpApisService(self.apis, api_endpoint)
         self.api_door = HttpApiDoor(self.apis, router, self.buckets)
+        self._store = store
+        self.usage = UsagePlans(store, self.buckets, self._api_stage_exists)
+        self.api_door.keys = self.usage
 
     async def open(self) -> None:
         await self.urls.open()
         await self.apis.open()
+        await self._store.add_schema(USAGE_SCHEMA)
 
     def install(self, add_route: Any, app: Any) -> None:
         """Register the control-plane routes and the front doors."""
         self.urls.register(add_route)
         app.add_front_door(self.url_door)
         app.add_service(self.apis_service)
+        app.add_service(self.usage)
         app.add_front_door(self.api_door)
+
+    async def _api_stage_exists(self, account_id: str, api_id: str, stage: str) -> bool:
+        try:
+            doc = await self.apis.read(account_id, api_id)
+        except NotFound:
+            return False
+        return stage in doc.stages
 
     async def function_deleted(self, account_id: str, name: str) -> None:
         await self.urls.function_deleted(account_id, name)
