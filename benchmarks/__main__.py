@@ -1,23 +1,56 @@
-"""``make bench``: run every benchmark, print their tables, save JSON results."""
+"""``make bench``: run every benchmark, print one markdown table, save JSON results.
+
+Each figure is measured next to a baseline in the same run on the same machine (see each
+``bench_*`` module). ``BENCH_ONLY=invoke,burst`` runs a subset.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import platform
 import time
 from pathlib import Path
 
-from benchmarks import bench_invoke, bench_sigv4
+from benchmarks import (
+    bench_burst,
+    bench_density,
+    bench_invoke,
+    bench_sigv4,
+    bench_throughput,
+)
+from benchmarks._common import Row, table
+
+SUITES = {
+    "invoke": bench_invoke.run,
+    "throughput": bench_throughput.run,
+    "burst": bench_burst.run,
+    "density": bench_density.run,
+}
 
 
 def main() -> None:
     out = Path(__file__).resolve().parent / "results"
     out.mkdir(exist_ok=True)
-    print("## SigV4 verification\n")
-    bench_sigv4.main()
-    print("\n## Invoke latency\n")
-    results = bench_invoke.main()
+    only = [s for s in os.environ.get("BENCH_ONLY", "").split(",") if s]
+    if not only or "sigv4" in only:
+        print("## SigV4 verification\n")
+        bench_sigv4.main()
+    rows: list[Row] = []
+    for name, run in SUITES.items():
+        if only and name not in only:
+            continue
+        print(f"\n… {name}", flush=True)
+        rows.extend(run())
+    print("\n## Hearth against same-run baselines\n")
+    print(table(rows))
     stamp = time.strftime("%Y%m%dT%H%M%S")
-    (out / f"invoke-{stamp}.json").write_text(json.dumps(results, indent=2))
+    doc = {
+        "when": stamp,
+        "host": {"cpus": os.cpu_count(), "kernel": platform.release()},
+        "rows": [r.as_dict() for r in rows],
+    }
+    (out / f"bench-{stamp}.json").write_text(json.dumps(doc, indent=2))
 
 
 if __name__ == "__main__":

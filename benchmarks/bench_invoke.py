@@ -1,158 +1,100 @@
-"""Invoke latency: a real ``hearth server`` against baselines measured in the same run.
+"""Invoke latency: warm and cold, against baselines measured in the same run.
 
 * warm: sequential invokes of a hello function through the full HTTP API (SigV4
-  included), against a bare asyncio HTTP server on this machine that calls the same
-  handler in-process, both driven by the same keep-alive client with requests signed
-  before the timer starts.
-* cold: Invoke → response of a new environment (a function whose configuration changes
+  included) on one keep-alive connection, against the bare asyncio server
+  (:mod:`benchmarks._bare`) calling the same handler in-process, driven by the same
+  client with requests signed before the timer starts.
+* cold: Invoke → response of a new environment (the function's configuration changes
   before each sample, so the old environment is retired), against a fresh
-  ``python3 -c 'import json'`` process.
-
-A benchmark, never a test: it prints a markdown table with ratios and writes JSON under
-``benchmarks/results/``.
+  ``python3 -I`` that imports json and answers, plainly and inside ``bwrap`` and
+  ``unshare`` sandboxes.
 """
 
 from __future__ import annotations
 
-import asyncio
-import http.client
-import json
-import statistics
+import os
+import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
-from typing import Any
 
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
+from benchmarks._common import (
+    INVOKE_PATH,
+    Row,
+    bare_server,
+    create,
+    hearth,
+    pct,
+    signed_headers,
+    time_requests,
+)
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import contextlib
-
-from tests.helpers import free_port, make_zip, start_server
-
-HANDLER = "def handler(event, context):\n    return {'hello': event}\n"
-WARM_N = 1000
-COLD_N = 50
-
-
-def _pct(samples: list[float], p: float) -> float:
-    s = sorted(samples)
-    return s[min(len(s) - 1, int(len(s) * p))]
+WARM_N = int(os.environ.get("BENCH_WARM_N", "2000"))
+COLD_N = int(os.environ.get("BENCH_COLD_N", "50"))
+BODY = b'{"x": 1}'
+ANSWER = "import json, sys; sys.stdout.write(json.dumps({'hello': {'x': 1}}))"
 
 
-def _signed(port: int, path: str, body: bytes) -> dict[str, str]:
-    req = AWSRequest(method="POST", url=f"http://127.0.0.1:{port}{path}", data=body)
-    SigV4Auth(Credentials("test", "test"), "lambda", "us-east-1").add_auth(req)
-    return dict(req.prepare().headers)
+def _python() -> str:
+    """The real interpreter behind the venv's (a venv adds its own start-up work)."""
+    return os.path.realpath(sys.executable)
 
 
-def _time_requests(port: int, path: str, body: bytes, n: int, sign: bool) -> list[float]:
-    conn = http.client.HTTPConnection("127.0.0.1", port)
+def _time_cmd(argv: list[str], n: int) -> list[float]:
     samples = []
     for _ in range(n):
-        headers = _signed(port, path, body) if sign else {"Content-Type": "application/json"}
         t0 = time.perf_counter()
-        conn.request("POST", path, body=body, headers=headers)
-        resp = conn.getresponse()
-        resp.read()
+        subprocess.run(argv, check=True, capture_output=True)
         samples.append((time.perf_counter() - t0) * 1000)
-        if resp.status != 200:
-            raise RuntimeError(f"status {resp.status}")
-    conn.close()
     return samples
 
 
-def _baseline_server(port: int, ready: threading.Event, stop: list[Any]) -> None:
-    ns: dict[str, Any] = {}
-    exec(HANDLER, ns)
-    handler = ns["handler"]
-
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        while True:
-            try:
-                head = await reader.readuntil(b"\r\n\r\n")
-            except (asyncio.IncompleteReadError, ConnectionError):
-                writer.close()
-                return
-            length = 0
-            for line in head.split(b"\r\n"):
-                if line.lower().startswith(b"content-length:"):
-                    length = int(line.split(b":")[1])
-            body = await reader.readexactly(length)
-            out = json.dumps(handler(json.loads(body), None)).encode()
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(out), out))
-
-    async def main() -> None:
-        server = await asyncio.start_server(serve, "127.0.0.1", port)
-        stop.append(server)
-        ready.set()
-        async with server:
-            await server.serve_forever()
-
-    import uvloop
-
-    with contextlib.suppress(asyncio.CancelledError):
-        uvloop.run(main())
+def cold_baselines(n: int) -> dict[str, list[float]]:
+    py = [_python(), "-I", "-S", "-c", ANSWER]
+    out = {"fresh python3 -I -S": _time_cmd(py, n)}
+    if shutil.which("bwrap"):
+        out["python3 in bwrap --unshare-all"] = _time_cmd(
+            ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+             "--tmpfs", "/tmp", "--unshare-all", "--die-with-parent", *py],
+            n,
+        )  # fmt: skip
+    if shutil.which("unshare"):
+        out["python3 in unshare -fmnpiu"] = _time_cmd(
+            ["unshare", "--fork", "--pid", "--mount", "--net", "--ipc", "--uts",
+             "--mount-proc", *py],
+            n,
+        )  # fmt: skip
+    return out
 
 
-def main() -> dict[str, Any]:
-    results: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        srv = start_server(Path(tmp) / "data", ["--no-egress"])
-        try:
-            lam = srv.client()
-            lam.create_function(
-                FunctionName="bench", Runtime="python3.11", Handler="app.handler",
-                Role="arn:aws:iam::000000000000:role/bench",
-                Code={"ZipFile": make_zip({"app.py": HANDLER})},
-            )  # fmt: skip
-            path = "/2015-03-31/functions/bench/invocations"
-            body = b'{"x": 1}'
-            _time_requests(srv.port, path, body, 200, sign=True)
-            warm = _time_requests(srv.port, path, body, WARM_N, sign=True)
-
-            cold: list[float] = []
-            for i in range(COLD_N):
-                lam.update_function_configuration(FunctionName="bench", Description=str(i))
-                cold.extend(_time_requests(srv.port, path, body, 1, sign=True))
-        finally:
-            srv.stop()
-
-    port = free_port()
-    ready = threading.Event()
-    holder: list[Any] = []
-    t = threading.Thread(target=_baseline_server, args=(port, ready, holder), daemon=True)
-    t.start()
-    ready.wait(10)
-    _time_requests(port, "/", body, 200, sign=False)
-    base_warm = _time_requests(port, "/", body, WARM_N, sign=False)
-
-    base_cold = []
-    for _ in range(COLD_N):
-        t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-I", "-c", "import json; print(json.dumps({}))"],
-                       check=True, capture_output=True)  # fmt: skip
-        base_cold.append((time.perf_counter() - t0) * 1000)
-
-    rows = [
-        ("warm invoke p50 (ms)", _pct(warm, 0.5), _pct(base_warm, 0.5), "bare asyncio server"),
-        ("warm invoke p99 (ms)", _pct(warm, 0.99), _pct(base_warm, 0.99), "bare asyncio server"),
-        ("cold start p50 (ms)", _pct(cold, 0.5), _pct(base_cold, 0.5), "fresh python3 -I"),
-        ("cold start p99 (ms)", _pct(cold, 0.99), _pct(base_cold, 0.99), "fresh python3 -I"),
-    ]
-    print("| figure | hearth | baseline | ratio | baseline is |")
-    print("|---|---|---|---|---|")
-    for name, h, b, what in rows:
-        print(f"| {name} | {h:.3f} | {b:.3f} | {h / b:.2f} | {what} |")
-        results[name] = {"hearth": h, "baseline": b, "ratio": h / b, "baseline_is": what}
-    results["warm_mean_ms"] = statistics.mean(warm)
-    return results
-
-
-if __name__ == "__main__":
-    main()
+def run() -> list[Row]:
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory() as tmp, hearth(Path(tmp)) as srv:
+        create(srv, "bench")
+        path = INVOKE_PATH.format(name="bench")
+        headers = signed_headers(srv.port, path, BODY)
+        time_requests(srv.port, path, BODY, 300, headers)
+        warm = time_requests(srv.port, path, BODY, WARM_N, headers)
+        lam = srv.client()
+        cold: list[float] = []
+        for i in range(COLD_N):
+            lam.update_function_configuration(FunctionName="bench", Description=str(i))
+            cold.extend(time_requests(srv.port, path, BODY, 1, headers))
+    with bare_server() as port:
+        headers = {"Content-Type": "application/json"}
+        time_requests(port, "/", BODY, 300, headers)
+        base = time_requests(port, "/", BODY, WARM_N, headers)
+    what = "bare asyncio server, handler in-process"
+    rows.append(Row("warm invoke p50", pct(warm, 0.5), pct(base, 0.5), "ms", what,
+                    "overhead < 0.3 ms"))  # fmt: skip
+    rows.append(Row("warm invoke p99", pct(warm, 0.99), pct(base, 0.99), "ms", what,
+                    "overhead < 1 ms"))  # fmt: skip
+    rows.append(Row("warm overhead p50", pct(warm, 0.5) - pct(base, 0.5), None, "ms",
+                    "Hearth p50 minus bare p50", "< 0.3 ms"))  # fmt: skip
+    for name, samples in cold_baselines(COLD_N).items():
+        rows.append(Row("cold start p50", pct(cold, 0.5), pct(samples, 0.5), "ms", name,
+                        "< 10 ms (fork path)"))  # fmt: skip
+        rows.append(Row("cold start p99", pct(cold, 0.99), pct(samples, 0.99), "ms", name))
+    return rows
