@@ -294,7 +294,7 @@ def test_response_posted_twice(lam: Any, fn: str) -> None:
 
 
 def test_oversized_response(lam: Any, fn: str) -> None:
-    cases = [
+    cases: list[dict[str, Any]] = [
         {
             "id": "big",
             "method": "POST",
