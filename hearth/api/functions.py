@@ -77,6 +77,10 @@ class Qualifiers(Protocol):
         self, account_id: str, region: str, ref: FunctionRef
     ) -> FunctionConfig: ...
 
+    async def publish(self, account_id: str, region: str, name: str) -> FunctionConfig:
+        """Publish ``$LATEST`` as a version (``Publish: true`` on create / code update)."""
+        ...
+
 
 @dataclass(slots=True)
 class AccountDefaults:
@@ -346,6 +350,8 @@ class FunctionsApi:
         except AwsError:
             raise _exists(cfg) from None
         await self._invalidator.function_changed(cfg, account_id, cfg.name)
+        if body.get("Publish") is True and self.qualifiers is not None:
+            cfg = await self.qualifiers.publish(account_id, region, cfg.name)
         return configuration_doc(cfg)
 
     async def get(
@@ -418,6 +424,8 @@ class FunctionsApi:
             await self._store.update_function(new, cfg.revision_id)
             await self._invalidator.function_changed(new, account_id, cfg.name)
             await self._collect(cfg.code_sha256_hex)
+            if body.get("Publish") is True and self.qualifiers is not None:
+                new = await self.qualifiers.publish(account_id, region, cfg.name)
             return configuration_doc(new)
 
     async def update_configuration(

@@ -56,6 +56,9 @@ class Versions:
     ) -> FunctionConfig:
         return await self.versions.delete_version(account_id, region, ref)
 
+    async def publish(self, account_id: str, region: str, name: str) -> FunctionConfig:
+        return await self.versions.publish(account_id, region, name)
+
     async def function_deleted(self, account_id: str, name: str) -> None:
         def op(db: sqlite3.Connection) -> None:
             forget_function(db, account_id, name)

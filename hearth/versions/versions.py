@@ -99,18 +99,31 @@ class VersionsApi:
         if desc is not None:
             check_string(desc, "description", max_len=256)
 
+        cfg = await self.publish(p.account_id, p.region, ref.name, sha, rev, desc)
+        return json_response(201, configuration_doc(cfg))
+
+    async def publish(
+        self,
+        account_id: str,
+        region: str,
+        name: str,
+        sha: str | None = None,
+        rev: str | None = None,
+        desc: str | None = None,
+    ) -> FunctionConfig:
+        """Publish ``$LATEST`` (see the module docstring); one transaction."""
+
         def op(db: sqlite3.Connection) -> FunctionConfig:
             db.execute("BEGIN IMMEDIATE")
             try:
-                cfg = _publish_in(db, p.account_id, p.region, ref.name, sha, rev, desc)
+                cfg = _publish_in(db, account_id, region, name, sha, rev, desc)
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
             return cfg
 
-        cfg = await self._store.run(op)
-        return json_response(201, configuration_doc(cfg))
+        return await self._store.run(op)
 
     async def _list(self, p: Principal, req: Request, m: re.Match[str]) -> Response:
         ref = self._ref(p, m, max_len=256)

@@ -141,3 +141,16 @@ def test_version_bad_input(lam: Any, make_function: Any) -> None:
         lam.get_function(FunctionName=f"{name}:1", Qualifier="2")
     with pytest.raises(lam.exceptions.InvalidParameterValueException):
         lam.delete_function(FunctionName=name, Qualifier="some-alias")
+
+
+def test_publish_flag_on_create_and_code_update(lam: Any, make_function: Any) -> None:
+    fn = make_function(CODE % "c1", Publish=True)
+    assert fn["Version"] == "1"
+    assert fn["FunctionArn"].endswith(":1")
+    name = fn["FunctionName"]
+    updated = lam.update_function_code(FunctionName=name, ZipFile=_code("c2"), Publish=True)
+    assert updated["Version"] == "2"
+    _, body = invoke_json(lam, name, Qualifier="1")
+    assert body["tag"] == "c1"
+    _, body = invoke_json(lam, name, Qualifier="2")
+    assert body["tag"] == "c2"
