@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hearth.esm import EventSourceMappings
 from hearth.events._api import EventInvokeConfigApi
 from hearth.events._config import EventInvokeConfigs
 from hearth.events._dispatcher import AsyncSettings, DurableEventQueue
@@ -30,6 +31,7 @@ class QueueFeatures:
     queues: QueueEngine
     events: DurableEventQueue
     configs: EventInvokeConfigs
+    mappings: EventSourceMappings
 
 
 async def install(
@@ -58,4 +60,9 @@ async def install(
     await events.open()
     stack.push_async_callback(events.aclose)
     router.events = events
-    return QueueFeatures(db, queues, events, configs)
+
+    mappings = EventSourceMappings(store, queues, router)
+    await mappings.open()
+    mappings.register(lambda_api.add_route)
+    stack.push_async_callback(mappings.aclose)
+    return QueueFeatures(db, queues, events, configs, mappings)

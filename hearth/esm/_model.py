@@ -1,0 +1,135 @@
+"""Event source mappings from Hearth queues: the configuration and its AWS wire form.
+
+State machine (as Lambda reports it): Create → ``Creating`` → ``Enabled``; Update →
+``Updating`` → ``Enabled`` or ``Disabling`` → ``Disabled``; ``Disabled`` → ``Enabling``
+→ ``Enabled``; Delete → ``Deleting`` → gone. The transient states are what the API
+answers while the pollers start or stop; the settled state is stored.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from hearth.api.wire import check_int
+from hearth.errors import InvalidParameterValue
+
+DEFAULT_BATCH = 10
+#: pollers of a mapping without ScalingConfig.MaximumConcurrency (Lambda scales to 1,250;
+#: a single node has far fewer cores, so Hearth bounds it lower)
+DEFAULT_MAX_POLLERS = 20
+
+
+@dataclass(slots=True)
+class Mapping:
+    uuid: str
+    account_id: str
+    region: str
+    function_name: str
+    qualifier: str | None
+    event_source_arn: str
+    batch_size: int = DEFAULT_BATCH
+    window: int = 0
+    response_types: list[str] = field(default_factory=list)
+    max_concurrency: int | None = None
+    enabled: bool = True
+    last_modified: float = 0.0
+    state: str = "Enabled"
+
+    @property
+    def function_arn(self) -> str:
+        base = f"arn:aws:lambda:{self.region}:{self.account_id}:function:{self.function_name}"
+        return f"{base}:{self.qualifier}" if self.qualifier else base
+
+    @property
+    def report_failures(self) -> bool:
+        return "ReportBatchItemFailures" in self.response_types
+
+    @property
+    def pollers(self) -> int:
+        return self.max_concurrency or DEFAULT_MAX_POLLERS
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> Mapping:
+        return cls(**json.loads(text))
+
+    def wire(self, state: str | None = None) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "UUID": self.uuid,
+            "BatchSize": self.batch_size,
+            "MaximumBatchingWindowInSeconds": self.window,
+            "EventSourceArn": self.event_source_arn,
+            "FunctionArn": self.function_arn,
+            "LastModified": self.last_modified,
+            "State": state or self.state,
+            "StateTransitionReason": "USER_INITIATED",
+            "FunctionResponseTypes": list(self.response_types),
+            "EventSourceMappingArn": (
+                f"arn:aws:lambda:{self.region}:{self.account_id}:event-source-mapping:{self.uuid}"
+            ),
+        }
+        if self.max_concurrency is not None:
+            doc["ScalingConfig"] = {"MaximumConcurrency": self.max_concurrency}
+        return doc
+
+
+_UNSUPPORTED = (
+    "StartingPosition",
+    "StartingPositionTimestamp",
+    "ParallelizationFactor",
+    "MaximumRecordAgeInSeconds",
+    "BisectBatchOnFunctionError",
+    "MaximumRetryAttempts",
+    "TumblingWindowInSeconds",
+    "Topics",
+    "Queues",
+    "SelfManagedEventSource",
+)
+
+
+def apply_settings(m: Mapping, body: dict[str, Any]) -> None:
+    """Validate and apply the settable members of Create/UpdateEventSourceMapping."""
+    for key in _UNSUPPORTED:
+        if body.get(key) not in (None, [], {}):
+            raise InvalidParameterValue(
+                f"Unsupported parameter for SQS event source mappings: {key}"
+            )
+    if body.get("FilterCriteria") and (body["FilterCriteria"].get("Filters") or []):
+        raise InvalidParameterValue("FilterCriteria is not supported by this Hearth server yet.")
+    if body.get("DestinationConfig"):
+        raise InvalidParameterValue(
+            "DestinationConfig is not supported for SQS event source mappings. Use a"
+            " dead-letter queue on the source queue (RedrivePolicy)."
+        )
+    if body.get("BatchSize") is not None:
+        m.batch_size = check_int(body["BatchSize"], "batchSize", lo=1, hi=10000)
+    if body.get("MaximumBatchingWindowInSeconds") is not None:
+        m.window = check_int(
+            body["MaximumBatchingWindowInSeconds"], "maximumBatchingWindowInSeconds", lo=0, hi=300
+        )
+    if m.batch_size > 10 and m.window < 1:
+        raise InvalidParameterValue(
+            "Maximum batch window in seconds must be greater than 0 if maximum batch size is"
+            " greater than 10"
+        )
+    if body.get("FunctionResponseTypes") is not None:
+        types = body["FunctionResponseTypes"]
+        if not isinstance(types, list) or any(t != "ReportBatchItemFailures" for t in types):
+            raise InvalidParameterValue(
+                "1 validation error detected: Value at 'functionResponseTypes' failed to"
+                " satisfy constraint: Member must satisfy enum value set:"
+                " [ReportBatchItemFailures]"
+            )
+        m.response_types = list(dict.fromkeys(types))
+    if body.get("ScalingConfig") is not None:
+        sc = body["ScalingConfig"]
+        mc = sc.get("MaximumConcurrency") if isinstance(sc, dict) else None
+        m.max_concurrency = (
+            None if mc is None else check_int(mc, "scalingConfig.maximumConcurrency", lo=2, hi=1000)
+        )
+    if body.get("Enabled") is not None:
+        m.enabled = bool(body["Enabled"])
