@@ -75,6 +75,18 @@ def encode_body(req: Request) -> tuple[str | None, bool]:
     return base64.b64encode(req.body).decode(), True
 
 
+def forwarded_headers(req: Request) -> dict[str, str]:
+    """The request's headers plus the ``x-forwarded-*`` ones AWS's front ends add."""
+    headers = dict(req.headers)
+    if req.client:
+        prior = headers.get("x-forwarded-for")
+        headers["x-forwarded-for"] = f"{prior},{req.client}" if prior else req.client
+    headers.setdefault("x-forwarded-proto", "http")
+    _, sep, port = headers.get("host", "").rpartition(":")
+    headers.setdefault("x-forwarded-port", port if sep and port.isdigit() else "80")
+    return headers
+
+
 def _query_pairs(raw_query: str) -> list[tuple[str, str]]:
     return parse_qsl(raw_query, keep_blank_values=True)
 
@@ -85,7 +97,7 @@ def _clf_time(now: float) -> str:
 
 def event_v2(req: Request, ctx: EventContext, *, now: float | None = None) -> dict[str, Any]:
     now = time.time() if now is None else now
-    headers = {k: v for k, v in req.headers.items() if k != "cookie"}
+    headers = {k: v for k, v in forwarded_headers(req).items() if k != "cookie"}
     domain = ctx.domain_name
     event: dict[str, Any] = {
         "version": "2.0",
@@ -136,8 +148,9 @@ def event_v2(req: Request, ctx: EventContext, *, now: float | None = None) -> di
 
 def event_v1(req: Request, ctx: EventContext, *, now: float | None = None) -> dict[str, Any]:
     now = time.time() if now is None else now
+    headers = forwarded_headers(req)
     multi_headers: dict[str, list[str]] = {}
-    for k, v in req.headers.items():
+    for k, v in headers.items():
         multi_headers[k] = v.split(",") if k != "cookie" else [v]
     pairs = _query_pairs(req.query)
     multi_q: dict[str, list[str]] = {}
@@ -150,7 +163,7 @@ def event_v1(req: Request, ctx: EventContext, *, now: float | None = None) -> di
         "resource": ctx.resource_path or path,
         "path": path,
         "httpMethod": req.method,
-        "headers": dict(req.headers),
+        "headers": headers,
         "multiValueHeaders": multi_headers,
         "queryStringParameters": {k: v[-1] for k, v in multi_q.items()} or None,
         "multiValueQueryStringParameters": multi_q or None,
