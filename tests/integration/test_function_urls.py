@@ -63,7 +63,7 @@ def url_host(url: str) -> str:
 @pytest.fixture
 def url_fn(lam: Any, make_function: Any) -> Any:
     def make(code: str, **kw: Any) -> tuple[str, str, dict[str, Any]]:
-        name = make_function(code)["FunctionName"]
+        name = make_function(code, Timeout=30)["FunctionName"]
         cfg = lam.create_function_url_config(FunctionName=name, AuthType="NONE", **kw)
         return name, url_host(cfg["FunctionUrl"]), cfg
 
@@ -261,7 +261,7 @@ def _signed_headers(
 
 
 def test_aws_iam_auth(server: ServerProcess, lam: Any, make_function: Any) -> None:
-    name = make_function(ECHO)["FunctionName"]
+    name = make_function(ECHO, Timeout=30)["FunctionName"]
     cfg = lam.create_function_url_config(FunctionName=name, AuthType="AWS_IAM")
     host = url_host(cfg["FunctionUrl"])
     status, _, _, data = request(server, "GET", "/secret?q=1", host=host)
@@ -282,7 +282,7 @@ def test_aws_iam_auth(server: ServerProcess, lam: Any, make_function: Any) -> No
 
 
 def test_url_config_api(server: ServerProcess, lam: Any, make_function: Any) -> None:
-    fn = make_function(ECHO)
+    fn = make_function(ECHO, Timeout=30)
     name = fn["FunctionName"]
     created = lam.create_function_url_config(FunctionName=name, AuthType="NONE")
     assert created["FunctionArn"] == fn["FunctionArn"]

@@ -47,7 +47,7 @@ def _api(apigw: Any, fn_arn: str, **kw: Any) -> tuple[dict[str, Any], str, str]:
 
 
 def test_http_api_end_to_end(server: ServerProcess, apigw: Any, make_function: Any) -> None:
-    fn = make_function(ECHO)
+    fn = make_function(ECHO, Timeout=30)
     api, v2, v1 = _api(apigw, fn["FunctionArn"])
     api_id = api["ApiId"]
     assert api["ApiEndpoint"] == f"http://{api_id}.execute-api.localhost:{server.port}"
@@ -147,7 +147,7 @@ def test_http_api_end_to_end(server: ServerProcess, apigw: Any, make_function: A
 
 
 def test_cors_preflight(server: ServerProcess, apigw: Any, make_function: Any) -> None:
-    fn = make_function(ECHO)
+    fn = make_function(ECHO, Timeout=30)
     api, v2, _ = _api(
         apigw, fn["FunctionArn"],
         CorsConfiguration={"AllowOrigins": ["https://a.example"], "AllowMethods": ["GET"],
@@ -170,7 +170,7 @@ def test_cors_preflight(server: ServerProcess, apigw: Any, make_function: Any) -
 
 
 def test_bad_input(apigw: Any, make_function: Any) -> None:
-    fn = make_function(ECHO)
+    fn = make_function(ECHO, Timeout=30)
     api, v2, _ = _api(apigw, fn["FunctionArn"])
     api_id = api["ApiId"]
     for key in ["GET", "FETCH /x", "GET x", "GET /{proxy+}/x", "GET /a//b", "$DEFAULT"]:
@@ -222,7 +222,7 @@ def test_bad_input(apigw: Any, make_function: Any) -> None:
 def test_quick_create_with_alias_target(
     server: ServerProcess, apigw: Any, lam: Any, make_function: Any
 ) -> None:
-    fn = make_function(ECHO)
+    fn = make_function(ECHO, Timeout=30)
     lam.publish_version(FunctionName=fn["FunctionName"])
     lam.create_alias(FunctionName=fn["FunctionName"], Name="live", FunctionVersion="1")
     api = apigw.create_api(Name="quick", ProtocolType="HTTP", Target=fn["FunctionArn"] + ":live")

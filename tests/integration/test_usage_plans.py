@@ -38,8 +38,8 @@ def _stage_api(server: ServerProcess, fn_arn: str, **stage: Any) -> tuple[Any, s
 
 
 def test_stage_and_route_throttling(server: ServerProcess, make_function: Any) -> None:
-    fn = make_function(OK)
-    rate, burst, seconds = 20.0, 5, 3.0
+    fn = make_function(OK, Timeout=30)
+    rate, burst, seconds = 10.0, 5, 4.0
     _, _, host = _stage_api(
         server, fn["FunctionArn"],
         DefaultRouteSettings={"ThrottlingRateLimit": rate, "ThrottlingBurstLimit": burst},
@@ -78,7 +78,7 @@ def test_api_keys_quota_usage_and_restart(own_server: ServerProcess) -> None:
     lam = srv.client("lambda")
     fn = lam.create_function(
         FunctionName="metered", Runtime="python3.11", Role=ROLE, Handler="app.handler",
-        Code={"ZipFile": make_zip({"app.py": OK})},
+        Code={"ZipFile": make_zip({"app.py": OK})}, Timeout=30,
     )  # fmt: skip
     _, api_id, host = _stage_api(srv, fn["FunctionArn"])
     gw = srv.client("apigateway")
@@ -151,7 +151,7 @@ def test_api_keys_quota_usage_and_restart(own_server: ServerProcess) -> None:
 
 
 def test_plan_throttle_and_bad_input(server: ServerProcess, make_function: Any) -> None:
-    fn = make_function(OK)
+    fn = make_function(OK, Timeout=30)
     _, api_id, host = _stage_api(server, fn["FunctionArn"])
     gw = server.client("apigateway")
     plan = gw.create_usage_plan(
