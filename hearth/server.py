@@ -33,9 +33,11 @@ from hearth.invoke.router import Router
 from hearth.layers import install as install_layers
 from hearth.observe.logs_api import handle_logs
 from hearth.observe.logstore import LogStore
-from hearth.runtimes.registry import RuntimeRegistry
+from hearth.runtimes.registry import BOOTSTRAP_DIR, PythonRuntime, RuntimeRegistry
 from hearth.sandbox import make_backend
 from hearth.sandbox.base import BackendConfig
+from hearth.sandbox.process import ProcessBackend
+from hearth.sandbox.zygote import Zygotes, python_zygote
 from hearth.store.sqlite import SqliteStore
 from hearth.types import FunctionConfig
 from hearth.versions import Versions
@@ -86,6 +88,19 @@ def _url_secret(data_dir: Path) -> bytes:
         return secret
 
 
+def _zygotes(runtimes: RuntimeRegistry) -> Zygotes:
+    """A zygote per Python runtime: its cold starts fork (see hearth.sandbox.zygote)."""
+    zygotes = Zygotes()
+    for name in runtimes.names:
+        rt = runtimes.get(name)
+        if isinstance(rt, PythonRuntime):
+            launch = rt.launch()
+            mounts = [(m.host_path, m.sandbox_path) for m in launch.mounts]
+            bootstrap = os.path.join(BOOTSTRAP_DIR, "bootstrap.py")
+            zygotes.register(launch.argv, python_zygote(rt.interpreter, mounts, bootstrap))
+    return zygotes
+
+
 class Server:
     def __init__(self, config: Config, environ: dict[str, str] | None = None) -> None:
         self.config = config
@@ -122,6 +137,8 @@ class Server:
 
         runtimes = RuntimeRegistry.discover(self._environ)
         log.info("runtimes: %s", ", ".join(runtimes.names) or "none")
+        if isinstance(backend, ProcessBackend) and self._environ.get("HEARTH_ZYGOTE") != "0":
+            backend.zygotes = _zygotes(runtimes)
 
         def code_dir_of(fc: FunctionConfig) -> str:
             return code.unpacked(fc.code_sha256_hex)

@@ -57,6 +57,7 @@ from hearth.sandbox.scratch import (
 )
 from hearth.sandbox.uids import UidAllocator
 from hearth.sandbox.validate import validate_spec
+from hearth.sandbox.zygote import Zygotes
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +173,8 @@ class ProcessSandbox:
             os.set_blocking(r, False)
             self._life.push("output pipe", self._close_output)
             try:
-                self._launcher = launcher = Launcher(be.nsinit, w)
+                forked = await be.zygotes.launcher(spec.argv, w) if be.zygotes else None
+                self._launcher = launcher = forked or Launcher(be.nsinit, w)
             finally:
                 os.close(w)
             self._life.push("launcher fds", launcher.close)
@@ -303,6 +305,8 @@ class ProcessBackend:
         else:
             log.warning("no loop devices or mkfs.ext4: sandbox /tmp falls back to tmpfs")
         self.network = EgressManager(config)
+        self.zygotes: Zygotes | None = None
+        """Set by the server to start Python runtimes by fork (:mod:`.zygote`)."""
         self._live: dict[str, ProcessSandbox] = {}
         self._closed = False
 
@@ -336,6 +340,8 @@ class ProcessBackend:
                 log.error("sandbox cleanup at backend close: %s", res)
         if self.scratch is not None:
             await asyncio.get_running_loop().run_in_executor(None, self.scratch.close)
+        if self.zygotes is not None:
+            await self.zygotes.aclose()
         self.network.close()
         self.cgroups.remove_parents()
         with contextlib.suppress(OSError):

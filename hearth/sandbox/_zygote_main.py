@@ -1,0 +1,237 @@
+"""A runtime zygote: one pre-loaded interpreter that forks each new sandbox of its runtime.
+
+Run by :mod:`hearth.sandbox.zygote` as ``python3.X -I -S _zygote_main.py CTL_FD SPEC``
+with the *runtime's* interpreter (so standard library only, Python 3.9-3.13). At start it
+imports the sandbox launcher (:mod:`hearth.sandbox._nsinit`) for its setup steps and the
+runtime's bootstrap (compiled under its sandbox path, ``/var/runtime/bootstrap.py``) with
+the standard modules the bootstrap uses; then it reports ``{"ready": pid}`` and serves.
+
+Protocol on ``CTL_FD`` (``SOCK_SEQPACKET``, marshalled dicts):
+
+* server → zygote: ``{"op": "fork"}`` with three fds attached: the launcher's control
+  socket, the exec-report pipe and the output pipe (exactly what the exec path's launcher
+  gets). The zygote forks and answers ``{"pid": <pid>}``. The forked child *is* the
+  launcher: it follows :func:`hearth.sandbox._nsinit.main` step by step (same messages,
+  same namespaces, root, uid, capabilities, no_new_privs, seccomp), and where the exec
+  path would ``execve`` the runtime it instead closes the exec pipe (the backend's
+  "exec succeeded" signal) and calls the pre-loaded bootstrap's ``main()`` in process.
+  The function's code is imported only there, after privileges are dropped.
+
+Why fork is safe here: this process never starts a thread (``unshare`` needs a
+single-threaded process), never holds user code or secrets (forks share its memory),
+and sets ``SIGCHLD`` to ``SIG_IGN`` so the kernel reaps launchers (each child restores
+``SIG_DFL`` at once: its waiter needs real exit statuses). ``random`` re-seeds itself in
+every forked child (``os.register_at_fork``). If the server dies, ``PDEATHSIG`` kills
+the zygote, and the launchers' own ``PDEATHSIG`` kills them with it.
+"""
+
+from __future__ import annotations
+
+import _signal as signal  # type: ignore[import-not-found]
+import _socket as socket
+import marshal
+import os
+import sys
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    PathMap = list[tuple[str, str]]
+
+
+def _load(name: str, path: str, as_path: str | None = None) -> Any:
+    """Import a module from a file, its code named ``as_path`` (its path in the sandbox)."""
+    import types
+
+    with open(path) as f:
+        source = f.read()
+    module = types.ModuleType(name)
+    module.__file__ = as_path or path
+    sys.modules[name] = module
+    exec(compile(source, as_path or path, "exec"), module.__dict__)
+    return module
+
+
+def _inside(entry: str, path_map: PathMap) -> str:
+    """A host path as the sandbox sees it (unchanged if no mount covers it)."""
+    for host, inside in path_map:
+        host = host.rstrip("/")
+        if entry == host or entry.startswith(host + "/"):
+            return inside + entry[len(host) :]
+    return entry
+
+
+def _sandbox_paths(path_map: PathMap, minor: str) -> list[str]:
+    """``sys.path`` as the exec path's interpreter has it: host prefixes → sandbox paths.
+
+    Packages imported by the zygote keep searching their submodules in ``__path__``
+    (e.g. ``encodings.idna``, imported lazily by ``socket``): those lists are rewritten too.
+    """
+    for module in list(sys.modules.values()):
+        search = getattr(module, "__path__", None)
+        if isinstance(search, list):
+            search[:] = [_inside(p, path_map) for p in search]
+    out = ["/var/runtime"]  # PYTHONPATH of the runtime's environment
+    out.extend(_inside(entry, path_map) for entry in sys.path)
+    site = "/var/lang/lib/python" + minor + "/site-packages"
+    if site not in out and os.path.isdir(site):
+        out.append(site)
+    return out
+
+
+def become_runtime(spec: dict[str, Any], exec_fd: int, boot: Any, path_map: PathMap) -> None:
+    """In the sandbox's PID 1, after privileges are dropped: hand over to the bootstrap."""
+    minor = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    os.environ.clear()
+    os.environ.update(spec["env"])
+    try:
+        import time
+
+        time.tzset()
+    except (ImportError, AttributeError):
+        pass
+    sys.path[:] = _sandbox_paths(path_map, minor)
+    sys.path_importer_cache.clear()
+    sys.argv[:] = list(spec["argv"][3:]) or ["/var/runtime/bootstrap.py"]
+    sys.executable = spec["argv"][0]
+    sys.prefix = sys.exec_prefix = "/var/lang"
+    sys.dont_write_bytecode = True
+    os.close(exec_fd)  # EOF without data: the backend's "exec succeeded"
+    sys.exit(boot.main())
+
+
+def launch(ctl_fd: int, exec_fd: int, nsinit: Any, boot: Any, path_map: PathMap) -> None:
+    """:func:`_nsinit.main`, with the in-process hand-over instead of ``execve``."""
+    ctl = socket.socket(fileno=ctl_fd)
+    try:
+        nsinit.prctl(nsinit.PR_SET_PDEATHSIG, signal.SIGKILL)
+        spec = marshal.loads(ctl.recv(1 << 20))
+        flags = (
+            nsinit.CLONE_NEWNS
+            | nsinit.CLONE_NEWNET
+            | nsinit.CLONE_NEWIPC
+            | nsinit.CLONE_NEWUTS
+            | nsinit.CLONE_NEWPID
+        )
+        nsinit._check(nsinit._libc.unshare(flags), "unshare")
+        nsinit.lo_up()
+        api = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        api.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        api.bind(("127.0.0.1", spec["api_port"]))
+        api.listen(64)
+        import struct
+
+        msg = marshal.dumps({"event": "netns", "pid": os.getpid()})
+        rights = struct.pack("i", api.fileno())
+        ctl.sendmsg([msg], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, rights)])
+        api.close()
+        if spec["network"] == "egress":
+            reply = marshal.loads(ctl.recv(4096) or marshal.dumps({}))
+            if reply.get("event") != "veth":
+                raise nsinit.LaunchError(f"egress setup aborted by the backend: {reply!r}")
+        pid = os.fork()
+    except BaseException as exc:
+        nsinit.report_error(exec_fd, exc)
+        os._exit(126)
+    if pid == 0:
+        try:
+            _child(spec, exec_fd, nsinit)
+        except BaseException as exc:
+            nsinit.report_error(exec_fd, exc)
+            os._exit(127)
+        ctl.detach()  # its fd was closed with all others by _child
+        become_runtime(spec, exec_fd, boot, path_map)
+        return
+    os.close(exec_fd)
+    try:  # noqa: SIM105 (no contextlib: start-up cost, as in _nsinit)
+        ctl.send(marshal.dumps({"event": "child", "pid": pid}))
+    except OSError:
+        pass
+    nsinit.waiter(ctl, pid)
+
+
+def _child(spec: dict[str, Any], exec_fd: int, nsinit: Any) -> None:
+    """:func:`_nsinit.child` up to (not including) ``execve``."""
+    nsinit.prctl(nsinit.PR_SET_PDEATHSIG, signal.SIGKILL)
+    with open("/proc/self/oom_score_adj", "w") as f:
+        f.write("1000")
+    if spec["network"] == "egress":
+        nsinit.configure_egress(spec["egress"])
+    nsinit.build_root(spec)
+    hostname = spec["hostname"].encode()
+    nsinit._check(nsinit._libc.sethostname(hostname, len(hostname)), "sethostname")
+    os.chdir(spec["cwd"])
+    os.umask(0o022)
+    nsinit.drop_privileges(spec)
+    for sig in (signal.SIGCHLD, signal.SIGPIPE, signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # KeyboardInterrupt, as usual
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
+    os.closerange(3, exec_fd)
+    os.closerange(exec_fd + 1, 1 << 20)
+
+
+def serve(ctl: socket.socket, nsinit: Any, boot: Any, path_map: PathMap) -> None:
+    """Fork one launcher per request, until the server closes the control socket."""
+    while True:
+        try:
+            data, fds = _recv_fds(ctl)
+        except InterruptedError:
+            continue
+        if not data:
+            return
+        if len(fds) != 3:
+            for fd in fds:
+                os.close(fd)
+            ctl.send(marshal.dumps({"error": "expected 3 fds"}))
+            continue
+        child_ctl, exec_w, output_w = fds
+        pid = os.fork()
+        if pid == 0:
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            ctl.close()
+            null = os.open("/dev/null", os.O_RDONLY)
+            os.dup2(null, 0)
+            os.dup2(output_w, 1)
+            os.dup2(output_w, 2)
+            for fd in (null, output_w):
+                os.close(fd)
+            launch(child_ctl, exec_w, nsinit, boot, path_map)
+            return
+        for fd in fds:
+            os.close(fd)
+        ctl.send(marshal.dumps({"pid": pid}))
+
+
+def _recv_fds(sock: socket.socket) -> tuple[bytes, list[int]]:
+    """``socket.recv_fds`` on the C-only ``_socket`` (the ``socket`` module's enum import
+    costs start-up time, see _nsinit)."""
+    import array
+
+    fds = array.array("i")
+    msg, ancdata, _flags, _addr = sock.recvmsg(4096, socket.CMSG_LEN(3 * fds.itemsize))
+    for level, kind, data in ancdata:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(data[: len(data) - (len(data) % fds.itemsize)])
+    return msg, list(fds)
+
+
+def main() -> None:
+    ctl = socket.socket(fileno=int(sys.argv[1]))
+    config = marshal.loads(bytes.fromhex(sys.argv[2]))
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    nsinit = _load("hearth_nsinit", config["nsinit"])
+    nsinit.prctl(nsinit.PR_SET_PDEATHSIG, signal.SIGKILL)
+    for name in config["preload_modules"]:
+        try:  # noqa: SIM105
+            __import__(name)
+        except ImportError:
+            pass
+    boot = _load("bootstrap", config["bootstrap"], "/var/runtime/bootstrap.py")
+    ctl.send(marshal.dumps({"ready": os.getpid()}))
+    serve(ctl, nsinit, boot, [tuple(p) for p in config["path_map"]])
+
+
+if __name__ == "__main__":
+    main()

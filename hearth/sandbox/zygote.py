@@ -1,0 +1,270 @@
+"""Runtime zygotes: the fork path of sandbox start (host side).
+
+A :class:`Zygote` is one long-lived process per Python runtime
+(:mod:`hearth.sandbox._zygote_main`): the runtime's interpreter with the sandbox launcher
+and the runtime bootstrap already imported. For a new sandbox the backend asks it to fork
+a launcher instead of spawning ``python _nsinit.py`` and later exec'ing the runtime: the
+child goes through the very same isolation steps, then runs the pre-loaded bootstrap in
+process. Two interpreter start-ups (launcher and runtime, ~10 + ~25 ms, plus compiling
+the bootstrap) become one ``fork``; the memory the children share with the zygote
+(interpreter, standard modules, bootstrap) is counted once.
+
+:class:`Zygotes` maps a runtime command (``SandboxSpec.argv``) to its zygote. It starts a
+zygote lazily, in the background, the first time its command is asked for: that start
+uses the exec path, the following ones fork. Any other command (node, custom runtimes,
+anything unknown) always uses the exec path, as does every start while a zygote is
+starting or after it died (it is restarted on the next ask).
+
+:class:`ZygoteLauncher` is the :class:`~hearth.sandbox.launcher.Launcher` of a forked
+launcher: the same protocol on the same fds; only the process is not the server's child
+(the zygote reaps it), so its exit status comes from the waiter's report, which the
+launcher protocol sends anyway, and signals go through a pidfd (no pid reuse race).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import marshal
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
+
+from hearth.errors import SandboxError
+from hearth.sandbox.launcher import NSINIT, Launcher, _readable
+
+log = logging.getLogger(__name__)
+
+ZYGOTE_MAIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_zygote_main.py")
+#: Standard modules the bootstrap and typical handlers import at start.
+PRELOAD = (
+    "json",
+    "logging",
+    "socket",
+    "traceback",
+    "decimal",
+    "datetime",
+    "uuid",
+    "random",
+    "base64",
+    "re",
+    "typing",
+    "urllib.parse",
+    "collections",
+    "functools",
+    "threading",
+    "time",
+)
+START_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class ZygoteSpec:
+    interpreter: str
+    """Host path of the runtime's interpreter."""
+    path_map: tuple[tuple[str, str], ...]
+    """(host path, sandbox path) of the runtime's mounts: rewrites ``sys.path`` inside."""
+    bootstrap: str
+    """Host path of the bootstrap file (mounted at /var/runtime/bootstrap.py)."""
+
+
+class Zygote:
+    def __init__(self, spec: ZygoteSpec) -> None:
+        self.spec = spec
+        self.pid = 0
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._ctl: socket.socket | None = None
+        self._lock = asyncio.Lock()
+        self.ready = False
+
+    async def start(self) -> None:
+        """Spawn the zygote and wait until it has pre-loaded everything."""
+        ctl, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        config = marshal.dumps(
+            {
+                "nsinit": NSINIT,
+                "bootstrap": self.spec.bootstrap,
+                "path_map": [list(p) for p in self.spec.path_map],
+                "preload_modules": list(PRELOAD),
+            }
+        )
+        try:
+            self._proc = subprocess.Popen(
+                [self.spec.interpreter, "-I", "-S", ZYGOTE_MAIN, str(child.fileno()), config.hex()],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                pass_fds=(child.fileno(),),
+                close_fds=True,
+                env={"LC_CTYPE": "C.UTF-8"},
+                cwd="/",
+            )
+        except OSError as exc:
+            ctl.close()
+            raise SandboxError(f"cannot start a zygote for {self.spec.interpreter}: {exc}") from exc
+        finally:
+            child.close()
+        ctl.setblocking(False)
+        self._ctl = ctl
+        msg = await self._recv(time.monotonic() + START_TIMEOUT)
+        if "ready" not in msg:
+            await self.aclose()
+            raise SandboxError(f"zygote for {self.spec.interpreter} failed: {msg}")
+        self.pid = int(msg["ready"])
+        self.ready = True
+
+    async def _recv(self, deadline: float) -> dict[str, Any]:
+        assert self._ctl is not None
+        while True:
+            try:
+                data = self._ctl.recv(4096)
+            except BlockingIOError:
+                await _readable(self._ctl.fileno(), deadline)
+                continue
+            if not data:
+                self.ready = False
+                raise SandboxError(f"zygote for {self.spec.interpreter} exited")
+            msg: dict[str, Any] = marshal.loads(data)
+            return msg
+
+    @property
+    def alive(self) -> bool:
+        return self.ready and self._proc is not None and self._proc.poll() is None
+
+    async def fork(self, fds: Sequence[int]) -> int:
+        """Fork a launcher that gets ``fds`` (control socket, exec pipe, output pipe)."""
+        async with self._lock:
+            if not self.alive or self._ctl is None:
+                raise SandboxError("zygote is not running")
+            try:
+                socket.send_fds(self._ctl, [marshal.dumps({"op": "fork"})], list(fds))
+            except OSError as exc:
+                self.ready = False
+                raise SandboxError(f"zygote: cannot send a fork request: {exc}") from exc
+            msg = await self._recv(time.monotonic() + START_TIMEOUT)
+        if "pid" not in msg:
+            raise SandboxError(f"zygote could not fork: {msg}")
+        return int(msg["pid"])
+
+    async def aclose(self) -> None:
+        self.ready = False
+        if self._ctl is not None:
+            self._ctl.close()
+            self._ctl = None
+        if self._proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                self._proc.kill()
+            await asyncio.get_running_loop().run_in_executor(None, self._proc.wait)
+            self._proc = None
+
+
+class ZygoteLauncher(Launcher):
+    """A launcher forked by a zygote (see the module docstring)."""
+
+    def __init__(self, pid: int, ctl: socket.socket, exec_r: int) -> None:
+        # Launcher.__init__ spawns a process; this one exists already: set the same state.
+        self.ctl = ctl
+        self.exec_r = exec_r
+        self.ctl.setblocking(False)
+        os.set_blocking(exec_r, False)
+        self.proc = SimpleNamespace(returncode=None)  # type: ignore[assignment]
+        self.pid = pid
+        self.pidfd = os.pidfd_open(pid)
+        self.init_pid = None
+        self.exit_status = None
+        loop = asyncio.get_running_loop()
+        self._exited = loop.create_future()
+        loop.add_reader(self.pidfd, self._on_pidfd)
+
+    async def stop(self, grace: float) -> None:
+        if not self.exited:
+            try:
+                await asyncio.wait_for(self.wait(), grace)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError, OSError):
+                    signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+                await asyncio.wait_for(self.wait(), 5.0)
+
+
+class Zygotes:
+    """Runtime command → zygote; see the module docstring for when the fork path is used."""
+
+    def __init__(self) -> None:
+        self._specs: dict[tuple[str, ...], ZygoteSpec] = {}
+        self._zygotes: dict[tuple[str, ...], Zygote] = {}
+        self._starting: dict[tuple[str, ...], asyncio.Task[None]] = {}
+        self.forks = 0
+        self.fallbacks = 0
+
+    def register(self, argv: Sequence[str], spec: ZygoteSpec) -> None:
+        self._specs[tuple(argv)] = spec
+
+    async def launcher(self, argv: Sequence[str], output_w: int) -> Launcher | None:
+        """A forked launcher for ``argv``, or None: use the exec path this time."""
+        key = tuple(argv)
+        spec = self._specs.get(key)
+        if spec is None:
+            return None
+        zygote = self._zygotes.get(key)
+        if zygote is None or not zygote.alive:
+            self._start_soon(key, spec)
+            self.fallbacks += 1
+            return None
+        ctl, child_ctl = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        exec_r, exec_w = os.pipe2(os.O_CLOEXEC)
+        try:
+            pid = await zygote.fork((child_ctl.fileno(), exec_w, output_w))
+        except SandboxError as exc:
+            ctl.close()
+            os.close(exec_r)
+            log.warning("zygote fork failed, using the exec path: %s", exc)
+            self.fallbacks += 1
+            return None
+        finally:
+            child_ctl.close()
+            os.close(exec_w)
+        self.forks += 1
+        return ZygoteLauncher(pid, ctl, exec_r)
+
+    def _start_soon(self, key: tuple[str, ...], spec: ZygoteSpec) -> None:
+        if key in self._starting:
+            return
+
+        async def start() -> None:
+            old = self._zygotes.pop(key, None)
+            if old is not None:
+                await old.aclose()
+            zygote = Zygote(spec)
+            try:
+                await zygote.start()
+            except SandboxError as exc:
+                log.warning("zygote for %s not available: %s", spec.interpreter, exc)
+                await zygote.aclose()
+                return
+            finally:
+                self._starting.pop(key, None)
+            self._zygotes[key] = zygote
+            log.info("zygote for %s ready (pid %d)", spec.interpreter, zygote.pid)
+
+        self._starting[key] = asyncio.get_running_loop().create_task(start())
+
+    async def aclose(self) -> None:
+        for task in list(self._starting.values()):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await asyncio.gather(*(z.aclose() for z in self._zygotes.values()))
+        self._zygotes.clear()
+
+
+def python_zygote(
+    interpreter: str, mounts: Sequence[tuple[str, str]], bootstrap: str
+) -> ZygoteSpec:
+    """The zygote of a Python runtime (``interpreter`` must be CPython ≥ 3.9)."""
+    return ZygoteSpec(interpreter, tuple((h, s) for h, s in mounts), bootstrap)

@@ -1,0 +1,49 @@
+"""The fork path: Python environments forked from a per-runtime zygote behave like exec'd ones."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from tests.conftest import invoke_json
+
+PROBE = """
+import os, sys, random
+FORKED = "decimal" in sys.modules  # pre-loaded by the zygote only, never by the bootstrap
+R = random.random()
+def handler(event, context):
+    import email.mime.text, encodings.idna, sqlite3, zoneinfo  # lazily, from the sandbox's stdlib
+    try:
+        open("/var/task/x", "w")
+        writable = True
+    except OSError:
+        writable = False
+    return {
+        "forked": FORKED, "r": R, "pid": os.getpid(), "uid": os.getuid(), "cwd": os.getcwd(),
+        "exe": sys.executable, "argv": sys.argv, "path": sys.path, "task_writable": writable,
+        "name": os.environ.get("AWS_LAMBDA_FUNCTION_NAME"), "tz": os.environ.get("TZ"),
+        "host_paths": [p for p in sys.path if "pyenv" in p or "/work/" in p],
+    }
+"""
+
+
+def test_forked_environments_are_isolated_and_complete(lam: Any, make_function: Any) -> None:
+    make_function(PROBE, name="zygote-probe")
+    seen = []
+    deadline = time.monotonic() + 60
+    while len([s for s in seen if s["forked"]]) < 3:
+        assert time.monotonic() < deadline, "no environment was forked from a zygote"
+        lam.update_function_configuration(FunctionName="zygote-probe", Description=str(len(seen)))
+        resp, body = invoke_json(lam, "zygote-probe")
+        assert "FunctionError" not in resp, body
+        seen.append(body)
+    forked = [s for s in seen if s["forked"]]
+    for body in forked:
+        assert body["pid"] == 1 and body["uid"] != 0 and body["cwd"] == "/var/task"
+        assert body["exe"].startswith("/var/lang/bin/python3.11")
+        assert body["argv"] == ["/var/runtime/bootstrap.py"]
+        assert body["path"][0] == "/var/task" and body["host_paths"] == []
+        assert body["task_writable"] is False
+        assert body["name"] == "zygote-probe" and body["tz"] == ":UTC"
+    # Each fork re-seeds its randomness: no two environments share a random stream.
+    assert len({b["r"] for b in forked}) == len(forked)
