@@ -20,7 +20,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import secrets
 import sqlite3
 import string
 import time
@@ -34,47 +33,18 @@ from hearth.errors import AwsError
 from hearth.gateway.errors import BadRequest, Conflict, NotFound, apigw_error
 from hearth.gateway.throttle import Buckets
 from hearth.gateway.url_door import message
+from hearth.gateway.usage_shapes import (
+    check_quota,
+    check_throttle,
+    plan_key_doc,
+    random_id,
+    today_utc,
+)
 from hearth.gateway.usage_store import find_admission, take_quota, usage_report
 from hearth.versions._store import FeatureStore
 
 Handler = Callable[[Principal, Request, "re.Match[str]"], Awaitable[Response]]
 _ALNUM = string.ascii_letters + string.digits
-
-
-def _today() -> dt.date:
-    return dt.datetime.now(dt.UTC).date()
-
-
-def _rand(n: int, alphabet: str = string.ascii_lowercase + string.digits) -> str:
-    return "".join(secrets.choice(alphabet) for _ in range(n))
-
-
-def _throttle(v: Any) -> dict[str, Any]:
-    if not isinstance(v, dict):
-        raise BadRequest("Invalid throttle: must be an object")
-    out: dict[str, Any] = {}
-    if v.get("rateLimit") is not None:
-        if not isinstance(v["rateLimit"], int | float) or v["rateLimit"] < 0:
-            raise BadRequest("Invalid throttle.rateLimit: must be a number >= 0")
-        out["rateLimit"] = float(v["rateLimit"])
-    if v.get("burstLimit") is not None:
-        if not isinstance(v["burstLimit"], int) or v["burstLimit"] < 0:
-            raise BadRequest("Invalid throttle.burstLimit: must be an integer >= 0")
-        out["burstLimit"] = v["burstLimit"]
-    return out
-
-
-def _quota(v: Any) -> dict[str, Any]:
-    if not isinstance(v, dict):
-        raise BadRequest("Invalid quota: must be an object")
-    limit, period = v.get("limit"), v.get("period")
-    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
-        raise BadRequest("Invalid quota.limit: must be an integer >= 0")
-    if period not in ("DAY", "WEEK", "MONTH"):
-        raise BadRequest("Invalid quota.period: must be DAY, WEEK or MONTH")
-    if v.get("offset"):
-        raise BadRequest("quota.offset is not supported by Hearth; use 0.")
-    return {"limit": limit, "offset": 0, "period": period}
 
 
 class UsagePlans:
@@ -85,12 +55,13 @@ class UsagePlans:
         store: FeatureStore,
         buckets: Buckets,
         api_stage_exists: Callable[[str, str, str], Awaitable[bool]],
-        today: Callable[[], dt.date] = _today,
+        today: Callable[[], dt.date] = today_utc,
     ) -> None:
         self._store = store
         self._buckets = buckets
         self._api_stage_exists = api_stage_exists
         self._today = today
+        self._metered: set[tuple[str, str]] | None = None
         k, u = r"/apikeys/(?P<key>[^/]+)/?", r"/usageplans/(?P<plan>[^/]+)"
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = [
             ("POST", re.compile(r"/apikeys/?"), self._create_key),
@@ -128,7 +99,23 @@ class UsagePlans:
         return apigw_error(err)
 
     # -- the key check (front door) -----------------------------------------------------
+    async def _metered_stages(self) -> set[tuple[str, str]]:
+        """Every (API id, stage) some usage plan names; cached until a plan changes, so an
+        HTTP API request to a stage without a plan costs no store round trip."""
+        if self._metered is None:
+
+            def op(db: sqlite3.Connection) -> set[tuple[str, str]]:
+                out: set[tuple[str, str]] = set()
+                for (doc,) in db.execute("SELECT doc FROM usage_plans").fetchall():
+                    out.update((s["apiId"], s["stage"]) for s in json.loads(doc)["apiStages"])
+                return out
+
+            self._metered = await self._store.run(op)
+        return self._metered
+
     async def check(self, api_id: str, stage: str, api_key: str | None) -> Response | None:
+        if (api_id, stage) not in await self._metered_stages():
+            return None
         metered, a = await self._store.run(lambda db: find_admission(db, api_id, stage, api_key))
         if not metered:
             return None
@@ -177,12 +164,12 @@ class UsagePlans:
     # -- API keys ---------------------------------------------------------------------
     async def _create_key(self, p: Principal, req: Request, m: re.Match[str]) -> Response:
         body = parse_json_body(req.body)
-        value = body.get("value") or _rand(40, _ALNUM)
+        value = body.get("value") or random_id(40, _ALNUM)
         if not isinstance(value, str) or len(value) < 20:
             raise BadRequest("API Key value should be at least 20 characters")
         now = int(time.time())
         doc: dict[str, Any] = {
-            "id": _rand(10),
+            "id": random_id(10),
             "value": value,
             "name": str(body.get("name") or ""),
             "description": str(body.get("description") or ""),
@@ -269,16 +256,16 @@ class UsagePlans:
         if not isinstance(body.get("name"), str) or not body["name"]:
             raise BadRequest("Invalid input: name is required")
         doc: dict[str, Any] = {
-            "id": _rand(6),
+            "id": random_id(6),
             "name": body["name"],
             "description": str(body.get("description") or ""),
             "apiStages": await self._stages(p, body.get("apiStages") or []),
             "tags": body.get("tags") or {},
         }
         if body.get("throttle") is not None:
-            doc["throttle"] = _throttle(body["throttle"])
+            doc["throttle"] = check_throttle(body["throttle"])
         if body.get("quota") is not None:
-            doc["quota"] = _quota(body["quota"])
+            doc["quota"] = check_quota(body["quota"])
 
         def op(db: sqlite3.Connection) -> None:
             db.execute(
@@ -286,6 +273,7 @@ class UsagePlans:
             )
 
         await self._store.run(op)
+        self._metered = None
         return json_response(201, doc)
 
     async def _get_plan(self, p: Principal, req: Request, m: re.Match[str]) -> Response:
@@ -309,11 +297,11 @@ class UsagePlans:
             elif kind == "replace" and path in ("/throttle/rateLimit", "/throttle/burstLimit"):
                 t = dict(doc.get("throttle") or {})
                 t[path.rsplit("/", 1)[1]] = float(value) if "rate" in path else int(value)
-                doc["throttle"] = _throttle(t)
+                doc["throttle"] = check_throttle(t)
             elif kind == "replace" and path in ("/quota/limit", "/quota/period"):
                 q = dict(doc.get("quota") or {"period": "DAY", "limit": 0})
                 q[path.rsplit("/", 1)[1]] = int(value) if path.endswith("limit") else value
-                doc["quota"] = _quota(q)
+                doc["quota"] = check_quota(q)
             elif kind in ("add", "remove") and path == "/apiStages":
                 api_id, _, stage = str(value or "").partition(":")
                 entry = {"apiId": api_id, "stage": stage}
@@ -324,6 +312,7 @@ class UsagePlans:
             else:
                 raise BadRequest(f"Invalid patch operation {kind} {path}")
         await self._save("usage_plans", doc)
+        self._metered = None
         return json_response(200, doc)
 
     async def _delete_plan(self, p: Principal, req: Request, m: re.Match[str]) -> Response:
@@ -335,6 +324,7 @@ class UsagePlans:
             db.execute("DELETE FROM usage_plan_keys WHERE plan_id=?", (ident,))
 
         await self._store.run(op)
+        self._metered = None
         return Response(202, [("Content-Type", "application/json")], b"")
 
     # -- usage plan keys and usage ------------------------------------------------------
@@ -352,7 +342,7 @@ class UsagePlans:
                 raise Conflict("Usage Plan Key already exists") from None
 
         await self._store.run(op)
-        return json_response(201, _plan_key(key))
+        return json_response(201, plan_key_doc(key))
 
     async def _plan_keys(self, p: Principal, plan_id: str) -> list[dict[str, Any]]:
         await self._row("usage_plans", p.account_id, plan_id, "Usage Plan")
@@ -368,13 +358,13 @@ class UsagePlans:
 
     async def _get_plan_keys(self, p: Principal, req: Request, m: re.Match[str]) -> Response:
         keys = await self._plan_keys(p, unquote(m.group("plan")))
-        return json_response(200, {"item": [_plan_key(k) for k in keys]})
+        return json_response(200, {"item": [plan_key_doc(k) for k in keys]})
 
     async def _get_plan_key(self, p: Principal, req: Request, m: re.Match[str]) -> Response:
         keys = await self._plan_keys(p, unquote(m.group("plan")))
         for k in keys:
             if k["id"] == unquote(m.group("key")):
-                return json_response(200, _plan_key(k))
+                return json_response(200, plan_key_doc(k))
         raise NotFound("Invalid Usage Plan Key identifier specified")
 
     async def _delete_plan_key(self, p: Principal, req: Request, m: re.Match[str]) -> Response:
@@ -413,7 +403,3 @@ class UsagePlans:
             "values": values,
         }
         return json_response(200, doc)
-
-
-def _plan_key(key: dict[str, Any]) -> dict[str, Any]:
-    return {"id": key["id"], "type": "API_KEY", "value": key["value"], "name": key["name"]}
