@@ -16,8 +16,12 @@ Lifecycle, as on Lambda:
    the runtime responds; the environment takes the *next* invocation only when every
    extension has called ``event/next`` again (``wait_ready`` again).
 3. **Shutdown**: subscribers get ``SHUTDOWN`` (``shutdownReason``, ``deadlineMs``); the
-   environment waits until each has called ``event/next`` once more, or the deadline
-   (2 s for a spin-down), then kills the sandbox.
+   environment waits until each has exited or called ``event/next`` once more, or the
+   deadline (2 s for a spin-down), then kills the sandbox.
+
+The launcher runs each extension in a subshell that reports its exit on
+``POST /2020-01-01/extension/hearth/exited`` (Hearth's own path, not AWS's): Lambda's
+supervisor sees extension processes end, the worker cannot see past the sandbox's exec.
 
 Error answers follow AWS's runtime interface emulator: 403 with ``errorType``
 ``Extension.MissingExtensionIdentifier``, ``Extension.InvalidExtensionIdentifier``,
@@ -95,6 +99,7 @@ class _Extension:
     events: frozenset[str]
     ready: bool = False
     """Waiting in (or about to call) ``event/next`` with nothing to do."""
+    exited: bool = False
     pending: collections.deque[bytes] = field(default_factory=lambda: collections.deque(maxlen=2))
     waiter: asyncio.Future[bytes] | None = None
 
@@ -138,6 +143,7 @@ class ExtensionsHub:
             "event/next": ("GET", self._next),
             "init/error": ("POST", self._init_error),
             "exit/error": ("POST", self._exit_error),
+            "hearth/exited": ("POST", self._exited),
         }
         route = routes.get(verb)
         if route is None:
@@ -255,9 +261,30 @@ class ExtensionsHub:
         self._on_fatal(kind, f"Extension {ext.name} reported {phase} error: {error_type}")
         return _ACCEPTED
 
+    async def _exited(self, req: Request) -> Response:
+        """The launcher's report that an extension process ended (Hearth's own path).
+
+        An exited extension no longer holds the environment up. One that exits during
+        Init without having registered fails Init with ``Extension.Crash``.
+        """
+        name = req.headers.get("lambda-extension-name", "")
+        status = req.body.decode("ascii", "replace").strip()
+        found = [e for e in self._by_id.values() if e.name == name]
+        for ext in found:
+            ext.exited = True
+        if not found and not self._closed:
+            self._on_fatal(
+                "Extension.Crash",
+                f"extension {name} exited before registering (exit status {status})",
+            )
+        self._changed.set()
+        return _ACCEPTED
+
     # -- the environment's side -------------------------------------------------------
     def is_ready(self) -> bool:
-        return len(self._by_id) >= self.expected and all(e.ready for e in self._by_id.values())
+        return len(self._by_id) >= self.expected and all(
+            e.ready or e.exited for e in self._by_id.values()
+        )
 
     async def wait_ready(self) -> None:
         """Until every expected extension is registered and waiting in ``event/next``."""
@@ -301,7 +328,7 @@ class ExtensionsHub:
             self._send(ext, body)
         loop = asyncio.get_running_loop()
         end = loop.time() + grace
-        while not all(e.ready for e in subscribers):
+        while not all(e.ready or e.exited for e in subscribers):
             remaining = end - loop.time()
             if remaining <= 0:
                 return

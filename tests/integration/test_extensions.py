@@ -113,8 +113,11 @@ def test_extension_gets_init_invoke_and_shutdown(lam: Any, logs: Any, layer: Any
         assert invoke1["deadlineMs"] > 0 and invoke1["tracing"]["type"] == "X-Amzn-Trace-Id"
         assert second["events"][2] == {"done": rid1}
         assert second["at"] >= sent  # served after the extension's post-invoke work
-        # SHUTDOWN on spin-down: a configuration change retires the environment.
+        # SHUTDOWN on spin-down: a configuration change retires the environment. The
+        # extension exits at once, so the retirement does not wait out the 2 s deadline.
+        started = time.monotonic()
         lam.update_function_configuration(FunctionName=name, Timeout=11)
+        assert time.monotonic() - started < 1.5
         messages = wait_for_log(logs, f"/aws/lambda/{name}", "SHUTDOWN")
         text = "\n".join(messages)
         assert "[recorder] registered" in text
@@ -155,3 +158,37 @@ done
         assert body["name"] == "recorder" and body["registered"]["handler"] == "x"
     finally:
         lam.delete_function(FunctionName=name)
+
+
+def test_extension_crashing_before_register_fails_init(lam: Any) -> None:
+    name = f"ext-crash-{next(_ids)}-{int(time.time() * 1000) % 10**7}"
+    layer = lam.publish_layer_version(
+        LayerName=name,
+        Content={
+            "ZipFile": make_zip(
+                {"extensions/crasher": "#!/bin/sh\nexit 3\n"}, {"extensions/crasher": 0o755}
+            )
+        },
+    )
+    lam.create_function(
+        FunctionName=name,
+        Runtime="python3.11",
+        Role=ROLE,
+        Handler="app.handler",
+        Code={"ZipFile": make_zip({"app.py": FUNCTION})},
+        Layers=[layer["LayerVersionArn"]],
+    )
+    try:
+        started = time.monotonic()
+        resp, err = invoke_json(lam, name, {})
+        assert time.monotonic() - started < 5  # not the 10 s Init timeout
+        rid = resp["ResponseMetadata"]["RequestId"]
+        assert resp["FunctionError"] == "Unhandled"
+        assert err == {
+            "errorType": "Extension.Crash",
+            "errorMessage": f"RequestId: {rid} Error: extension crasher exited before"
+            " registering (exit status 3)",
+        }
+    finally:
+        lam.delete_function(FunctionName=name)
+        lam.delete_layer_version(LayerName=name, VersionNumber=layer["Version"])

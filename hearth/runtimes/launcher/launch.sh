@@ -5,14 +5,27 @@
 #   launch.sh -- ARGV...      start a managed runtime (ARGV) after the extensions
 #
 # First every executable file in /opt/extensions is started in the background (external
-# extensions, as on Lambda); then the runtime replaces this shell (exec), so the
+# extensions, as on Lambda), each in a subshell that reports its exit to the worker; then the runtime replaces this shell (exec), so the
 # runtime's exit ends the sandbox. No valid bootstrap: Runtime.InvalidEntrypoint is
 # posted to the Runtime API's init/error, with Lambda's message, and the shell exits 1.
+
+exited() {
+    # Tell the worker an extension process ended ($1 name, $2 status): the platform's
+    # view of extension exits (Lambda's own supervisor sees them; ours cannot, past exec).
+    local LC_ALL=C
+    local host=${AWS_LAMBDA_RUNTIME_API%:*} port=${AWS_LAMBDA_RUNTIME_API##*:}
+    if exec 4<>"/dev/tcp/$host/$port"; then
+        printf 'POST /2020-01-01/extension/hearth/exited HTTP/1.1\r\nHost: %s\r\nLambda-Extension-Name: %s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s' \
+            "$AWS_LAMBDA_RUNTIME_API" "$1" "${#2}" "$2" >&4
+        read -r -t 5 _status <&4
+        exec 4<&-
+    fi
+}
 
 if [ -d /opt/extensions ]; then
     for ext in /opt/extensions/*; do
         if [ -f "$ext" ] && [ -x "$ext" ]; then
-            "$ext" &
+            ( "$ext"; exited "${ext##*/}" "$?" ) &
         fi
     done
 fi
