@@ -16,6 +16,7 @@ from benchmarks import (
     bench_burst,
     bench_density,
     bench_invoke,
+    bench_queues,
     bench_sigv4,
     bench_throughput,
 )
@@ -26,6 +27,7 @@ SUITES = {
     "throughput": bench_throughput.run,
     "burst": bench_burst.run,
     "density": bench_density.run,
+    "queues": bench_queues.run,
 }
 
 
