@@ -1,15 +1,10 @@
-"""Lambda's layer operations, and layer references of functions.
+"""Lambda's layer operations.
 
 Operations (botocore's Lambda model, API date 2018-10-31): PublishLayerVersion,
 GetLayerVersion, GetLayerVersionByArn, ListLayers, ListLayerVersions,
 DeleteLayerVersion. Layer content downloads (``Content.Location``) are signed URLs
-served by :class:`LayerDownloads`, valid for 10 minutes as on Lambda.
-
-For functions, :meth:`LayersApi.resolve` validates a ``Layers`` list with Lambda's
-errors: more than 5 → InvalidParameterValueException; a malformed ARN →
-ValidationException; a layer of another account → AccessDeniedException (403; Hearth
-has no layer permissions, so only the owner may use a layer); an unknown version →
-InvalidParameterValueException "Layer version <arn> does not exist.".
+served by :class:`LayerDownloads`, valid for 10 minutes as on Lambda. How functions
+use layers is :mod:`hearth.layers._functions`.
 """
 
 from __future__ import annotations
@@ -42,7 +37,7 @@ from hearth.layers._model import (
     LayerVersion,
     parse_layer_arn,
 )
-from hearth.layers._opt import OptTrees, tree_size
+from hearth.layers._opt import tree_size
 from hearth.layers._store import LayerStore
 
 MAX_LAYERS = 5
@@ -66,17 +61,11 @@ class LayersApi:
         self,
         store: LayerStore,
         content: CodeStore,
-        trees: OptTrees,
         secret: bytes,
-        function_code: CodeStore,
-        max_unzipped: int,
     ) -> None:
         self._store = store
         self._content = content
-        self._trees = trees
         self._secret = secret
-        self._function_code = function_code
-        self._max_unzipped = max_unzipped
 
     def routes(self) -> list[tuple[str, str, Any]]:
         """(method, path regex, handler) for ``LambdaApi.add_route``."""
@@ -304,120 +293,16 @@ class LayersApi:
         if parsed is None or parsed.version is None:
             raise ResourceNotFound(NOT_FOUND)
         if parsed.account_id != p.account_id:
-            raise _denied(p, arn)
+            raise denied(p.account_id, arn)
         lv = await self._store.get(p.account_id, parsed.name, parsed.version)
         if lv is None or lv.region != parsed.region:
             raise ResourceNotFound(NOT_FOUND)
         host = req.headers.get("host", "localhost")
         return json_response(200, lv.doc(self.location(host, lv.sha256_hex)))
 
-    # -- functions' layers ------------------------------------------------------------
-    async def resolve(self, account_id: str, region: str, value: Any) -> list[LayerVersion]:
-        """Validate a function's ``Layers`` member; return the versions in order."""
-        if not isinstance(value, list) or not all(isinstance(a, str) for a in value):
-            raise InvalidParameterValue("Layers must be a list of layer version ARNs.")
-        if len(value) > MAX_LAYERS:
-            raise InvalidParameterValue(f"Cannot reference more than {MAX_LAYERS} layers.")
-        bad = [
-            a
-            for a in value
-            if not (1 <= len(a) <= 140) or re.fullmatch(LAYER_VERSION_ARN_PATTERN, a) is None
-        ]
-        if bad:
-            raise validation_error(
-                "[" + ", ".join(value) + "]",
-                "layers",
-                "satisfy constraint: [Member must have length less than or equal to 140,"
-                " Member must have length greater than or equal to 1, Member must satisfy"
-                f" regular expression pattern: {LAYER_VERSION_ARN_PATTERN}]",
-            )
-        names = [parse_layer_arn(a) for a in value]
-        seen_names: set[str] = set()
-        out: list[LayerVersion] = []
-        for arn, parsed in zip(value, names, strict=True):
-            if parsed is None or parsed.version is None:
-                raise InvalidParameterValue(f"Layer version {arn} does not exist.")
-            if parsed.account_id != account_id:
-                raise _denied_account(account_id, arn)
-            if parsed.name in seen_names:
-                raise InvalidParameterValue(
-                    "Two different versions of the same layer are not allowed to be"
-                    " referenced in the same function."
-                )
-            seen_names.add(parsed.name)
-            lv = await self._store.get(account_id, parsed.name, parsed.version)
-            if lv is None or parsed.region != region or lv.region != region:
-                raise InvalidParameterValue(f"Layer version {arn} does not exist.")
-            out.append(lv)
-        return out
 
-    async def function_settings(
-        self, account_id: str, region: str, value: Any, code_sha256_hex: str
-    ) -> dict[str, Any]:
-        """Validate a function's ``Layers`` with its code; return its FunctionConfig fields."""
-        layers = await self.resolve(account_id, region, value)
-        if layers:
-            await self._check_with_code(code_sha256_hex, layers)
-        return {
-            "layers": tuple(lv.arn for lv in layers),
-            "layer_sizes": tuple(lv.code_size for lv in layers),
-        }
-
-    async def check_code_update(self, arns: tuple[str, ...], code_sha256_hex: str) -> None:
-        """New code for a function with layers: the 250 MB limit again (deleted versions count)."""
-        layers: list[LayerVersion] = []
-        for arn in arns:
-            parsed = parse_layer_arn(arn)
-            if parsed is None or parsed.version is None:
-                continue
-            lv = await self._store.get(
-                parsed.account_id, parsed.name, parsed.version, include_deleted=True
-            )
-            if lv is not None:
-                layers.append(lv)
-        if layers:
-            await self._check_with_code(code_sha256_hex, layers)
-
-    async def _check_with_code(self, code_sha256_hex: str, layers: list[LayerVersion]) -> None:
-        loop = asyncio.get_running_loop()
-        size = await loop.run_in_executor(
-            None, lambda: tree_size(self._function_code.unpacked(code_sha256_hex))
-        )
-        self.check_size(size, layers)
-
-    def check_size(self, function_unzipped: int, layers: list[LayerVersion]) -> None:
-        """Lambda's 250 MB limit on function code plus layers, unzipped."""
-        total = function_unzipped + sum(lv.unzipped_size for lv in layers)
-        if total > self._max_unzipped:
-            raise InvalidParameterValue(
-                "Function code combined with layers exceeds the maximum allowed size of"
-                f" {self._max_unzipped} bytes. The actual size is {total} bytes."
-            )
-
-    async def opt_dir(self, account_id: str, arns: tuple[str, ...]) -> str | None:
-        """The merged /opt tree of a function's layers (deleted versions still resolve)."""
-        if not arns:
-            return None
-        shas: list[str] = []
-        for arn in arns:
-            parsed = parse_layer_arn(arn)
-            if parsed is None or parsed.version is None:
-                raise InvalidParameterValue(f"Layer version {arn} does not exist.")
-            lv = await self._store.get(
-                parsed.account_id, parsed.name, parsed.version, include_deleted=True
-            )
-            if lv is None:
-                raise InvalidParameterValue(f"Layer version {arn} does not exist.")
-            shas.append(lv.sha256_hex)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(None, self._trees.tree, shas)
-
-
-def _denied(p: Principal, arn: str) -> AccessDenied:
-    return _denied_account(p.account_id, arn)
-
-
-def _denied_account(account_id: str, arn: str) -> AccessDenied:
+def denied(account_id: str, arn: str) -> AccessDenied:
+    """Lambda's answer for a layer of another account (no layer permissions in Hearth)."""
     return AccessDenied(
         f"User: arn:aws:iam::{account_id}:root is not authorized to perform:"
         f" lambda:GetLayerVersion on resource: {arn} because no resource-based policy"

@@ -7,6 +7,7 @@ from typing import Any
 
 from hearth.code import CodeStore
 from hearth.layers._api import LayerDownloads, LayersApi
+from hearth.layers._functions import FunctionLayers
 from hearth.layers._opt import OptTrees
 from hearth.layers._store import LayerStore, StoreLike
 from hearth.types import FunctionConfig
@@ -27,14 +28,15 @@ async def install(
     rows = LayerStore(store)
     await rows.open()
     trees = OptTrees(data / "layers-opt", content.unpacked)
-    api = LayersApi(rows, content, trees, secret, function_code, content.limits.max_unzipped)
+    api = LayersApi(rows, content, secret)
+    uses = FunctionLayers(rows, trees, function_code, content.limits.max_unzipped)
     for method, pattern, handler in api.routes():
         lambda_api.add_route(method, pattern, handler)
     app.add_front_door(LayerDownloads(api))
-    functions.layers = api
+    functions.layers = uses
 
     async def opt_dir_of(cfg: FunctionConfig) -> str | None:
-        return await api.opt_dir(cfg.account_id, cfg.layers)
+        return await uses.opt_dir(cfg.account_id, cfg.layers)
 
     worker.opt_dir_of = opt_dir_of
     return api
