@@ -13,13 +13,15 @@ from typing import Any
 
 import pytest
 
+from hearth.runtimes.node import discover_node
 from tests.conftest import ROLE, invoke_json
 from tests.helpers import make_zip
 from tests.integration.test_runtimes_provided import wait_for_log
 
 _ids = itertools.count()
 
-NODE = "nodejs20.x"
+#: The nodejs runtime this host offers (the newest found), or None.
+NODE = max(discover_node(), key=lambda n: int(n[6:-2]), default=None)
 
 CONTEXT_FIELDS = """
   event,
@@ -127,8 +129,8 @@ def create(lam: Any) -> Iterator[Callable[..., str]]:
 
 @pytest.fixture(autouse=True)
 def _need_node(lam: Any) -> None:
-    if not shutil.which("node"):
-        pytest.skip("no node on this host: nodejs runtimes are not offered")
+    if NODE is None:
+        pytest.skip("no node 18, 20 or 22 on this host: no nodejs runtime is offered")
 
 
 def check_context(lam: Any, name: str, body: dict[str, Any], resp: dict[str, Any]) -> None:
