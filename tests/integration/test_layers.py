@@ -302,3 +302,32 @@ def test_code_plus_layers_over_250_mb(lam: Any, publish: Any, create: Any) -> No
         f"Function code combined with layers exceeds the maximum allowed size of {limit} bytes."
         f" The actual size is {total} bytes."
     )
+
+
+def test_custom_runtime_bootstrap_from_a_layer(lam: Any, publish: Any) -> None:
+    """provided.*: no bootstrap in the package, /opt/bootstrap from a layer is used."""
+    bootstrap = r"""#!/bin/bash
+API="http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime"
+while true; do
+  H="$(mktemp)"
+  EVENT=$(curl -sS -D "$H" "$API/invocation/next")
+  RID=$(grep -Fi Lambda-Runtime-Aws-Request-Id "$H" | tr -d '[:space:]' | cut -d: -f2)
+  curl -sS -o /dev/null "$API/invocation/$RID/response" -d "{\"from\":\"$0\",\"echo\":$EVENT}"
+done
+"""
+    layer = publish({"bootstrap": bootstrap}, modes={"bootstrap": 0o755})
+    name = _name("optboot")
+    lam.create_function(
+        FunctionName=name,
+        Runtime="provided.al2023",
+        Role=ROLE,
+        Handler="function.handler",
+        Code={"ZipFile": make_zip({"function.sh": "echo unused\n"})},
+        Layers=[layer["LayerVersionArn"]],
+    )
+    try:
+        resp, body = invoke_json(lam, name, {"k": 1})
+        assert "FunctionError" not in resp, body
+        assert body == {"from": "/opt/bootstrap", "echo": {"k": 1}}
+    finally:
+        lam.delete_function(FunctionName=name)
