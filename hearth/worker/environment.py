@@ -293,7 +293,7 @@ class Environment:
                 # Extensions get SHUTDOWN and their grace time before the sandbox goes.
                 with contextlib.suppress(Exception):
                     await self._thaw()
-                await self._hub.shutdown("spindown" if was_idle else "failure")
+                await self._hub.shutdown(self._shutdown_reason(was_idle))
                 self._hub.close()
             if self._output is not None:
                 # Drain before the backend closes the pipe (its fd number may be reused).
@@ -482,6 +482,13 @@ class Environment:
         )
         self._result.set_result(_Outcome(payload, error_type or "Unhandled"))
         return None
+
+    def _shutdown_reason(self, was_idle: bool) -> str:
+        """SHUTDOWN's ``shutdownReason``: timeout (the invoke timed out), spindown, failure."""
+        res = self._result
+        if res is not None and res.done() and res.result().error_type == "Sandbox.Timedout":
+            return "timeout"
+        return "spindown" if was_idle else "failure"
 
     def _extension_failed(self, error_type: str, message: str) -> None:
         """An extension reported init/error or exit/error: the environment is done."""

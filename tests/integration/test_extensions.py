@@ -192,3 +192,24 @@ def test_extension_crashing_before_register_fails_init(lam: Any) -> None:
     finally:
         lam.delete_function(FunctionName=name)
         lam.delete_layer_version(LayerName=name, VersionNumber=layer["Version"])
+
+
+def test_shutdown_reason_timeout(lam: Any, logs: Any, layer: Any) -> None:
+    code = "import time\ndef handler(event, context):\n    time.sleep(event.get('sleep', 0))\n"
+    name = f"ext-timeout-{next(_ids)}-{int(time.time() * 1000) % 10**7}"
+    lam.create_function(
+        FunctionName=name,
+        Runtime="python3.11",
+        Role=ROLE,
+        Handler="app.handler",
+        Code={"ZipFile": make_zip({"app.py": code})},
+        Layers=[layer["LayerVersionArn"]],
+        Timeout=1,
+    )
+    try:
+        resp, err = invoke_json(lam, name, {"sleep": 5})
+        assert resp["FunctionError"] == "Unhandled" and err["errorType"] == "Sandbox.Timedout"
+        messages = wait_for_log(logs, f"/aws/lambda/{name}", "SHUTDOWN")
+        assert any("[recorder] SHUTDOWN timeout True" in m for m in messages), messages
+    finally:
+        lam.delete_function(FunctionName=name)
