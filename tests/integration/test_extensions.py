@@ -213,3 +213,32 @@ def test_shutdown_reason_timeout(lam: Any, logs: Any, layer: Any) -> None:
         assert any("[recorder] SHUTDOWN timeout True" in m for m in messages), messages
     finally:
         lam.delete_function(FunctionName=name)
+
+
+def test_extension_with_node_runtime(lam: Any, layer: Any) -> None:
+    """Managed runtimes start through the launcher when a layer brings extensions."""
+    from tests.integration.test_runtimes_node import NODE
+
+    if NODE is None:
+        pytest.skip("no node 18, 20 or 22 on this host: no nodejs runtime is offered")
+    code = (
+        "const fs = require('fs');\n"
+        "exports.handler = async () => fs.readFileSync('/tmp/ext-events.jsonl', 'utf8')"
+        ".trim().split('\\n').map((l) => JSON.parse(l));\n"
+    )
+    name = f"ext-node-{next(_ids)}-{int(time.time() * 1000) % 10**7}"
+    lam.create_function(
+        FunctionName=name,
+        Runtime=NODE,
+        Role=ROLE,
+        Handler="index.handler",
+        Code={"ZipFile": make_zip({"index.js": code})},
+        Layers=[layer["LayerVersionArn"]],
+    )
+    try:
+        resp, events = invoke_json(lam, name, {})
+        assert "FunctionError" not in resp, events
+        assert events[0]["name"] == "recorder"
+        assert events[0]["registered"]["handler"] == "index.handler"
+    finally:
+        lam.delete_function(FunctionName=name)

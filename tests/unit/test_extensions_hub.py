@@ -98,3 +98,32 @@ def test_extensions_in_counts_what_the_launcher_starts(tmp_path: Path) -> None:
     (ext / "dir").mkdir(mode=0o755)
     assert extensions_in(str(tmp_path)) == ["runs"]
     assert extensions_in(None) == [] and extensions_in(str(tmp_path / "nope")) == []
+
+
+def test_init_error_and_header_checks() -> None:
+    async def main() -> None:
+        fatal: list[tuple[str, str]] = []
+        hub = ExtensionsHub(1, INFO, lambda t, m: fatal.append((t, m)))
+        ext_id = await _register(hub, "a", [])
+        missing = await hub.handle(
+            _req("POST", "init/error", {"lambda-extension-identifier": ext_id})
+        )
+        assert missing.status == 403 and b"Extension.MissingHeader" in missing.body
+        ok = await hub.handle(
+            _req(
+                "POST",
+                "init/error",
+                {
+                    "lambda-extension-identifier": ext_id,
+                    "lambda-extension-function-error-type": "Extension.Broken",
+                },
+            )
+        )
+        assert ok.status == 202 and ok.body == b'{"status":"OK"}'
+        assert fatal == [
+            ("Extension.InitError", "Extension a reported init error: Extension.Broken")
+        ]
+        dup = await hub.handle(_req("POST", "register", {"lambda-extension-name": "a"}, b"{}"))
+        assert dup.status == 403 and b"Extension.InvalidExtensionState" in dup.body
+
+    asyncio.run(main())
