@@ -29,6 +29,7 @@ from hearth.config import Config, is_loopback
 from hearth.events.wiring import install as install_queue_features
 from hearth.gateway import Gateway
 from hearth.invoke.admission import AccountLimits, Admission
+from hearth.invoke.provisioned import Provisioned
 from hearth.invoke.router import Router
 from hearth.layers import install as install_layers
 from hearth.observe.logs_api import handle_logs
@@ -174,7 +175,10 @@ class Server:
             return await handle_logs(logs, account_id, region, target, body)
 
         lambda_api = LambdaApi(functions, router)
-        concurrency = ConcurrencyApi(store, functions, admission)
+        provisioned = Provisioned(store, worker, router.resolve)
+        await provisioned.open()
+        stack.push_async_callback(provisioned.aclose)
+        concurrency = ConcurrencyApi(store, functions, admission, provisioned, router.resolve)
         await concurrency.open()
         concurrency.install(lambda_api)
         invalidator.concurrency = concurrency

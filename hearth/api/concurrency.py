@@ -1,4 +1,4 @@
-"""Reserved concurrency: Put / Get / DeleteFunctionConcurrency, and what it changes elsewhere.
+"""Reserved and provisioned concurrency APIs, and what they change elsewhere.
 
 Shapes and errors follow botocore's Lambda model:
 
@@ -11,6 +11,12 @@ Shapes and errors follow botocore's Lambda model:
 * ``GetFunction`` gains ``Concurrency`` when a reservation exists, and
   ``GetAccountSettings`` reports ``UnreservedConcurrentExecutions`` as the account limit
   minus every reservation.
+
+Provisioned concurrency (``/2019-09-30/functions/{FunctionName}/provisioned-concurrency``
+with ``?Qualifier=`` or ``?List=ALL``): Put (202, ``IN_PROGRESS``), Get
+(``ProvisionedConcurrencyConfigNotFoundException`` when absent), List and Delete, on a
+published version or an alias, never ``$LATEST``; the engine is
+:mod:`hearth.invoke.provisioned`.
 
 Reservations persist in the store (table ``function_concurrency``) and are loaded into
 :class:`~hearth.invoke.admission.Admission` at start; a deleted function loses its
@@ -25,12 +31,20 @@ import uuid
 from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
-from hearth.api.functions import FunctionsApi
+from hearth.api.functions import FunctionsApi, now_iso
 from hearth.api.names import FunctionRef, merge_qualifier, parse_function_name, path_param
 from hearth.api.types import Principal, Request, Response
-from hearth.api.wire import ValidationError, check_int, json_response, parse_json_body
-from hearth.errors import InvalidParameterValue
+from hearth.api.wire import (
+    ValidationError,
+    check_int,
+    check_string,
+    json_response,
+    parse_json_body,
+)
+from hearth.errors import AwsError, InvalidParameterValue
 from hearth.invoke.admission import Admission
+from hearth.invoke.provisioned import PcConfig, Provisioned, Resolver
+from hearth.types import LATEST
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS function_concurrency (
@@ -54,11 +68,25 @@ class RouteTable(Protocol):
     def add_route(self, method: str, pattern: str, handler: Any) -> None: ...
 
 
+class ProvisionedConcurrencyConfigNotFound(AwsError):
+    code = "ProvisionedConcurrencyConfigNotFoundException"
+    status = 404
+
+
 class ConcurrencyApi:
-    def __init__(self, store: FeatureStore, functions: FunctionsApi, admission: Admission) -> None:
+    def __init__(
+        self,
+        store: FeatureStore,
+        functions: FunctionsApi,
+        admission: Admission,
+        provisioned: Provisioned | None = None,
+        resolve: Resolver | None = None,
+    ) -> None:
         self._store = store
         self._functions = functions
         self._admission = admission
+        self._provisioned = provisioned
+        self._resolve = resolve
 
     async def open(self) -> None:
         """Create the table and load every reservation into admission."""
@@ -76,6 +104,11 @@ class ConcurrencyApi:
         api.add_route("DELETE", r"/2017-10-31/functions" + _FN + r"/concurrency/?", self._delete)
         api.add_route("GET", r"/2015-03-31/functions" + _FN + r"/?", self._get_function)
         api.add_route("GET", r"/2016-08-19/account-settings/?", self._account_settings)
+        if self._provisioned is not None:
+            pc = r"/2019-09-30/functions" + _FN + r"/provisioned-concurrency/?"
+            api.add_route("PUT", pc, self._pc_put)
+            api.add_route("GET", pc, self._pc_get)
+            api.add_route("DELETE", pc, self._pc_delete)
 
     # -- helpers --------------------------------------------------------------------------
     @staticmethod
@@ -154,8 +187,99 @@ class ConcurrencyApi:
         )
         return json_response(200, doc)
 
+    # -- provisioned concurrency ----------------------------------------------------------
+    def _pc_ref(self, p: Principal, req: Request, m: re.Match[str]) -> tuple[str, str]:
+        """(function name, qualifier): the qualifier is required and never ``$LATEST``."""
+        ref = self._ref(p, req, m)
+        if not ref.qualifier:
+            raise ValidationError(
+                "1 validation error detected: Value null at 'qualifier' failed to satisfy"
+                " constraint: Member must not be null"
+            )
+        check_string(ref.qualifier, "qualifier", min_len=1, max_len=128, pattern=r"[a-zA-Z0-9$_-]+")
+        if ref.qualifier == LATEST:
+            raise InvalidParameterValue(
+                "Provisioned Concurrency Configs cannot be applied to unpublished function"
+                " versions."
+            )
+        return ref.name, ref.qualifier
+
+    def _pc_doc(self, pc: PcConfig, with_arn: str | None = None) -> dict[str, Any]:
+        assert self._provisioned is not None
+        allocated, available = self._provisioned.counts(pc)
+        doc: dict[str, Any] = {}
+        if with_arn:
+            doc["FunctionArn"] = with_arn
+        doc.update(
+            {
+                "RequestedProvisionedConcurrentExecutions": pc.requested,
+                "AvailableProvisionedConcurrentExecutions": available,
+                "AllocatedProvisionedConcurrentExecutions": allocated,
+                "Status": pc.status,
+                "LastModified": pc.last_modified,
+            }
+        )
+        if pc.reason:
+            doc["StatusReason"] = pc.reason
+        return doc
+
+    async def _pc_put(self, p: Principal, req: Request, m: re.Match[str]) -> Response:
+        assert self._provisioned is not None and self._resolve is not None
+        name, qualifier = self._pc_ref(p, req, m)
+        body = parse_json_body(req.body)
+        if body.get("ProvisionedConcurrentExecutions") is None:
+            raise ValidationError(
+                "1 validation error detected: Value null at 'provisionedConcurrentExecutions'"
+                " failed to satisfy constraint: Member must not be null"
+            )
+        count = check_int(
+            body["ProvisionedConcurrentExecutions"],
+            "provisionedConcurrentExecutions",
+            lo=1,
+            hi=2**31 - 1,
+        )
+        cfg = await self._resolve(p.account_id, p.region, name, qualifier)
+        pc = PcConfig(p.account_id, cfg.name, qualifier, p.region, count, now_iso())
+        pc = await self._provisioned.put(pc, cfg)
+        return json_response(202, self._pc_doc(pc))
+
+    async def _pc_get(self, p: Principal, req: Request, m: re.Match[str]) -> Response:
+        assert self._provisioned is not None
+        query = dict(parse_qsl(req.query, keep_blank_values=True))
+        if query.get("List") == "ALL":
+            ref = parse_function_name(path_param(m.group("fn")), p.account_id)
+            name = await self._exists(p, FunctionRef(ref.name, None))
+            if "MaxItems" in query:
+                try:
+                    check_int(int(query["MaxItems"]), "maxItems", lo=1, hi=50)
+                except ValueError:
+                    raise InvalidParameterValue("MaxItems must be an integer") from None
+            base = f"arn:aws:lambda:{p.region}:{p.account_id}:function:{name}"
+            items = [
+                self._pc_doc(pc, f"{base}:{pc.qualifier}")
+                for pc in self._provisioned.list(p.account_id, name)
+            ]
+            return json_response(200, {"ProvisionedConcurrencyConfigs": items})
+        name, qualifier = self._pc_ref(p, req, m)
+        await self._exists(p, FunctionRef(name, None))
+        pc = self._provisioned.get(p.account_id, name, qualifier)
+        if pc is None:
+            raise ProvisionedConcurrencyConfigNotFound(
+                "No Provisioned Concurrency Config found for this function"
+            )
+        return json_response(200, self._pc_doc(pc))
+
+    async def _pc_delete(self, p: Principal, req: Request, m: re.Match[str]) -> Response:
+        assert self._provisioned is not None
+        name, qualifier = self._pc_ref(p, req, m)
+        await self._exists(p, FunctionRef(name, None))
+        await self._provisioned.delete(p.account_id, name, qualifier)
+        return Response(204, [("x-amzn-RequestId", str(uuid.uuid4()))], b"")
+
     # -- lifecycle hook -------------------------------------------------------------------
     async def function_deleted(self, account_id: str, name: str) -> None:
-        """Drop the reservation of a deleted function (a new one of that name starts clean)."""
+        """Drop the reservation and provisioned configurations of a deleted function."""
         if self._admission.reserved(account_id, name) is not None:
             await self._write(account_id, name, None)
+        if self._provisioned is not None:
+            await self._provisioned.function_deleted(account_id, name)

@@ -26,7 +26,7 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from hearth.api.http import HttpServer
@@ -95,7 +95,7 @@ class Environment:
         sink: LogSink,
         limits: EnvLimits,
         on_dead: Callable[[Environment], None],
-        extensions: int = 0,
+        extensions: Sequence[str] = (),
     ) -> None:
         self.cfg = cfg
         self.id = uuid.uuid4().hex[:20]
@@ -133,6 +133,8 @@ class Environment:
         self._exit: ExitInfo | None = None
         self._kill_task: asyncio.Future[None] | None = None
         self._freeze_timer: asyncio.TimerHandle | None = None
+        self.init_done = asyncio.Event()
+        """Set when Init has finished (the runtime's first ``/next``) or the environment died."""
         self._freezing: asyncio.Task[None] | None = None
         """Set from the moment a freeze starts until the next thaw."""
         self._invoke_deadline: float | None = None
@@ -283,6 +285,7 @@ class Environment:
             return
         was_idle = self.state is State.IDLE
         self.state = State.DEAD
+        self.init_done.set()
         for timer in (self._timer, self._init_timer, self._freeze_timer):
             if timer is not None:
                 timer.cancel()
@@ -444,6 +447,10 @@ class Environment:
                 self._init_timer.cancel()
             if self.state is State.INITIALIZING:
                 self._transition(State.IDLE)
+                if self._limits.freeze_after is not None:  # initialized ahead (provisioned)
+                    loop = asyncio.get_running_loop()
+                    self._freeze_timer = loop.call_later(self._limits.freeze_after, self._freeze)
+            self.init_done.set()
         if self._pending is not None:
             inv, self._pending = self._pending, None
             return self._deliver(inv)

@@ -77,6 +77,8 @@ class Worker:
         self._committed_mb = 0
         self._reaper: asyncio.Task[None] | None = None
         self._closing = False
+        self._provisioned: set[Environment] = set()
+        """Environments initialized ahead (provisioned concurrency): used first, never reaped."""
         self._gate: StartGate[Environment] = StartGate(
             config.max_starting, config.max_waiting, config.wait_timeout
         )
@@ -112,13 +114,17 @@ class Worker:
 
     def _take_idle(self, cfg: FunctionConfig) -> Environment | None:
         idle = self._idle.get(pool_key(cfg))
+        if idle and self._provisioned:  # provisioned environments serve first
+            for i in range(len(idle) - 1, -1, -1):
+                if idle[i] in self._provisioned and idle[i].state is State.IDLE:
+                    return idle.pop(i)
         while idle:
             env = idle.pop()
             if env.state is State.IDLE:
                 return env
         return None
 
-    async def _start_env(self, cfg: FunctionConfig) -> Environment:
+    async def _start_env(self, cfg: FunctionConfig, init_type: str = "on-demand") -> Environment:
         await self._reserve(cfg.memory_size)
         runtime = self._runtimes.get(cfg.runtime)
         if runtime is None:
@@ -137,7 +143,7 @@ class Worker:
                 "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(cfg.memory_size),
                 "AWS_LAMBDA_LOG_GROUP_NAME": cfg.log_group,
                 "AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9001",
-                "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+                "AWS_LAMBDA_INITIALIZATION_TYPE": init_type,
                 "LAMBDA_TASK_ROOT": "/var/task",
                 "LAMBDA_RUNTIME_DIR": "/var/runtime",
             }
@@ -150,7 +156,7 @@ class Worker:
         except BaseException:
             self._committed_mb -= cfg.memory_size
             raise
-        extensions = 0
+        extensions: list[str] = []
         if opt_dir is not None:
             launch, extensions = layered_launch(launch, opt_dir)
         env = Environment(
@@ -193,19 +199,53 @@ class Worker:
         best: Environment | None = None
         for envs in self._idle.values():
             for env in envs:
-                if env.state is State.IDLE and (best is None or env.last_used < best.last_used):
+                if (
+                    env.state is State.IDLE
+                    and env not in self._provisioned
+                    and (best is None or env.last_used < best.last_used)
+                ):
                     best = env
         if best is not None:
             self._idle[pool_key(best.cfg)].remove(best)
         return best
 
     def _forget(self, env: Environment) -> None:
+        self._provisioned.discard(env)
         if env in self._all:
             self._all.discard(env)
             self._committed_mb -= env.cfg.memory_size
         idle = self._idle.get(pool_key(env.cfg))
         if idle and env in idle:
             idle.remove(env)
+
+    # -- provisioned concurrency -------------------------------------------------------
+    async def provision(self, cfg: FunctionConfig, count: int) -> None:
+        """Start environments of ``cfg`` until ``count`` provisioned ones are alive and
+        initialized (Init runs now, with ``AWS_LAMBDA_INITIALIZATION_TYPE`` set to
+        ``provisioned-concurrency``). Raises TooManyRequests/ServiceError if one cannot."""
+        missing = count - self.provisioned_count(cfg)
+        sem = asyncio.Semaphore(self._config.max_starting)
+
+        async def one() -> None:
+            async with sem:
+                env = await self._start_env(cfg, "provisioned-concurrency")
+                await asyncio.wait_for(env.init_done.wait(), self._config.limits.init_timeout)
+                if env.state is not State.IDLE:
+                    await env.kill()
+                    raise ServiceError(f"provisioned environment of {cfg.name} failed its Init")
+                self._provisioned.add(env)
+                self._release(env)
+
+        await asyncio.gather(*(one() for _ in range(max(0, missing))))
+
+    def provisioned_count(self, cfg: FunctionConfig) -> int:
+        key = pool_key(cfg)
+        return sum(1 for env in self._provisioned if pool_key(env.cfg) == key and env.alive)
+
+    def deprovision(self, cfg: FunctionConfig) -> None:
+        """Provisioned environments of ``cfg`` become ordinary ones (reaped when idle)."""
+        key = pool_key(cfg)
+        self._provisioned = {env for env in self._provisioned if pool_key(env.cfg) != key}
 
     # -- housekeeping -----------------------------------------------------------------
     async def retire(
@@ -237,7 +277,9 @@ class Worker:
                 env
                 for envs in self._idle.values()
                 for env in envs
-                if env.state is State.IDLE and env.last_used < deadline
+                if env.state is State.IDLE
+                and env.last_used < deadline
+                and env not in self._provisioned
             ]
             for env in victims:
                 with contextlib.suppress(Exception):
