@@ -14,6 +14,7 @@ from typing import Any
 
 from hearth.api.wire import check_int
 from hearth.errors import InvalidParameterValue
+from hearth.esm._filter import parse_filters
 
 DEFAULT_BATCH = 10
 #: pollers of a mapping without ScalingConfig.MaximumConcurrency (Lambda scales to 1,250;
@@ -36,6 +37,8 @@ class Mapping:
     enabled: bool = True
     last_modified: float = 0.0
     state: str = "Enabled"
+    filters: list[str] = field(default_factory=list)
+    """FilterCriteria patterns as given (JSON text)."""
 
     @property
     def function_arn(self) -> str:
@@ -72,6 +75,8 @@ class Mapping:
                 f"arn:aws:lambda:{self.region}:{self.account_id}:event-source-mapping:{self.uuid}"
             ),
         }
+        if self.filters:
+            doc["FilterCriteria"] = {"Filters": [{"Pattern": p} for p in self.filters]}
         if self.max_concurrency is not None:
             doc["ScalingConfig"] = {"MaximumConcurrency": self.max_concurrency}
         return doc
@@ -98,8 +103,10 @@ def apply_settings(m: Mapping, body: dict[str, Any]) -> None:
             raise InvalidParameterValue(
                 f"Unsupported parameter for SQS event source mappings: {key}"
             )
-    if body.get("FilterCriteria") and (body["FilterCriteria"].get("Filters") or []):
-        raise InvalidParameterValue("FilterCriteria is not supported by this Hearth server yet.")
+    if body.get("FilterCriteria") is not None:
+        parse_filters(body["FilterCriteria"])  # validates
+        filters = body["FilterCriteria"].get("Filters") or []
+        m.filters = [str(f["Pattern"]) for f in filters]
     if body.get("DestinationConfig"):
         raise InvalidParameterValue(
             "DestinationConfig is not supported for SQS event source mappings. Use a"

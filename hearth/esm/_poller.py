@@ -10,7 +10,8 @@ One batch (steps of :meth:`MappingPoller._batch`):
 1. Receive up to ``BatchSize`` messages, 10 per receive, until the batch is full, the
    batching window has passed (counted from the first receive) or ~5 MB of bodies are
    held (an invoke payload is at most 6 MB).
-2. Invoke the function synchronously with the SQS event (``Records[]``).
+2. Drop (delete) the messages no ``FilterCriteria`` pattern matches; invoke the function
+   synchronously with the SQS event (``Records[]``).
 3. Success → delete the batch. With ``ReportBatchItemFailures``, delete all but the
    ``batchItemFailures`` (an answer that names an unknown or empty id fails the batch).
    Function error or throttle → delete nothing: the messages become visible again after
@@ -29,6 +30,7 @@ import uuid
 from typing import Any
 
 from hearth.errors import AwsError, TooManyRequests
+from hearth.esm._filter import matches_any, parse_filters
 from hearth.esm._model import Mapping
 from hearth.invoke.router import Router
 from hearth.queues import Message, QueueEngine, system_attributes
@@ -51,6 +53,8 @@ class MappingPoller:
         self.deleted = 0
         self.failed_batches = 0
         self.peak_lanes = 0
+        self.filtered = 0
+        self._patterns = parse_filters({"Filters": [{"Pattern": p} for p in mapping.filters]})
 
     def start(self) -> None:
         self._stopping = False
@@ -81,6 +85,7 @@ class MappingPoller:
             "invocations": self.invocations,
             "deleted": self.deleted,
             "failed_batches": self.failed_batches,
+            "filtered": self.filtered,
         }
 
     async def _lane(self) -> None:
@@ -130,9 +135,21 @@ class MappingPoller:
             if m.window == 0 and len(got) < 10:
                 break
         full = len(msgs) >= m.batch_size
+        records = [self._record(x) for x in msgs]
+        if self._patterns:
+            # Messages no filter matches are deleted without an invocation (as Lambda does).
+            passed = [matches_any(self._patterns, r) for r in records]
+            dropped = [x for x, k in zip(msgs, passed, strict=True) if not k]
+            if dropped:
+                receipts = [self._queues.check_receipt(q, x.receipt_handle) for x in dropped]
+                self.filtered += await self._queues.delete(q, receipts)
+            msgs = [x for x, k in zip(msgs, passed, strict=True) if k]
+            records = [r for r, k in zip(records, passed, strict=True) if k]
+            if not msgs:
+                return full, False, False
         try:
             cfg = await self._router.resolve(m.account_id, m.region, m.function_name, m.qualifier)
-            payload = json.dumps({"Records": [self._record(x) for x in msgs]}).encode()
+            payload = json.dumps({"Records": records}).encode()
             inv = Invocation(
                 request_id=str(uuid.uuid4()), payload=payload, invoked_arn=m.function_arn
             )

@@ -347,3 +347,42 @@ def test_mappings_survive_restart(tmp_path: Any) -> None:
         assert ids[0] in {i for b in batches for i in b["ids"]}
     finally:
         srv.stop()
+
+
+def test_filter_criteria(lam: Any, sqs: Any, logs: Any) -> None:
+    name = _fn(lam)
+    url, arn = _queue(sqs)
+    pattern = json.dumps(
+        {"body": {"kind": ["keep", {"prefix": "also-"}], "n": [{"numeric": [">", 5]}]}}
+    )
+    with pytest.raises(lam.exceptions.InvalidParameterValueException):
+        lam.create_event_source_mapping(
+            EventSourceArn=arn,
+            FunctionName=name,
+            FilterCriteria={"Filters": [{"Pattern": '{"body": 5}'}]},
+        )
+    ids = _send(
+        sqs,
+        url,
+        [
+            json.dumps({"kind": "keep", "n": 6}),
+            json.dumps({"kind": "also-this", "n": 10}),
+            json.dumps({"kind": "keep", "n": 1}),
+            json.dumps({"kind": "drop", "n": 9}),
+            "not json",
+        ],
+    )
+    uid = lam.create_event_source_mapping(
+        EventSourceArn=arn,
+        FunctionName=name,
+        BatchSize=10,
+        MaximumBatchingWindowInSeconds=1,
+        FilterCriteria={"Filters": [{"Pattern": pattern}]},
+    )["UUID"]
+    assert lam.get_event_source_mapping(UUID=uid)["FilterCriteria"] == {
+        "Filters": [{"Pattern": pattern}]
+    }
+    assert _queue_empty(sqs, url)  # unmatched messages are deleted, matched ones processed
+    seen = {i for b in _wait_batches(logs, name, 2) for i in b["ids"]}
+    assert seen == {ids[0], ids[1]}
+    lam.delete_event_source_mapping(UUID=uid)

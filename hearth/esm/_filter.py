@@ -1,0 +1,159 @@
+"""Lambda event filtering (``FilterCriteria``) for SQS records.
+
+A record passes when it matches *any* filter. A pattern is a JSON object whose leaves
+are lists of matchers (EventBridge-style): literal strings / numbers / null (exact
+match), ``{"prefix": s}``, ``{"suffix": s}``, ``{"equals-ignore-case": s}``,
+``{"anything-but": v | [v…] | {"prefix": s}}``, ``{"numeric": [op, n, (op, n)]}`` and
+``{"exists": bool}``. Nested objects descend into the record; an array value in the
+record matches when any element does. The SQS ``body`` is matched as JSON when it parses
+to an object, else as a plain string (as Lambda does).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hearth.errors import InvalidParameterValue
+
+MAX_FILTERS = 5
+_NUMERIC_OPS = {"<", "<=", "=", ">", ">="}
+_MISSING = object()
+
+
+def parse_filters(criteria: Any) -> list[dict[str, Any]]:
+    """Validate ``FilterCriteria``; return the parsed patterns (empty: no filtering)."""
+    if criteria is None:
+        return []
+    filters = criteria.get("Filters") if isinstance(criteria, dict) else None
+    if filters is None:
+        return []
+    if not isinstance(filters, list) or len(filters) > MAX_FILTERS:
+        raise InvalidParameterValue(
+            f"Invalid filter criteria: at most {MAX_FILTERS} filters are allowed."
+        )
+    out = []
+    for f in filters:
+        raw = f.get("Pattern") if isinstance(f, dict) else None
+        try:
+            pattern = json.loads(raw) if isinstance(raw, str) else None
+        except ValueError:
+            pattern = None
+        if not isinstance(pattern, dict) or not _valid(pattern):
+            raise InvalidParameterValue(f"Invalid filter pattern definition: {raw}")
+        out.append(pattern)
+    return out
+
+
+def _valid(pattern: dict[str, Any]) -> bool:
+    for value in pattern.values():
+        if isinstance(value, dict):
+            if not value or not _valid(value):
+                return False
+        elif isinstance(value, list) and value:
+            for m in value:
+                if isinstance(m, dict) and not _valid_matcher(m):
+                    return False
+        else:
+            return False
+    return True
+
+
+def _valid_matcher(m: dict[str, Any]) -> bool:
+    if len(m) != 1:
+        return False
+    ((kind, arg),) = m.items()
+    if kind in ("prefix", "suffix", "equals-ignore-case"):
+        return isinstance(arg, str)
+    if kind == "exists":
+        return isinstance(arg, bool)
+    if kind == "anything-but":
+        return True
+    if kind == "numeric":
+        if not isinstance(arg, list) or len(arg) not in (2, 4):
+            return False
+        return all(
+            arg[i] in _NUMERIC_OPS and isinstance(arg[i + 1], int | float)
+            for i in range(0, len(arg), 2)
+        )
+    return False
+
+
+def record_view(record: dict[str, Any]) -> dict[str, Any]:
+    """The record as patterns see it: the body parsed as JSON when it is an object."""
+    view = dict(record)
+    try:
+        body = json.loads(record["body"])
+    except (ValueError, TypeError):
+        body = record["body"]
+    view["body"] = body if isinstance(body, dict) else record["body"]
+    return view
+
+
+def matches_any(patterns: list[dict[str, Any]], record: dict[str, Any]) -> bool:
+    if not patterns:
+        return True
+    view = record_view(record)
+    return any(_match(p, view) for p in patterns)
+
+
+def _match(pattern: dict[str, Any], data: Any) -> bool:
+    for key, want in pattern.items():
+        value = data.get(key, _MISSING) if isinstance(data, dict) else _MISSING
+        if isinstance(want, dict):
+            if value is _MISSING or not _match(want, value):
+                return False
+        elif not _leaf(want, value):
+            return False
+    return True
+
+
+def _leaf(matchers: list[Any], value: Any) -> bool:
+    values = value if isinstance(value, list) else [value]
+    for m in matchers:
+        if isinstance(m, dict) and "exists" in m:
+            if (value is not _MISSING) == m["exists"]:
+                return True
+            continue
+        if value is _MISSING:
+            continue
+        if any(_one(m, v) for v in values):
+            return True
+    return False
+
+
+def _one(m: Any, v: Any) -> bool:
+    if not isinstance(m, dict):
+        return (m == v and type(m) is type(v)) or (_num(m) and _num(v) and m == v)
+    ((kind, arg),) = m.items()
+    if kind == "prefix":
+        return isinstance(v, str) and v.startswith(arg)
+    if kind == "suffix":
+        return isinstance(v, str) and v.endswith(arg)
+    if kind == "equals-ignore-case":
+        return isinstance(v, str) and v.lower() == arg.lower()
+    if kind == "anything-but":
+        if isinstance(arg, dict):
+            return not _one(arg, v)
+        banned = arg if isinstance(arg, list) else [arg]
+        return all(not _one(b, v) for b in banned)
+    if kind == "numeric":
+        if not _num(v):
+            return False
+        for i in range(0, len(arg), 2):
+            op, n = arg[i], arg[i + 1]
+            ok = {
+                "<": v < n,
+                "<=": v <= n,
+                "=": v == n,
+                ">": v > n,
+                ">=": v >= n,
+            }[op]
+            if not ok:
+                return False
+        return True
+    return False
+
+
+def _num(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool)
