@@ -7,7 +7,8 @@ paths here and everything else to the Runtime API.
 
 Lifecycle, as on Lambda:
 
-1. **Init** ends when every expected extension has registered and called
+1. **Init** ends when every expected extension (by name: an external extension registers
+   under its file name) has registered and every registered one has called
    ``event/next``, and the runtime has called ``invocation/next``: the environment
    holds the runtime's first ``next`` in :meth:`wait_ready` until then. Registration
    closes at that point.
@@ -43,7 +44,7 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from hearth.api.types import Request, Response
@@ -116,9 +117,13 @@ class ExtensionsHub:
     """The Extensions API state of one environment."""
 
     def __init__(
-        self, expected: int, info: FunctionInfo, on_fatal: Callable[[str, str], None]
+        self,
+        expected: Sequence[str],
+        info: FunctionInfo,
+        on_fatal: Callable[[str, str], None],
     ) -> None:
-        self.expected = min(expected, MAX_EXTENSIONS)
+        self.expected = frozenset(list(expected)[:MAX_EXTENSIONS])
+        """Names of the external extensions the launcher starts (their file names)."""
         self._info = info
         self._on_fatal = on_fatal
         self._by_id: dict[str, _Extension] = {}
@@ -272,7 +277,7 @@ class ExtensionsHub:
         found = [e for e in self._by_id.values() if e.name == name]
         for ext in found:
             ext.exited = True
-        if not found and not self._closed:
+        if not found and name in self.expected and not self._closed:
             self._on_fatal(
                 "Extension.Crash",
                 f"extension {name} exited before registering (exit status {status})",
@@ -282,7 +287,8 @@ class ExtensionsHub:
 
     # -- the environment's side -------------------------------------------------------
     def is_ready(self) -> bool:
-        return len(self._by_id) >= self.expected and all(
+        registered = {e.name for e in self._by_id.values()}
+        return self.expected <= registered and all(
             e.ready or e.exited for e in self._by_id.values()
         )
 
@@ -347,14 +353,14 @@ class ExtensionsHub:
         self._changed.set()
 
 
-def layered_launch(launch: RuntimeLaunch, opt_dir: str) -> tuple[RuntimeLaunch, int]:
+def layered_launch(launch: RuntimeLaunch, opt_dir: str) -> tuple[RuntimeLaunch, list[str]]:
     """Mount a function's merged layers at /opt; start extensions first if there are any.
 
-    Returns the launch and the number of extensions the environment must wait for.
+    Returns the launch and the names of the extensions the environment must wait for.
     """
     mounts = (*launch.mounts, Mount(opt_dir, "/opt"))
     launch = RuntimeLaunch(argv=launch.argv, mounts=mounts, env=launch.env)
-    count = len(extensions_in(opt_dir))
-    if count:
+    names = extensions_in(opt_dir)
+    if names:
         launch = with_extensions(launch)
-    return launch, count
+    return launch, names

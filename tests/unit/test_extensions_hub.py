@@ -41,7 +41,7 @@ def _next(hub: ExtensionsHub, ext_id: str) -> asyncio.Task[Response]:
 def test_init_invoke_and_shutdown_ordering() -> None:
     async def main() -> None:
         fatal: list[tuple[str, str]] = []
-        hub = ExtensionsHub(2, INFO, lambda t, m: fatal.append((t, m)))
+        hub = ExtensionsHub(["a", "b"], INFO, lambda t, m: fatal.append((t, m)))
         ready = asyncio.ensure_future(hub.wait_ready())
         a = await _register(hub, "a", ["INVOKE", "SHUTDOWN"])
         b = await _register(hub, "b", ["SHUTDOWN"])
@@ -80,7 +80,7 @@ def test_init_invoke_and_shutdown_ordering() -> None:
 def test_crash_before_register_is_fatal_during_init() -> None:
     async def main() -> None:
         fatal: list[tuple[str, str]] = []
-        hub = ExtensionsHub(1, INFO, lambda t, m: fatal.append((t, m)))
+        hub = ExtensionsHub(["x"], INFO, lambda t, m: fatal.append((t, m)))
         await hub.handle(_req("POST", "hearth/exited", {"lambda-extension-name": "x"}, b"3"))
         assert fatal == [
             ("Extension.Crash", "extension x exited before registering (exit status 3)")
@@ -103,7 +103,7 @@ def test_extensions_in_counts_what_the_launcher_starts(tmp_path: Path) -> None:
 def test_init_error_and_header_checks() -> None:
     async def main() -> None:
         fatal: list[tuple[str, str]] = []
-        hub = ExtensionsHub(1, INFO, lambda t, m: fatal.append((t, m)))
+        hub = ExtensionsHub(["a"], INFO, lambda t, m: fatal.append((t, m)))
         ext_id = await _register(hub, "a", [])
         missing = await hub.handle(
             _req("POST", "init/error", {"lambda-extension-identifier": ext_id})
