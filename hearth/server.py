@@ -26,6 +26,7 @@ from hearth.api.sigv4 import SigV4Verifier
 from hearth.api.types import Response
 from hearth.code import CodeStore
 from hearth.config import Config, is_loopback
+from hearth.events.wiring import QueueFeatures
 from hearth.events.wiring import install as install_queue_features
 from hearth.gateway import Gateway
 from hearth.invoke.admission import AccountLimits, Admission
@@ -59,6 +60,7 @@ class _Invalidator:
         self.concurrency: ConcurrencyApi | None = None
         self.versions: Versions | None = None
         self.gateway: Gateway | None = None
+        self.queue_features: QueueFeatures | None = None
 
     async def function_changed(
         self, cfg: FunctionConfig | None, account_id: str, name: str
@@ -75,6 +77,8 @@ class _Invalidator:
             await self.versions.function_deleted(account_id, name)
         if cfg is None and self.gateway is not None:
             await self.gateway.function_deleted(account_id, name)
+        if cfg is None and self.queue_features is not None:
+            await self.queue_features.function_deleted(account_id, name)
 
 
 def _url_secret(data_dir: Path) -> bytes:
@@ -197,7 +201,9 @@ class Server:
         app.add_service(LogsService(logs_handler))
         secret = _url_secret(data)
         await install_layers(data, store, code, functions, worker, lambda_api, app, secret)
-        await install_queue_features(stack, data, store, router, lambda_api, app, self._environ)
+        invalidator.queue_features = await install_queue_features(
+            stack, data, store, router, lambda_api, app, self._environ
+        )
         self.http = HttpServer(app, max_body=MAX_REQUEST_BODY, on_too_large=too_large)
         await self.http.start(cfg.host, cfg.port)
         stack.push_async_callback(self.http.aclose)

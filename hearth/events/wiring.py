@@ -33,6 +33,11 @@ class QueueFeatures:
     configs: EventInvokeConfigs
     mappings: EventSourceMappings
 
+    async def function_deleted(self, account_id: str, name: str) -> None:
+        """A deleted function's event invoke configs go with it (as on AWS); its queued
+        events are dropped (logged) when they come up, its mappings stay (and fail)."""
+        await self.configs.delete(account_id, name)
+
 
 async def install(
     stack: contextlib.AsyncExitStack,

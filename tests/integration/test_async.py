@@ -290,6 +290,17 @@ def test_event_invoke_config_api(lam: Any, sqs: Any) -> None:
         assert text in str(err.value)
     with pytest.raises(lam.exceptions.ResourceNotFoundException):
         lam.put_function_event_invoke_config(FunctionName="no-such-fn", MaximumRetryAttempts=1)
+    # Deleting the function deletes its configs: a new function of the same name has none.
+    lam.delete_function(FunctionName=name)
+    lam.create_function(
+        FunctionName=name,
+        Runtime="python3.11",
+        Role=ROLE,
+        Handler="app.handler",
+        Code={"ZipFile": make_zip({"app.py": FLAKY})},
+    )
+    with pytest.raises(lam.exceptions.ResourceNotFoundException):
+        lam.get_function_event_invoke_config(FunctionName=name)
 
 
 def test_max_event_age(tmp_path: Path) -> None:
