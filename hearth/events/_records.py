@@ -37,6 +37,9 @@ from hearth.queues._model import MessageAttribute
 
 log = logging.getLogger(__name__)
 
+MAX_RECORD = 1024 * 1024
+"""Largest record delivered (the queue message limit)."""
+
 
 @dataclass(slots=True)
 class Outcome:
@@ -88,7 +91,15 @@ def record(ev: EventRow, qualified_arn: str, outcome: Outcome, invoke_count: int
         doc["responseContext"] = ctx
         if outcome.response is not None:
             doc["responsePayload"] = _json_or_text(outcome.response)
-    return json.dumps(doc, separators=(",", ":")).encode()
+    body = json.dumps(doc, separators=(",", ":")).encode()
+    # A record must fit a queue message: drop the payloads (response first), as Lambda
+    # drops them for destinations with a smaller limit than the record.
+    for key in ("responsePayload", "requestPayload"):
+        if len(body) <= MAX_RECORD or key not in doc:
+            continue
+        del doc[key]
+        body = json.dumps(doc, separators=(",", ":")).encode()
+    return body
 
 
 class Deliverer:
