@@ -498,8 +498,13 @@ class Environment:
         return "spindown" if was_idle else "failure"
 
     def _extension_failed(self, error_type: str, message: str) -> None:
-        """An extension reported init/error or exit/error: the environment is done."""
-        self.post_init_error(error_type, message.encode())
+        """An extension failed (init/error, exit/error, a crash, an overrun): reset."""
+        if self.init_ms is None:
+            self.post_init_error(error_type, message.encode())
+        else:
+            self._init_error = _Outcome(b"", error_type, platform_message=message)
+            if self._output is not None:
+                self._output.emit(f"[ERROR] {error_type}: {message}")
         self._kill_soon()
 
     def post_init_error(self, error_type: str, body: bytes) -> None:

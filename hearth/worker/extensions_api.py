@@ -128,6 +128,8 @@ class ExtensionsHub:
         self._on_fatal = on_fatal
         self._by_id: dict[str, _Extension] = {}
         self._closed = False
+        self._deadline: float | None = None
+        """Wall-clock deadline of the last INVOKE (bounds the extensions' post-processing)."""
         self._changed = asyncio.Event()
 
     # -- routing ----------------------------------------------------------------------
@@ -293,10 +295,27 @@ class ExtensionsHub:
         )
 
     async def wait_ready(self) -> None:
-        """Until every expected extension is registered and waiting in ``event/next``."""
+        """Until every expected extension is registered and waiting in ``event/next``.
+
+        During Init the environment's init timeout bounds the wait. After an invocation
+        the bound is that invocation's deadline: extensions still busy then make the
+        environment fail (``Extension.TimedOut``: it is reset, as Lambda resets an
+        environment whose invoke phase overran), instead of holding it forever.
+        """
         while not self.is_ready():
             self._changed.clear()
-            await self._changed.wait()
+            remaining = None if self._deadline is None else self._deadline - time.time()
+            if remaining is not None and remaining <= 0:
+                self._deadline = None
+                self._on_fatal(
+                    "Extension.TimedOut",
+                    "extensions did not finish before the invocation's deadline",
+                )
+                remaining = None
+            try:
+                await asyncio.wait_for(self._changed.wait(), remaining)
+            except TimeoutError:
+                continue
         self._closed = True
 
     def _send(self, ext: _Extension, body: bytes) -> None:
@@ -307,6 +326,7 @@ class ExtensionsHub:
             ext.pending.append(body)
 
     def dispatch_invoke(self, request_id: str, deadline_ms: int, arn: str, trace_id: str) -> None:
+        self._deadline = deadline_ms / 1000
         body = json.dumps(
             {
                 "eventType": "INVOKE",

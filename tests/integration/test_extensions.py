@@ -242,3 +242,50 @@ def test_extension_with_node_runtime(lam: Any, layer: Any) -> None:
         assert events[0]["registered"]["handler"] == "index.handler"
     finally:
         lam.delete_function(FunctionName=name)
+
+
+SLOWPOKE = r"""#!/bin/bash
+API="http://${AWS_LAMBDA_RUNTIME_API}/2020-01-01/extension"
+ID=$(curl -sS -D - -o /dev/null -X POST "$API/register" -H "Lambda-Extension-Name: slowpoke" \
+  -d '{"events":["INVOKE"]}' | grep -Fi Lambda-Extension-Identifier | tr -d '[:space:]' \
+  | cut -d: -f2)
+while true; do
+  curl -sS -o /dev/null -H "Lambda-Extension-Identifier: $ID" "$API/event/next" || exit 0
+  sleep 30  # post-invoke work far past the function's timeout
+done
+"""
+
+
+def test_extension_overrunning_the_deadline_resets_the_environment(lam: Any, logs: Any) -> None:
+    name = f"ext-slow-{next(_ids)}-{int(time.time() * 1000) % 10**7}"
+    layer = lam.publish_layer_version(
+        LayerName=name,
+        Content={
+            "ZipFile": make_zip({"extensions/slowpoke": SLOWPOKE}, {"extensions/slowpoke": 0o755})
+        },
+    )
+    code = "import os\nPID = os.getpid()\ndef handler(e, c):\n    return PID\n"
+    lam.create_function(
+        FunctionName=name,
+        Runtime="python3.11",
+        Role=ROLE,
+        Handler="app.handler",
+        Code={"ZipFile": make_zip({"app.py": code})},
+        Layers=[layer["LayerVersionArn"]],
+        Timeout=1,
+    )
+    try:
+        resp, _ = invoke_json(lam, name, {})
+        assert "FunctionError" not in resp  # the caller is answered when the runtime is
+        messages = wait_for_log(logs, f"/aws/lambda/{name}", "Extension.TimedOut")
+        assert any(
+            "[ERROR] Extension.TimedOut: extensions did not finish before the invocation's"
+            " deadline" in m
+            for m in messages
+        ), messages
+        # The environment was reset: the next call gets a fresh one and succeeds.
+        resp, _ = invoke_json(lam, name, {})
+        assert "FunctionError" not in resp
+    finally:
+        lam.delete_function(FunctionName=name)
+        lam.delete_layer_version(LayerName=name, VersionNumber=layer["Version"])
