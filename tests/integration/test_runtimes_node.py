@@ -213,6 +213,12 @@ def test_callback_handlers(lam: Any, create: Any) -> None:
     other = create({"other.cjs": CALLBACK}, handler="other.handler", Timeout=9)
     resp, body = invoke_json(lam, other, {})
     assert body == {"late": "not yet"}
+    # A synchronous handler that never calls back answers null once the loop is empty.
+    sync = create(
+        {"index.js": "exports.handler = (e) => { setTimeout(() => {}, 100); return 5; };"}
+    )
+    resp, body = invoke_json(lam, sync, {})
+    assert "FunctionError" not in resp and body is None
 
 
 @pytest.mark.parametrize(

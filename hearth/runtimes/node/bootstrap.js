@@ -246,11 +246,24 @@ function invokeOnce(handler, headers, body) {
       settled = true;
       resolve({ err, result });
     };
-    const settle = (err, result, fromCallback) => {
+    // What a callback gave, answered once the event loop is empty (Lambda's default);
+    // a synchronous handler that never calls back answers null at that point.
+    let fromCallback = null;
+    let listening = false;
+    const whenEmpty = () => {
+      if (listening) return;
+      listening = true;
+      process.once('beforeExit', () => {
+        listening = false;
+        if (fromCallback) finish(fromCallback.err, fromCallback.result);
+        else finish(null, null);
+      });
+    };
+    const settle = (err, result, viaCallback) => {
       if (settled) return;
-      if (fromCallback && ctx.callbackWaitsForEmptyEventLoop) {
-        // Answer once nothing else is pending (Lambda's default for callbacks).
-        process.once('beforeExit', () => finish(err, result));
+      if (viaCallback && ctx.callbackWaitsForEmptyEventLoop) {
+        if (!fromCallback) fromCallback = { err, result };
+        whenEmpty();
         return;
       }
       finish(err, result);
@@ -272,6 +285,8 @@ function invokeOnce(handler, headers, body) {
     }
     if (ret && typeof ret.then === 'function') {
       ret.then((result) => finish(null, result), (err) => finish(err == null ? new Error('handled') : err));
+    } else {
+      whenEmpty();
     }
   });
 }
