@@ -46,6 +46,7 @@ CREATE TABLE IF NOT EXISTS layer_versions (
 );
 """
 
+_CACHE_MAX = 10_000
 _COLUMNS = (
     "account_id, region, name, version, sha256_hex, sha256_b64, code_size, unzipped_size,"
     " description, runtimes, architectures, license_info, created"
@@ -138,6 +139,8 @@ class LayerStore:
 
         lv = await self._store.run(op)
         if lv is not None:
+            if len(self._by_arn) >= _CACHE_MAX:
+                self._by_arn.clear()  # a bound, not an LRU: refills from the store
             self._by_arn[arn_key] = lv
         return lv
 
