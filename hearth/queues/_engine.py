@@ -11,6 +11,11 @@ Bounds: each queue holds at most ``max_messages`` messages; a send past it fails
 ``OverLimit`` (403), so a producer sees back-pressure instead of a store that grows
 without end. Message counts are kept per queue on the database thread.
 
+FIFO queues (``.fifo``): every message has a MessageGroupId; within a group, messages are
+delivered in send order and none is delivered while an earlier one of its group is in
+flight. A MessageDeduplicationId (or the body's SHA-256 with ContentBasedDeduplication)
+seen in the last 5 minutes makes a send return the first message's id without enqueuing.
+
 Long polling: a receiver with nothing to take waits on the queue's signal (set by every
 send) or at most one second (delayed and in-flight messages become visible by time).
 """
@@ -47,6 +52,9 @@ from hearth.queues._model import (
 
 T = TypeVar("T")
 
+DEDUP_WINDOW = 300.0
+"""Seconds a FIFO deduplication id is remembered (as SQS)."""
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sqs_queues (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -73,9 +81,19 @@ CREATE TABLE IF NOT EXISTS sqs_messages (
     first_receive  REAL,
     receipt        TEXT,
     trace_header   TEXT,
-    source_arn     TEXT
+    source_arn     TEXT,
+    group_id       TEXT,
+    dedup_id       TEXT
 );
 CREATE INDEX IF NOT EXISTS sqs_messages_due ON sqs_messages (queue_id, visible_at);
+CREATE TABLE IF NOT EXISTS sqs_dedup (
+    queue_id    INTEGER NOT NULL,
+    dedup_key   TEXT NOT NULL,
+    message_id  TEXT NOT NULL,
+    seq         INTEGER NOT NULL,
+    expires     REAL NOT NULL,
+    PRIMARY KEY (queue_id, dedup_key)
+);
 """
 
 
@@ -94,6 +112,10 @@ class QueueInfo:
     @property
     def arn(self) -> str:
         return queue_arn(self.region, self.account_id, self.name)
+
+    @property
+    def fifo(self) -> bool:
+        return self.attributes.get("FifoQueue") == "true"
 
     def int_attr(self, name: str) -> int:
         raw = self.attributes.get(name)
@@ -121,6 +143,12 @@ class Message:
     receipt_handle: str
     trace_header: str | None
     source_arn: str | None
+    group_id: str | None = None
+    dedup_id: str | None = None
+
+    @property
+    def sequence_number(self) -> str | None:
+        return f"{self.seq:020d}" if self.group_id is not None else None
 
 
 @dataclass(slots=True)
@@ -132,6 +160,10 @@ class NewMessage:
     delay: int | None = None
     trace_header: str | None = None
     message_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    group_id: str | None = None
+    dedup_id: str | None = None
+    sequence_number: str | None = None
+    """Set by the engine for FIFO queues (the original's on a deduplicated send)."""
 
 
 class QueueEngine:
@@ -145,6 +177,10 @@ class QueueEngine:
 
     async def open(self) -> None:
         def load(db: sqlite3.Connection) -> list[QueueInfo]:
+            have = {r[1] for r in db.execute("PRAGMA table_info(sqs_messages)")}
+            for col in ("group_id", "dedup_id"):
+                if col not in have:  # a database from before FIFO support
+                    db.execute(f"ALTER TABLE sqs_messages ADD COLUMN {col} TEXT")
             rows = db.execute(
                 "SELECT id, account_id, region, name, created, modified, attributes, tags"
                 " FROM sqs_queues"
@@ -287,6 +323,9 @@ class QueueEngine:
             )
         now = time.time()
         default_delay = q.int_attr("DelaySeconds")
+        if q.fifo:
+            self._insert_fifo(db, q, msgs, now + default_delay, now)
+            return
         db.executemany(
             "INSERT INTO sqs_messages (queue_id, message_id, body, md5_body, attributes,"
             " md5_attributes, sent, visible_at, trace_header) VALUES (?,?,?,?,?,?,?,?,?)",
@@ -306,6 +345,53 @@ class QueueEngine:
             ],
         )
         self._counts[q.id] = count + len(msgs)
+
+    def _insert_fifo(
+        self,
+        db: sqlite3.Connection,
+        q: QueueInfo,
+        msgs: list[NewMessage],
+        visible: float,
+        now: float,
+    ) -> None:
+        db.execute("DELETE FROM sqs_dedup WHERE queue_id=? AND expires<?", (q.id, now))
+        per_group = q.attributes.get("DeduplicationScope") == "messageGroup"
+        added = 0
+        for m in msgs:
+            key = f"{m.group_id}\x00{m.dedup_id}" if per_group else str(m.dedup_id)
+            seen = db.execute(
+                "SELECT message_id, seq FROM sqs_dedup WHERE queue_id=? AND dedup_key=?",
+                (q.id, key),
+            ).fetchone()
+            if seen is not None:
+                m.message_id, m.sequence_number = seen[0], f"{seen[1]:020d}"
+                continue
+            cur = db.execute(
+                "INSERT INTO sqs_messages (queue_id, message_id, body, md5_body, attributes,"
+                " md5_attributes, sent, visible_at, trace_header, group_id, dedup_id)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    q.id,
+                    m.message_id,
+                    m.body,
+                    m.md5_body,
+                    m.attributes_json,
+                    m.md5_attributes,
+                    now,
+                    visible,
+                    m.trace_header,
+                    m.group_id,
+                    m.dedup_id,
+                ),
+            )
+            seq = int(cur.lastrowid or 0)
+            m.sequence_number = f"{seq:020d}"
+            db.execute(
+                "INSERT INTO sqs_dedup VALUES (?,?,?,?,?)",
+                (q.id, key, m.message_id, seq, now + DEDUP_WINDOW),
+            )
+            added += 1
+        self._counts[q.id] = self._counts.get(q.id, 0) + added
 
     def notify(self, q: QueueInfo) -> None:
         """Wake long-polling receivers of ``q`` (call after a commit that added messages)."""
@@ -348,12 +434,30 @@ class QueueEngine:
         now = time.time()
         self._expire(db, q, now)
         redrive = self.redrive_target(q)
-        rows = db.execute(
+        cols = (
             "SELECT seq, message_id, body, md5_body, attributes, md5_attributes, sent,"
-            " receive_count, first_receive, trace_header, source_arn FROM sqs_messages"
-            " WHERE queue_id=? AND visible_at<=? ORDER BY seq LIMIT ?",
-            (q.id, now, max_n),
-        ).fetchall()
+            " receive_count, first_receive, trace_header, source_arn, group_id, dedup_id"
+            " FROM sqs_messages WHERE queue_id=? AND visible_at<=? ORDER BY seq"
+        )
+        if q.fifo:
+            # Groups with a message in flight are blocked; the rest go in order.
+            blocked = {
+                r[0]
+                for r in db.execute(
+                    "SELECT DISTINCT group_id FROM sqs_messages WHERE queue_id=? AND"
+                    " visible_at>? AND receipt IS NOT NULL",
+                    (q.id, now),
+                )
+            }
+            rows = []
+            for row in db.execute(cols, (q.id, now)):
+                if row[11] in blocked:
+                    continue
+                rows.append(row)
+                if len(rows) >= max_n:
+                    break
+        else:
+            rows = db.execute(cols + " LIMIT ?", (q.id, now, max_n)).fetchall()
         out: list[Message] = []
         for row in rows:
             seq, count = row[0], row[7]
@@ -381,6 +485,8 @@ class QueueEngine:
                     make_receipt(q.id, seq, token),
                     row[9],
                     row[10],
+                    row[11],
+                    row[12],
                 )
             )
         return out

@@ -20,7 +20,6 @@ from hearth.queues._errors import (
     InvalidMessageContents,
     InvalidParameterValue,
     ReceiptHandleIsInvalid,
-    UnsupportedOperation,
 )
 
 NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,80}")
@@ -47,7 +46,13 @@ READ_ONLY = {
     "LastModifiedTimestamp",
     "QueueArn",
 }
-ALL_QUEUE_ATTRIBUTES = [*INT_ATTRIBUTES, *OPAQUE_ATTRIBUTES, "RedrivePolicy", *READ_ONLY]
+ALL_QUEUE_ATTRIBUTES = [
+    *INT_ATTRIBUTES,
+    *OPAQUE_ATTRIBUTES,
+    *FIFO_ATTRIBUTES,
+    "RedrivePolicy",
+    *READ_ONLY,
+]
 
 
 def queue_arn(region: str, account_id: str, name: str) -> str:
@@ -64,17 +69,37 @@ def parse_queue_arn(arn: str) -> tuple[str, str, str] | None:
     return (m.group(1), m.group(2), m.group(3)) if m else None
 
 
-def check_queue_name(name: str) -> str:
+def check_queue_name(name: str, attrs: Any) -> bool:
+    """Validate a queue name against its ``FifoQueue`` attribute; return whether FIFO."""
+    fifo_attr = str((attrs or {}).get("FifoQueue", "false")).lower() == "true"
     if name.endswith(".fifo"):
-        raise UnsupportedOperation("FIFO queues are not supported by this Hearth server.")
+        if not fifo_attr or not NAME_RE.fullmatch(name[: -len(".fifo")]) or len(name) > 80:
+            raise InvalidParameterValue(
+                "The name of a FIFO queue can only include alphanumeric characters, hyphens,"
+                " or underscores, must end with .fifo suffix and be 1 to 80 in length."
+            )
+        return True
+    if fifo_attr:
+        raise InvalidParameterValue(
+            "The name of a FIFO queue can only include alphanumeric characters, hyphens, or"
+            " underscores, must end with .fifo suffix and be 1 to 80 in length."
+        )
     if not NAME_RE.fullmatch(name):
         raise InvalidParameterValue(
             "Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length"
         )
-    return name
+    return False
 
 
-def validate_queue_attributes(attrs: Any, *, creating: bool) -> dict[str, str]:
+_FIFO_VALUES = {
+    "FifoQueue": ("true", "false"),
+    "ContentBasedDeduplication": ("true", "false"),
+    "DeduplicationScope": ("messageGroup", "queue"),
+    "FifoThroughputLimit": ("perQueue", "perMessageGroupId"),
+}
+
+
+def validate_queue_attributes(attrs: Any, *, fifo: bool, creating: bool) -> dict[str, str]:
     """Check settable attributes; return them normalised (string values, as SQS stores)."""
     if attrs is None:
         return {}
@@ -84,10 +109,19 @@ def validate_queue_attributes(attrs: Any, *, creating: bool) -> dict[str, str]:
     for name, raw in attrs.items():
         value = str(raw)
         if name in FIFO_ATTRIBUTES:
-            if name == "FifoQueue" and value.lower() == "false":
-                continue
-            raise UnsupportedOperation("FIFO queues are not supported by this Hearth server.")
-        if name in INT_ATTRIBUTES:
+            if not fifo:
+                if name == "FifoQueue" and value.lower() == "false":
+                    continue
+                raise InvalidAttributeName(f"Unknown Attribute {name}.")
+            allowed = _FIFO_VALUES[name]
+            if value not in allowed and value.lower() not in allowed:
+                raise InvalidAttributeValue(f"Invalid value for the parameter {name}.")
+            if name == "FifoQueue" and not creating:
+                raise InvalidAttributeValue(f"Invalid value for the parameter {name}.")
+            out[name] = (
+                value.lower() if name in ("FifoQueue", "ContentBasedDeduplication") else value
+            )
+        elif name in INT_ATTRIBUTES:
             lo, hi, _ = INT_ATTRIBUTES[name]
             if not re.fullmatch(r"-?\d{1,12}", value) or not lo <= int(value) <= hi:
                 raise InvalidAttributeValue(f"Invalid value for the parameter {name}.")
@@ -96,8 +130,6 @@ def validate_queue_attributes(attrs: Any, *, creating: bool) -> dict[str, str]:
             out[name] = _redrive_policy(value)
         elif name in OPAQUE_ATTRIBUTES:
             out[name] = value
-        elif name in READ_ONLY:
-            raise InvalidAttributeName(f"Unknown Attribute {name}.")
         else:
             raise InvalidAttributeName(f"Unknown Attribute {name}.")
     return out

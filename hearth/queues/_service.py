@@ -8,6 +8,7 @@ built for another endpoint name still work), its account and name are.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import time
@@ -49,6 +50,7 @@ from hearth.queues._model import (
 TARGET = "AmazonSQS."
 CONTENT_TYPE = "application/x-amz-json-1.0"
 _BATCH_ID = re.compile(r"[A-Za-z0-9_-]{1,80}")
+_FIFO_ID = re.compile(r"[!-~]{1,128}")
 _SYSTEM_ATTRIBUTES = [
     "SenderId",
     "SentTimestamp",
@@ -56,6 +58,9 @@ _SYSTEM_ATTRIBUTES = [
     "ApproximateFirstReceiveTimestamp",
     "AWSTraceHeader",
     "DeadLetterQueueSourceArn",
+    "MessageGroupId",
+    "MessageDeduplicationId",
+    "SequenceNumber",
 ]
 
 Op = Callable[[Principal, Request, dict[str, Any]], Awaitable[dict[str, Any]]]
@@ -146,6 +151,38 @@ class SqsService:
             isinstance(delay, bool) or not isinstance(delay, int) or not 0 <= delay <= 900
         ):
             raise invalid_value("DelaySeconds", delay, "DelaySeconds must be >= 0 and <= 900.")
+        group = entry.get("MessageGroupId")
+        dedup = entry.get("MessageDeduplicationId")
+        if q.fifo:
+            if delay is not None:
+                raise invalid_value(
+                    "DelaySeconds",
+                    delay,
+                    "The request include parameter that is not valid for this queue type",
+                )
+            if not isinstance(group, str) or not group:
+                raise MissingParameter("The request must contain the parameter MessageGroupId.")
+            if not _FIFO_ID.fullmatch(group):
+                raise invalid_value("MessageGroupId", group, "Invalid characters or length.")
+            if dedup is None:
+                if q.attributes.get("ContentBasedDeduplication") != "true":
+                    raise InvalidParameterValue(
+                        "The queue should either have ContentBasedDeduplication enabled or"
+                        " MessageDeduplicationId provided explicitly"
+                    )
+                dedup = hashlib.sha256(body.encode()).hexdigest()
+            elif not isinstance(dedup, str) or not _FIFO_ID.fullmatch(dedup):
+                raise invalid_value(
+                    "MessageDeduplicationId", dedup, "Invalid characters or length."
+                )
+        elif dedup is not None:
+            raise invalid_value(
+                "MessageDeduplicationId",
+                dedup,
+                "The request include parameter that is not valid for this queue type",
+            )
+        else:
+            group = None
         trace = None
         sys_attrs = entry.get("MessageSystemAttributes") or {}
         if isinstance(sys_attrs, dict) and isinstance(sys_attrs.get("AWSTraceHeader"), dict):
@@ -157,6 +194,8 @@ class SqsService:
             md5_attributes=md5_of_attributes(attrs) if attrs else "",
             delay=delay,
             trace_header=trace,
+            group_id=group,
+            dedup_id=dedup,
         )
 
     @staticmethod
@@ -197,8 +236,8 @@ class SqsService:
         name = body.get("QueueName")
         if not isinstance(name, str) or not name:
             raise MissingParameter("The request must contain the parameter QueueName.")
-        attrs = validate_queue_attributes(body.get("Attributes"), creating=True)
-        check_queue_name(name)
+        fifo = check_queue_name(name, body.get("Attributes"))
+        attrs = validate_queue_attributes(body.get("Attributes"), fifo=fifo, creating=True)
         tags = body.get("tags") or {}
         q = await self.engine.create_queue(p.account_id, p.region, name, attrs, dict(tags))
         return {"QueueUrl": queue_url(self._host(req), q.account_id, q.name)}
@@ -283,7 +322,7 @@ class SqsService:
         if "Attributes" not in body:
             raise MissingParameter("The request must contain the parameter Attributes.")
         await self.engine.set_attributes(
-            q, validate_queue_attributes(body["Attributes"], creating=False)
+            q, validate_queue_attributes(body["Attributes"], fifo=q.fifo, creating=False)
         )
         return {}
 
@@ -328,6 +367,8 @@ class SqsService:
         out = {"MessageId": msg.message_id, "MD5OfMessageBody": msg.md5_body}
         if msg.md5_attributes:
             out["MD5OfMessageAttributes"] = msg.md5_attributes
+        if msg.sequence_number:
+            out["SequenceNumber"] = msg.sequence_number
         return out
 
     async def _send_message_batch(
@@ -355,6 +396,8 @@ class SqsService:
             item = {"Id": eid, "MessageId": m.message_id, "MD5OfMessageBody": m.md5_body}
             if m.md5_attributes:
                 item["MD5OfMessageAttributes"] = m.md5_attributes
+            if m.sequence_number:
+                item["SequenceNumber"] = m.sequence_number
             successful.append(item)
         return {"Successful": successful, "Failed": failed}
 
@@ -497,6 +540,10 @@ def system_attributes(m: Message, sender: str) -> dict[str, str]:
         out["AWSTraceHeader"] = m.trace_header
     if m.source_arn:
         out["DeadLetterQueueSourceArn"] = m.source_arn
+    if m.group_id is not None:
+        out["MessageGroupId"] = m.group_id
+        out["MessageDeduplicationId"] = m.dedup_id or ""
+        out["SequenceNumber"] = m.sequence_number or ""
     return out
 
 

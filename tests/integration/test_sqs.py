@@ -118,8 +118,8 @@ def test_invalid_attributes(sqs: Any, queue: str) -> None:
         sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["Nope"])  # type: ignore[list-item]
     assert _code(exc) == "InvalidAttributeName"
     with pytest.raises(ClientError) as exc:
-        sqs.create_queue(QueueName=_name("f") + ".fifo", Attributes={"FifoQueue": "true"})
-    assert _code(exc) == "AWS.SimpleQueueService.UnsupportedOperation"
+        sqs.set_queue_attributes(QueueUrl=queue, Attributes={"ContentBasedDeduplication": "true"})
+    assert _code(exc) == "InvalidAttributeName"
 
 
 def test_send_receive_md5s_and_attributes(sqs: Any, queue: str) -> None:
@@ -361,3 +361,55 @@ def test_messages_survive_restart(tmp_path: Any) -> None:
         assert base64.b64decode(got[0]["Body"]) == b"keep"
     finally:
         srv.stop()
+
+
+def test_fifo_queue_order_groups_and_deduplication(sqs: Any) -> None:
+    name = _name("f") + ".fifo"
+    with pytest.raises(ClientError) as exc:
+        sqs.create_queue(QueueName=name)  # a .fifo name needs FifoQueue=true
+    assert _code(exc) == "InvalidParameterValue"
+    with pytest.raises(ClientError) as exc:
+        sqs.create_queue(QueueName=_name("nf"), Attributes={"FifoQueue": "true"})
+    assert _code(exc) == "InvalidParameterValue"
+    url = sqs.create_queue(
+        QueueName=name, Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"}
+    )["QueueUrl"]
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert attrs["FifoQueue"] == "true" and attrs["ContentBasedDeduplication"] == "true"
+    sent = {}
+    for body, group in (("a1", "A"), ("b1", "B"), ("a2", "A"), ("a3", "A"), ("b2", "B")):
+        r = sqs.send_message(QueueUrl=url, MessageBody=body, MessageGroupId=group)
+        sent[body] = r
+        assert len(r["SequenceNumber"]) == 20
+    seqs = [int(sent[b]["SequenceNumber"]) for b in ("a1", "b1", "a2", "a3", "b2")]
+    assert seqs == sorted(seqs)
+    # Same body within 5 minutes: deduplicated, the first message's id comes back.
+    dup = sqs.send_message(QueueUrl=url, MessageBody="a1", MessageGroupId="A")
+    assert dup["MessageId"] == sent["a1"]["MessageId"]
+    assert dup["SequenceNumber"] == sent["a1"]["SequenceNumber"]
+    explicit = sqs.send_message(
+        QueueUrl=url, MessageBody="a1", MessageGroupId="A", MessageDeduplicationId="other"
+    )
+    assert explicit["MessageId"] != sent["a1"]["MessageId"]
+    with pytest.raises(ClientError) as exc:
+        sqs.send_message(QueueUrl=url, MessageBody="x")
+    assert _code(exc) == "MissingParameter"
+    with pytest.raises(ClientError) as exc:
+        sqs.send_message(QueueUrl=url, MessageBody="x", MessageGroupId="A", DelaySeconds=1)
+    assert _code(exc) == "InvalidParameterValue"
+    # One group's next message waits while its predecessor is in flight.
+    first = sqs.receive_message(QueueUrl=url, AttributeNames=["All"])["Messages"][0]
+    assert first["Body"] == "a1"
+    assert first["Attributes"]["MessageGroupId"] == "A"
+    assert first["Attributes"]["SequenceNumber"] == sent["a1"]["SequenceNumber"]
+    assert sqs.receive_message(QueueUrl=url)["Messages"][0]["Body"] == "b1"
+    assert "Messages" not in sqs.receive_message(QueueUrl=url)
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=first["ReceiptHandle"])
+    rest = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    assert [m["Body"] for m in rest] == ["a2", "a3", "a1"]  # B is still blocked by b1
+    with pytest.raises(ClientError) as exc:
+        sqs.send_message(
+            QueueUrl=url, MessageBody="x", MessageGroupId="A", MessageDeduplicationId=""
+        )
+    assert _code(exc) in ("InvalidParameterValue", "MissingParameter")
+    sqs.delete_queue(QueueUrl=url)

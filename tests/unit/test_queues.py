@@ -48,8 +48,10 @@ def test_attribute_rules() -> None:
             {f"k{i}": {"DataType": "String", "StringValue": "v"} for i in range(11)}
         )
     with pytest.raises(InvalidAttributeValue):
-        validate_queue_attributes({"VisibilityTimeout": "43201"}, creating=True)
-    assert validate_queue_attributes({"DelaySeconds": 5}, creating=True) == {"DelaySeconds": "5"}
+        validate_queue_attributes({"VisibilityTimeout": "43201"}, fifo=False, creating=True)
+    assert validate_queue_attributes({"DelaySeconds": 5}, fifo=False, creating=True) == {
+        "DelaySeconds": "5"
+    }
 
 
 def _engine(tmp_path: Path, **kw: int) -> tuple[QueueDb, QueueEngine]:
