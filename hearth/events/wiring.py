@@ -21,7 +21,7 @@ from hearth.events._dispatcher import AsyncSettings, DurableEventQueue
 from hearth.events._table import SCHEMA as EVENTS_SCHEMA
 from hearth.invoke.router import Router
 from hearth.queues import SCHEMA as QUEUES_SCHEMA
-from hearth.queues import QueueDb, QueueEngine, SqsService
+from hearth.queues import QueueDb, QueueEngine, SqsQueryService, SqsService
 from hearth.store.sqlite import SqliteStore
 
 
@@ -53,7 +53,9 @@ async def install(
     stack.push_async_callback(db.aclose)
     queues = QueueEngine(db)
     await queues.open()
-    app.add_service(SqsService(queues))
+    sqs = SqsService(queues)
+    app.add_service(sqs)
+    app.add_service(SqsQueryService(sqs))
 
     configs = EventInvokeConfigs(store)
     await configs.open()

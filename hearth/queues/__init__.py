@@ -11,6 +11,7 @@ from hearth.queues._model import (
     parse_queue_arn,
     queue_arn,
 )
+from hearth.queues._query import SqsQueryService
 from hearth.queues._service import SqsService, system_attributes
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "QueueDb",
     "QueueEngine",
     "QueueInfo",
+    "SqsQueryService",
     "SqsService",
     "attributes_to_json",
     "md5_of_attributes",

@@ -77,7 +77,7 @@ def _response(
 class SqsService:
     def __init__(self, engine: QueueEngine) -> None:
         self.engine = engine
-        self._ops: dict[str, Op] = {
+        self.operations: dict[str, Op] = {
             "CreateQueue": self._create_queue,
             "GetQueueUrl": self._get_queue_url,
             "ListQueues": self._list_queues,
@@ -103,7 +103,7 @@ class SqsService:
         return req.headers.get("x-amz-target", "").startswith(TARGET)
 
     async def __call__(self, principal: Principal, req: Request) -> Response:
-        op = self._ops.get(req.headers.get("x-amz-target", "")[len(TARGET) :])
+        op = self.operations.get(req.headers.get("x-amz-target", "")[len(TARGET) :])
         if op is None:
             raise InvalidAction(
                 f"The action {req.headers.get('x-amz-target', '')} is not valid for this endpoint."

@@ -413,3 +413,108 @@ def test_fifo_queue_order_groups_and_deduplication(sqs: Any) -> None:
         )
     assert _code(exc) in ("InvalidParameterValue", "MissingParameter")
     sqs.delete_queue(QueueUrl=url)
+
+
+def _query(server: Any, params: dict[str, str], path: str = "/") -> tuple[int, Any]:
+    """A query-protocol request (form-encoded, SigV4 for sqs), as pre-JSON SDKs send it."""
+    import urllib.error
+    import urllib.request
+    import xml.etree.ElementTree as ET
+    from urllib.parse import urlencode
+
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    body = urlencode({"Version": "2012-11-05", **params})
+    req = AWSRequest(
+        method="POST",
+        url=server.endpoint + path,
+        data=body,
+        headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
+    )
+    SigV4Auth(Credentials("test", "test"), "sqs", "us-east-1").add_auth(req)
+    prepared = req.prepare()
+    raw = urllib.request.Request(
+        prepared.url, data=body.encode(), headers=dict(prepared.headers), method="POST"
+    )
+    try:
+        with urllib.request.urlopen(raw, timeout=30) as resp:
+            status, data = resp.status, resp.read()
+    except urllib.error.HTTPError as err:
+        status, data = err.code, err.read()
+    root = ET.fromstring(data)
+    for el in root.iter():  # drop the namespace for simple lookups
+        el.tag = el.tag.split("}", 1)[-1]
+    return status, root
+
+
+def test_query_protocol(server: Any) -> None:
+    name = _name("query")
+    status, doc = _query(
+        server,
+        {
+            "Action": "CreateQueue",
+            "QueueName": name,
+            "Attribute.1.Name": "VisibilityTimeout",
+            "Attribute.1.Value": "7",
+        },
+    )
+    assert status == 200
+    url = doc.find("CreateQueueResult/QueueUrl").text
+    assert url.endswith(f"/000000000000/{name}")
+    status, doc = _query(
+        server,
+        {
+            "Action": "SendMessage",
+            "QueueUrl": url,
+            "MessageBody": "q body",
+            "MessageAttribute.1.Name": "color",
+            "MessageAttribute.1.Value.DataType": "String",
+            "MessageAttribute.1.Value.StringValue": "red",
+        },
+    )
+    assert status == 200
+    res = doc.find("SendMessageResult")
+    assert res.find("MD5OfMessageBody").text == hashlib.md5(b"q body").hexdigest()
+    assert res.find("MD5OfMessageAttributes").text == _md5_attrs(
+        {"color": {"DataType": "String", "StringValue": "red"}}
+    )
+    # Posted to the queue's URL path, without QueueUrl.
+    path = "/000000000000/" + name
+    status, doc = _query(
+        server,
+        {
+            "Action": "ReceiveMessage",
+            "AttributeName.1": "All",
+            "MessageAttributeName.1": "All",
+            "WaitTimeSeconds": "1",
+        },
+        path,
+    )
+    assert status == 200
+    msg = doc.find("ReceiveMessageResult/Message")
+    assert msg.find("Body").text == "q body"
+    attrs = {a.find("Name").text: a.find("Value").text for a in msg.findall("Attribute")}
+    assert attrs["ApproximateReceiveCount"] == "1"
+    assert msg.find("MessageAttribute/Value/StringValue").text == "red"
+    status, doc = _query(
+        server,
+        {
+            "Action": "DeleteMessageBatch",
+            "QueueUrl": url,
+            "DeleteMessageBatchRequestEntry.1.Id": "one",
+            "DeleteMessageBatchRequestEntry.1.ReceiptHandle": msg.find("ReceiptHandle").text,
+        },
+    )
+    assert doc.find("DeleteMessageBatchResult/DeleteMessageBatchResultEntry/Id").text == "one"
+    status, doc = _query(
+        server,
+        {"Action": "GetQueueAttributes", "QueueUrl": url, "AttributeName.1": "VisibilityTimeout"},
+    )
+    assert doc.find("GetQueueAttributesResult/Attribute/Value").text == "7"
+    status, doc = _query(server, {"Action": "GetQueueUrl", "QueueName": "no-such-queue"})
+    assert status == 400
+    assert doc.find("Error/Code").text == "AWS.SimpleQueueService.NonExistentQueue"
+    assert doc.find("Error/Type").text == "Sender"
+    _query(server, {"Action": "DeleteQueue", "QueueUrl": url})
