@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -154,3 +155,34 @@ def test_publish_flag_on_create_and_code_update(lam: Any, make_function: Any) ->
     assert body["tag"] == "c1"
     _, body = invoke_json(lam, name, Qualifier="2")
     assert body["tag"] == "c2"
+
+
+def test_versions_aliases_and_urls_survive_restart(tmp_path: Any) -> None:
+    from tests.conftest import ROLE
+    from tests.helpers import start_server
+    from tests.integration.test_function_urls import request, url_host
+
+    srv = start_server(tmp_path / "data", ["--no-egress"])
+    try:
+        lam = srv.client("lambda")
+        lam.create_function(
+            FunctionName="durable", Runtime="python3.11", Role=ROLE, Handler="app.handler",
+            Code={"ZipFile": _code("v1")}, Timeout=30, Publish=True,
+        )  # fmt: skip
+        lam.update_function_code(FunctionName="durable", ZipFile=_code("latest"))
+        lam.create_alias(FunctionName="durable", Name="live", FunctionVersion="1")
+        url = lam.create_function_url_config(
+            FunctionName="durable", Qualifier="live", AuthType="NONE"
+        )["FunctionUrl"]
+        srv.stop()
+        srv = srv.restart()
+        lam = srv.client("lambda")
+        resp, body = invoke_json(lam, "durable", Qualifier="live")
+        assert resp["ExecutedVersion"] == "1" and body["tag"] == "v1"
+        _, body = invoke_json(lam, "durable")
+        assert body["tag"] == "latest"
+        status, _, _, data = request(srv, "GET", "/", host=url_host(url))
+        assert status == 200 and json.loads(data)["tag"] == "v1"
+        assert lam.publish_version(FunctionName="durable")["Version"] == "2"
+    finally:
+        srv.stop()
