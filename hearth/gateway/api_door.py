@@ -95,6 +95,8 @@ class HttpApiDoor:
         request_id = new_request_id()
         resp = await self._serve(live, req, stage, path, route_path, request_id)
         resp.headers.append(("Apigw-Requestid", request_id))
+        if req.method == "HEAD":
+            resp.body = b""  # a body after a HEAD answer would corrupt a kept-alive stream
         api_cors = live.doc.api.get("corsConfiguration")
         if not api_cors or cors.is_preflight(req):
             return resp

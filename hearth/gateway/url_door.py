@@ -86,6 +86,8 @@ class FunctionUrlDoor:
             return cors.preflight(u.cors, req)
         resp = await self._run(u, req, raw_path, request_id, authorizer)
         resp.headers.append(("x-amzn-RequestId", request_id))
+        if req.method == "HEAD":
+            resp.body = b""  # a body after a HEAD answer would corrupt a kept-alive stream
         return cors.decorate(u.cors, req, resp)
 
     async def _run(

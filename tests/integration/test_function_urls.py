@@ -438,3 +438,17 @@ def test_mangum_starlette_app(server: ServerProcess, lam: Any, tmp_path: Any) ->
         assert status == 404
     finally:
         lam.delete_function(FunctionName=name)
+
+
+def test_head_has_no_body_on_a_kept_alive_connection(server: ServerProcess, url_fn: Any) -> None:
+    _, host, _ = url_fn(ECHO)
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    try:
+        for method in ("HEAD", "GET"):
+            conn.request(method, "/h", headers={"Host": host})
+            resp = conn.getresponse()
+            data = resp.read()
+            assert resp.status == 200
+            assert (data == b"") if method == "HEAD" else json.loads(data)["rawPath"] == "/h"
+    finally:
+        conn.close()
