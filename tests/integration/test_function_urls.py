@@ -452,3 +452,31 @@ def test_head_has_no_body_on_a_kept_alive_connection(server: ServerProcess, url_
             assert (data == b"") if method == "HEAD" else json.loads(data)["rawPath"] == "/h"
     finally:
         conn.close()
+
+
+def test_aws_iam_rejects_another_account(tmp_path: Any) -> None:
+    from tests.helpers import make_zip, start_server
+
+    keys = "ka:secret-a:111111111111,kb:secret-b:222222222222"
+    srv = start_server(tmp_path / "data", ["--no-egress"], env={"HEARTH_ACCESS_KEYS": keys})
+    try:
+        lam = srv.client("lambda", key="ka", secret="secret-a")
+        lam.create_function(
+            FunctionName="private", Runtime="python3.11", Handler="app.handler",
+            Role="arn:aws:iam::111111111111:role/r", Code={"ZipFile": make_zip({"app.py": ECHO})},
+            Timeout=30,
+        )  # fmt: skip
+        host = url_host(
+            lam.create_function_url_config(FunctionName="private", AuthType="AWS_IAM")[
+                "FunctionUrl"
+            ]
+        )
+        other = _signed_headers("GET", f"http://{host}/", b"", key="kb", secret="secret-b")
+        status, _, _, data = request(srv, "GET", "/", host=host, headers=other)
+        assert status == 403 and json.loads(data) == {"Message": "Forbidden"}
+        owner = _signed_headers("GET", f"http://{host}/", b"", key="ka", secret="secret-a")
+        status, _, _, data = request(srv, "GET", "/", host=host, headers=owner)
+        assert status == 200, data
+        assert json.loads(data)["requestContext"]["accountId"] == "111111111111"
+    finally:
+        srv.stop()
