@@ -173,7 +173,7 @@ class ProcessSandbox:
             os.set_blocking(r, False)
             self._life.push("output pipe", self._close_output)
             try:
-                forked = await be.zygotes.launcher(spec.argv, w) if be.zygotes else None
+                forked = await be.zygotes.launcher(spec, w) if be.zygotes else None
                 self._launcher = launcher = forked or Launcher(be.nsinit, w)
             finally:
                 os.close(w)

@@ -13,7 +13,8 @@ the bootstrap) become one ``fork``; the memory the children share with the zygot
 zygote lazily, in the background, the first time its command is asked for: that start
 uses the exec path, the following ones fork. Any other command (node, custom runtimes,
 anything unknown) always uses the exec path, as does every start while a zygote is
-starting or after it died (it is restarted on the next ask).
+starting or after it died (it is restarted on the next ask), and every function that
+ships shared libraries for ``LD_LIBRARY_PATH`` (see :func:`forkable`).
 
 :class:`ZygoteLauncher` is the :class:`~hearth.sandbox.launcher.Launcher` of a forked
 launcher: the same protocol on the same fds; only the process is not the server's child
@@ -38,6 +39,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from hearth.errors import SandboxError
+from hearth.sandbox.base import SandboxSpec
 from hearth.sandbox.launcher import NSINIT, Launcher, _readable
 
 log = logging.getLogger(__name__)
@@ -205,11 +207,11 @@ class Zygotes:
     def register(self, argv: Sequence[str], spec: ZygoteSpec) -> None:
         self._specs[tuple(argv)] = spec
 
-    async def launcher(self, argv: Sequence[str], output_w: int) -> Launcher | None:
-        """A forked launcher for ``argv``, or None: use the exec path this time."""
-        key = tuple(argv)
+    async def launcher(self, sandbox: SandboxSpec, output_w: int) -> Launcher | None:
+        """A forked launcher for the sandbox's command, or None: use the exec path."""
+        key = tuple(sandbox.argv)
         spec = self._specs.get(key)
-        if spec is None:
+        if spec is None or not forkable(sandbox):
             return None
         zygote = self._zygotes.get(key)
         if zygote is None or not zygote.alive:
@@ -261,6 +263,19 @@ class Zygotes:
                 await task
         await asyncio.gather(*(z.aclose() for z in self._zygotes.values()))
         self._zygotes.clear()
+
+
+def forkable(sandbox: SandboxSpec) -> bool:
+    """Whether a forked runtime behaves exactly like an exec'd one for this sandbox.
+
+    The dynamic loader reads ``LD_LIBRARY_PATH`` once, when a process starts: a forked
+    runtime keeps the zygote's (empty) one. Functions that ship shared libraries where
+    Lambda's ``LD_LIBRARY_PATH`` points (``/var/task/lib``, layers under ``/opt``) start
+    by exec so that ``ctypes`` and native extensions find them.
+    """
+    if os.path.isdir(os.path.join(sandbox.code_dir, "lib")):
+        return False
+    return not any(m.sandbox_path.startswith("/opt") for m in sandbox.mounts)
 
 
 def python_zygote(

@@ -47,3 +47,14 @@ def test_forked_environments_are_isolated_and_complete(lam: Any, make_function: 
         assert body["name"] == "zygote-probe" and body["tz"] == ":UTC"
     # Each fork re-seeds its randomness: no two environments share a random stream.
     assert len({b["r"] for b in forked}) == len(forked)
+
+
+def test_functions_shipping_shared_libraries_start_by_exec(lam: Any, make_function: Any) -> None:
+    """LD_LIBRARY_PATH (``/var/task/lib``) is read at process start: such functions exec."""
+    make_function({"app.py": PROBE, "lib/README": "libraries for LD_LIBRARY_PATH"}, name="zyg-lib")
+    for i in range(4):
+        lam.update_function_configuration(FunctionName="zyg-lib", Description=str(i))
+        resp, body = invoke_json(lam, "zyg-lib")
+        assert "FunctionError" not in resp, body
+        assert body["forked"] is False
+        time.sleep(0.3)
