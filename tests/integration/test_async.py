@@ -347,3 +347,23 @@ def test_accepted_events_survive_kill(tmp_path: Path) -> None:
         assert {r["requestContext"]["requestId"] for r in records} == sent
     finally:
         srv.stop()
+
+
+def test_alias_config_and_record(lam: Any, sqs: Any) -> None:
+    name = _fn(lam)
+    url, arn = _queue(sqs)
+    ver = lam.publish_version(FunctionName=name)["Version"]
+    lam.create_alias(FunctionName=name, Name="live", FunctionVersion=ver)
+    # Only the alias has a destination: an unqualified invoke delivers nothing.
+    lam.put_function_event_invoke_config(
+        FunctionName=name, Qualifier="live", DestinationConfig={"OnSuccess": {"Destination": arn}}
+    )
+    _event(lam, name, {"which": "latest"})
+    rid = _event(lam, f"{name}:live", {"which": "alias"})
+    (msg,) = _drain(sqs, url, 1)
+    assert _drain(sqs, url, 1, timeout=2) == []
+    rec = json.loads(msg["Body"])
+    assert rec["requestContext"]["requestId"] == rid
+    assert rec["requestContext"]["functionArn"] == f"{PREFIX}{name}:live"
+    assert rec["responseContext"]["executedVersion"] == ver
+    assert rec["requestPayload"] == {"which": "alias"}

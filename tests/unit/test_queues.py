@@ -143,3 +143,22 @@ def test_filter_patterns() -> None:
     for bad in ('{"body": 5}', "not json", '{"body": {"k": [{"numeric": ["!", 1]}]}}'):
         with pytest.raises(InvalidParameterValue):
             parse_filters({"Filters": [{"Pattern": bad}]})
+
+
+def test_retention_period_drops_old_messages(tmp_path: Path) -> None:
+    async def main() -> None:
+        db, eng = _engine(tmp_path)
+        await db.open(SCHEMA)
+        await eng.open()
+        q = await eng.create_queue(
+            "000000000000", "us-east-1", "r", {"MessageRetentionPeriod": "60"}, {}
+        )
+        await eng.send(q, [NewMessage("old", md5_of_body("old"))])
+        await eng.send(q, [NewMessage("new", md5_of_body("new"))])
+        await db.run(lambda c: c.execute("UPDATE sqs_messages SET sent=sent-61 WHERE body='old'"))
+        got = await eng.receive(q, 10, 0)
+        assert [m.body for m in got] == ["new"]
+        assert await eng.counts(q) == (0, 1, 0)
+        await db.aclose()
+
+    asyncio.run(main())
