@@ -12,7 +12,8 @@ Protocol on ``CTL_FD`` (``SOCK_SEQPACKET``, marshalled dicts):
   socket, the exec-report pipe and the output pipe (exactly what the exec path's launcher
   gets). The zygote forks and answers ``{"pid": <pid>}``. The forked child *is* the
   launcher: it follows :func:`hearth.sandbox._nsinit.main` step by step (same messages,
-  same namespaces, root, uid, capabilities, no_new_privs, seccomp), and where the exec
+  same namespaces, root, uid, capabilities, no_new_privs, seccomp; the cgroup join comes
+  later and overlaps that work, see :func:`hearth.sandbox.zygote.join_forked`), and where the exec
   path would ``execve`` the runtime it instead closes the exec pipe (the backend's
   "exec succeeded" signal) and calls the pre-loaded bootstrap's ``main()`` in process.
   The function's code is imported only there, after privileges are dropped.
@@ -130,13 +131,15 @@ def launch(ctl_fd: int, exec_fd: int, nsinit: Any, boot: Any, path_map: PathMap)
             reply = marshal.loads(ctl.recv(4096) or marshal.dumps({}))
             if reply.get("event") != "veth":
                 raise nsinit.LaunchError(f"egress setup aborted by the backend: {reply!r}")
+        go_r, go_w = os.pipe()
         pid = os.fork()
     except BaseException as exc:
         nsinit.report_error(exec_fd, exc)
         os._exit(126)
     if pid == 0:
         try:
-            _child(spec, exec_fd, nsinit)
+            os.close(go_w)
+            _child(spec, exec_fd, nsinit, go_r)
         except BaseException as exc:
             nsinit.report_error(exec_fd, exc)
             os._exit(127)
@@ -144,15 +147,24 @@ def launch(ctl_fd: int, exec_fd: int, nsinit: Any, boot: Any, path_map: PathMap)
         become_runtime(spec, exec_fd, boot, path_map)
         return
     os.close(exec_fd)
-    try:  # noqa: SIM105 (no contextlib: start-up cost, as in _nsinit)
+    os.close(go_r)
+    try:
         ctl.send(marshal.dumps({"event": "child", "pid": pid}))
+        reply = marshal.loads(ctl.recv(4096) or marshal.dumps({}))
+        if reply.get("event") == "cgroup":  # both of us are in the sandbox's cgroups now
+            os.write(go_w, b"1")
     except OSError:
         pass
+    os.close(go_w)  # without the go, PID 1 reads EOF and exits
     nsinit.waiter(ctl, pid)
 
 
-def _child(spec: dict[str, Any], exec_fd: int, nsinit: Any) -> None:
-    """:func:`_nsinit.child` up to (not including) ``execve``."""
+def _child(spec: dict[str, Any], exec_fd: int, nsinit: Any, go_fd: int) -> None:
+    """:func:`_nsinit.child` up to (not including) ``execve``, then wait for the go.
+
+    The go comes from the launcher once the backend has moved this process into the
+    sandbox's cgroups (:func:`hearth.sandbox.zygote.join_forked`): nothing of the function
+    runs before."""
     nsinit.prctl(nsinit.PR_SET_PDEATHSIG, signal.SIGKILL)
     with open("/proc/self/oom_score_adj", "w") as f:
         f.write("1000")
@@ -168,6 +180,8 @@ def _child(spec: dict[str, Any], exec_fd: int, nsinit: Any) -> None:
         signal.signal(sig, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # KeyboardInterrupt, as usual
     signal.pthread_sigmask(signal.SIG_SETMASK, set())
+    if os.read(go_fd, 1) != b"1":
+        raise nsinit.LaunchError("sandbox setup aborted before joining its cgroups")
     os.closerange(3, exec_fd)
     os.closerange(exec_fd + 1, 1 << 20)
 

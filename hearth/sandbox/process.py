@@ -57,7 +57,7 @@ from hearth.sandbox.scratch import (
 )
 from hearth.sandbox.uids import UidAllocator
 from hearth.sandbox.validate import validate_spec
-from hearth.sandbox.zygote import Zygotes
+from hearth.sandbox.zygote import Zygotes, join_forked
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +180,8 @@ class ProcessSandbox:
             self._life.push("launcher fds", launcher.close)
             self._life.push("processes", self._kill_processes)
             loop = asyncio.get_running_loop()
-            await loop.run_in_executor(None, cg.join, launcher.pid)  # overlaps its start-up
+            if forked is None:
+                await loop.run_in_executor(None, cg.join, launcher.pid)  # overlaps its start-up
             launcher.send(self._launch_spec(tmp, net))
             msg, fds = await launcher.recv(deadline)
             if msg.get("event") != "netns" or len(fds) != 1:
@@ -196,6 +197,9 @@ class ProcessSandbox:
             msg, _ = await launcher.recv(deadline)
             if msg.get("event") != "child":
                 raise SandboxError(f"unexpected launcher message {msg}")
+            if forked is not None:  # joined while it set up (see hearth.sandbox.zygote)
+                await loop.run_in_executor(None, join_forked, cg, launcher)
+                launcher.send({"event": "cgroup"})
             error = await launcher.exec_error(deadline)
             if error is not None:
                 raise SandboxError(f"sandbox {self.id} failed to start: {error}")
