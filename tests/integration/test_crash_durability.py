@@ -28,7 +28,7 @@ from tests.helpers import make_zip, start_server
 N_EVENTS = 1000
 N_MESSAGES = 1000
 # Slow enough that backlogs build up: the dispatcher runs 2 at a time (env below).
-NOOP = "import time\ndef handler(event, context):\n    time.sleep(0.02)\n    return {'ok': 1}\n"
+NOOP = "import time\ndef handler(event, context):\n    time.sleep(0.05)\n    return {'ok': 1}\n"
 CONSUMER = """
 import time
 def handler(event, context):
