@@ -372,6 +372,8 @@ class Environment:
         self._freeze_timer = None
         if self.state is State.IDLE and self._freezing is None and self._sandbox is not None:
             self._freezing = asyncio.ensure_future(self._sandbox.freeze())
+            # A freeze racing a kill may fail; _thaw reports failures it awaits.
+            self._freezing.add_done_callback(lambda t: t.cancelled() or t.exception())
 
     async def _thaw(self) -> None:
         """Thaw before delivery; waits for a freeze still in progress to finish first."""
