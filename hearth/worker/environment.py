@@ -138,12 +138,19 @@ class Environment:
         self._freezing: asyncio.Task[None] | None = None
         """Set from the moment a freeze starts until the next thaw."""
         self._invoke_deadline: float | None = None
+        self._doomed = False
+        """A kill is scheduled: never hand this environment out again."""
 
     # -- lifecycle --------------------------------------------------------------------
     def _transition(self, new: State) -> None:
         if new not in _ALLOWED[self.state]:
             raise InvalidStateError(f"environment {self.id}: {self.state.value} -> {new.value}")
         self.state = new
+
+    @property
+    def available(self) -> bool:
+        """Idle and not about to be killed: may take the next invocation."""
+        return self.state is State.IDLE and not self._doomed
 
     @property
     def alive(self) -> bool:
@@ -278,6 +285,8 @@ class Environment:
         """Kill from a synchronous callback; the task is kept so it is not collected."""
         if self._kill_task is None:
             self._kill_task = asyncio.ensure_future(self.kill())
+        # Until the task runs, the environment must not look reusable to anyone.
+        self._doomed = True
 
     async def kill(self) -> None:
         """Tear everything down. Idempotent; safe from any state."""
@@ -342,7 +351,7 @@ class Environment:
         duration_ms = (end - self._delivered_at) * 1000 if self._delivered_at else 0.0
         init_ms = self.init_ms if was_cold else None
         self.last_used = end
-        if self.state is State.BUSY:
+        if self.state is State.BUSY and not self._doomed:
             self._transition(State.IDLE)
             if self._limits.freeze_after is not None:
                 self._freeze_timer = loop.call_later(self._limits.freeze_after, self._freeze)

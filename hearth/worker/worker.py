@@ -107,7 +107,7 @@ class Worker:
 
     def _release(self, env: Environment) -> None:
         """A free environment goes to a waiting request of its version, else to the pool."""
-        if env.state is State.IDLE and not self._closing:
+        if env.available and not self._closing:
             key = pool_key(env.cfg)
             if not self._gate.offer(key, env):
                 self._idle.setdefault(key, []).append(env)
@@ -116,11 +116,11 @@ class Worker:
         idle = self._idle.get(pool_key(cfg))
         if idle and self._provisioned:  # provisioned environments serve first
             for i in range(len(idle) - 1, -1, -1):
-                if idle[i] in self._provisioned and idle[i].state is State.IDLE:
+                if idle[i] in self._provisioned and idle[i].available:
                     return idle.pop(i)
         while idle:
             env = idle.pop()
-            if env.state is State.IDLE:
+            if env.available:
                 return env
         return None
 
