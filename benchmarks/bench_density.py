@@ -115,9 +115,11 @@ def run() -> list[Row]:
         t0 = time.perf_counter()
         results = fire(srv.port, path, headers, body, n)
         took = time.perf_counter() - t0
-        cgroups = {
-            json.loads(r[1])["cgroup"] for r in results if isinstance(r, tuple) and r[0] == 200
-        }
+        docs = [json.loads(r[1]) for r in results if isinstance(r, tuple) and r[0] == 200]
+        cgroups = {d["cgroup"] for d in docs if isinstance(d, dict) and "cgroup" in d}
+        failed = [r for r in results if not (isinstance(r, tuple) and b'"cgroup"' in r[1])]
+        if failed:
+            print(f"density: {len(failed)} invokes failed, e.g. {failed[0]!r:.300}")
         time.sleep(3)  # idle → frozen
         mems = [_env_memory(c) for c in cgroups]
         after = _meminfo("MemAvailable")
