@@ -62,6 +62,9 @@ class _Invalidator:
         self.gateway: Gateway | None = None
         self.queue_features: QueueFeatures | None = None
 
+    def code_busy(self, sha256_hex: str) -> bool:
+        return self.worker is not None and self.worker.uses_code(sha256_hex)
+
     async def function_changed(
         self, cfg: FunctionConfig | None, account_id: str, name: str
     ) -> None:
@@ -134,6 +137,9 @@ class Server:
         stack.push_async_callback(store.aclose)
 
         code = CodeStore(data / "code")
+        for sha in code.shas():  # packages left unreferenced when the last run stopped
+            if not await store.code_in_use(sha):
+                code.remove(sha)
         logs = LogStore(data)
         stack.push_async_callback(logs.aclose)
 

@@ -67,6 +67,10 @@ class Invalidator(Protocol):
         self, cfg: FunctionConfig | None, account_id: str, name: str
     ) -> None: ...
 
+    def code_busy(self, sha256_hex: str) -> bool:
+        """Whether a live execution environment still runs this code package."""
+        ...
+
 
 class Qualifiers(Protocol):
     async def version_of(self, account_id: str, name: str, qualifier: str) -> str | None:
@@ -476,7 +480,13 @@ class FunctionsApi:
                 await self._collect(sha)
 
     async def _collect(self, sha256_hex: str) -> None:
-        """Remove a code package no function version references any more."""
+        """Remove a code package no function version references any more.
+
+        A package a live environment still runs (a busy one finishing its invocation)
+        stays: the server sweeps unreferenced packages when it starts.
+        """
+        if self._invalidator.code_busy(sha256_hex):
+            return
         if not await self._store.code_in_use(sha256_hex):
             await asyncio.get_running_loop().run_in_executor(None, self._code.remove, sha256_hex)
 

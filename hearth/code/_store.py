@@ -114,6 +114,14 @@ class CodeStore:
             self._discard(tmp)
         return ref
 
+    def shas(self) -> list[str]:
+        """The hashes of every stored package."""
+        return sorted(
+            p.name[: -len(".zip")]
+            for p in self._zips.iterdir()
+            if p.name.endswith(".zip") and len(p.name) == 68
+        )
+
     def has(self, sha256_hex: str) -> bool:
         """Whether the zip for ``sha256_hex`` is stored (malformed digests: False)."""
         return _HEX.fullmatch(sha256_hex) is not None and self._zip_path(sha256_hex).is_file()

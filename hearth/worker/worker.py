@@ -112,6 +112,10 @@ class Worker:
             if not self._gate.offer(key, env):
                 self._idle.setdefault(key, []).append(env)
 
+    def uses_code(self, sha256_hex: str) -> bool:
+        """Whether a live environment runs this code package."""
+        return any(env.alive and env.cfg.code_sha256_hex == sha256_hex for env in self._all)
+
     def _take_idle(self, cfg: FunctionConfig) -> Environment | None:
         idle = self._idle.get(pool_key(cfg))
         if idle and self._provisioned:  # provisioned environments serve first

@@ -180,3 +180,32 @@ def test_error_wire_shape(server: Any) -> None:
     assert exc.value.code == 403
     assert exc.value.headers["x-amzn-ErrorType"] == "MissingAuthenticationTokenException"
     assert "message" in json.loads(exc.value.read())
+
+
+def test_code_of_a_busy_environment_survives_update_and_delete(
+    lam: Any, make_function: Any
+) -> None:
+    import threading
+
+    make_function(
+        "import time\ndef handler(e, c):\n    time.sleep(e.get('s', 0))\n"
+        "    return open('/var/task/app.py').read()[:6]\n",
+        name="busy-code-fn",
+        Timeout=20,
+    )
+    out: dict[str, Any] = {}
+
+    def slow() -> None:
+        resp = lam.invoke(FunctionName="busy-code-fn", Payload=b'{"s": 2}')
+        out["resp"] = resp
+        out["body"] = json.loads(resp["Payload"].read())
+
+    t = threading.Thread(target=slow)
+    t.start()
+    import time
+
+    time.sleep(0.8)
+    lam.update_function_code(FunctionName="busy-code-fn", ZipFile=make_zip({"app.py": HELLO}))
+    t.join()
+    assert "FunctionError" not in out["resp"], out["body"]
+    assert out["body"] == "import"
