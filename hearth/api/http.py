@@ -7,8 +7,8 @@ CPU per invoke of a bare protocol server. What it does:
 - keep-alive HTTP/1.1 (and 1.0 with ``Connection: keep-alive``), pipelining in order;
 - request bodies by ``Content-Length`` or chunked, capped at ``max_body`` bytes (a larger
   one gets a 413 from ``on_too_large`` and the connection is closed);
-- one handler coroutine per request; the protocol pauses reading while it runs, so a
-  client can have at most one request in flight per connection (bounded memory);
+- one handler coroutine per request, strictly in order; a client that pipelines more
+  than ``MAX_PIPELINED`` requests is paused until they are served (bounded memory);
 - header count and size bounded by httptools' limits plus our own header byte cap.
 
 The same class serves the public API and every sandbox's Runtime API endpoint.
@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 Handler = Callable[[Request], Awaitable[Response]]
 
 MAX_HEADER_BYTES = 64 * 1024
+MAX_PIPELINED = 16  # requests parsed ahead of the one being served, per connection
 _REASONS = {s.value: s.phrase for s in HTTPStatus}
 
 
@@ -73,6 +74,7 @@ class HttpProtocol(asyncio.Protocol):
         self._pending: list[tuple[Request, bool]] = []
         self._task: asyncio.Task[None] | None = None
         self._closed = False
+        self._paused = False
         self._peer = ""
         self._tasks = tasks
 
@@ -139,19 +141,25 @@ class HttpProtocol(asyncio.Protocol):
             self._write(self._on_too_large(req), keep_alive=False)
             return
         self._pending.append((req, keep_alive))
+        if len(self._pending) > MAX_PIPELINED and not self._paused:
+            self._paused = True
+            if self._transport is not None:
+                self._transport.pause_reading()
         if self._task is None:
             self._start_next()
 
     # -- dispatch ---------------------------------------------------------------------
     def _start_next(self) -> None:
-        if not self._pending or self._closed:
-            self._task = None
+        # Reading pauses only when a client pipelines past MAX_PIPELINED requests: pausing
+        # and resuming around every request would cost two epoll_ctl calls each time.
+        if self._paused and len(self._pending) <= MAX_PIPELINED // 2:
+            self._paused = False
             if self._transport is not None and not self._closed:
                 self._transport.resume_reading()
+        if not self._pending or self._closed:
+            self._task = None
             return
         req, keep_alive = self._pending.pop(0)
-        if self._transport is not None:
-            self._transport.pause_reading()
         task = asyncio.ensure_future(self._run(req, keep_alive))
         self._task = task
         self._tasks.add(task)
