@@ -7,8 +7,9 @@ HOST_PYTHON ?= $(shell for v in 3.11 3.12 3.13; do \
 	if [ -n "$$p" ] && [ -x "$$p" ]; then echo $$p; exit 0; fi; \
 	p=$$(command -v python$$v 2>/dev/null) && $$p -c 'import sys' 2>/dev/null && { echo $$p; exit 0; }; \
 	done; echo python3)
-# autoconf, automake, libtool, cmake, g++: building Node's aws-lambda-ric (its native part) in its test
-DEB_PACKAGES := e2fsprogs iproute2 libseccomp2 iptables wrk bubblewrap autoconf automake libtool cmake g++ make
+# autoconf, automake, libtool, cmake, g++: building Node's aws-lambda-ric (its native part) in its
+# test; python3-pip: building awslambdaric for the host python3 the sandbox sees, in its test
+DEB_PACKAGES := e2fsprogs iproute2 libseccomp2 iptables wrk bubblewrap autoconf automake libtool cmake g++ make python3-pip
 STAMP := $(VENV)/.installed
 
 .PHONY: install serve test check bench clean deb
