@@ -118,6 +118,8 @@ def apply_settings(m: Mapping, body: dict[str, Any]) -> None:
         m.window = check_int(
             body["MaximumBatchingWindowInSeconds"], "maximumBatchingWindowInSeconds", lo=0, hi=300
         )
+    if m.window > 0 and m.event_source_arn.endswith(".fifo"):
+        raise InvalidParameterValue("Batching window is not supported for FIFO queues")
     if m.batch_size > 10 and m.window < 1:
         raise InvalidParameterValue(
             "Maximum batch window in seconds must be greater than 0 if maximum batch size is"

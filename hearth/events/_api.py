@@ -142,7 +142,7 @@ def _check_destination(arn: str, self_arn: str) -> None:
                 "You can't specify the function as a destination for itself."
             )
         return
-    if parse_queue_arn(arn) is not None:
+    if parse_queue_arn(arn) is not None and not arn.endswith(".fifo"):
         return
     if arn.startswith(("arn:aws:sns:", "arn:aws:events:", "arn:aws:s3:")):
         raise InvalidParameterValue(

@@ -113,8 +113,8 @@ class Deliverer:
         """Deliver ``body`` to a queue or (as a new async event) to a function."""
         if ":sqs:" in arn:
             q = self._queues.by_arn(arn)
-            if q is None:
-                self._failed(arn, "queue does not exist")
+            if q is None or q.fifo:  # Lambda destinations are standard queues
+                self._failed(arn, "queue does not exist or is a FIFO queue")
                 return
             text = body.decode()
             try:
@@ -158,8 +158,8 @@ class Deliverer:
     ) -> None:
         """The original event, with RequestID/ErrorCode/ErrorMessage attributes (as Lambda)."""
         q = self._queues.by_arn(arn)
-        if q is None:
-            self._failed(arn, "dead-letter queue does not exist")
+        if q is None or q.fifo:  # a Lambda dead-letter queue is a standard queue
+            self._failed(arn, "dead-letter queue does not exist or is a FIFO queue")
             return
         attrs = [
             MessageAttribute("RequestID", "String", ev.request_id, None),

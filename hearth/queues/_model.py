@@ -65,7 +65,10 @@ def queue_url(host: str, account_id: str, name: str) -> str:
 
 def parse_queue_arn(arn: str) -> tuple[str, str, str] | None:
     """(region, account, name) of ``arn:aws:sqs:<region>:<account>:<name>``, else None."""
-    m = re.fullmatch(r"arn:aws[a-zA-Z-]*:sqs:([a-z0-9-]+):(\d{12}):([A-Za-z0-9_-]{1,80})", arn)
+    m = re.fullmatch(
+        r"arn:aws[a-zA-Z-]*:sqs:([a-z0-9-]+):(\d{12}):([A-Za-z0-9_-]{1,75}(?:\.fifo)?|[A-Za-z0-9_-]{76,80})",
+        arn,
+    )
     return (m.group(1), m.group(2), m.group(3)) if m else None
 
 
