@@ -418,6 +418,7 @@ class FunctionsApi:
             if body.get("DryRun"):
                 return configuration_doc(cfg)
             new = cfg.replace(
+                architectures=tuple(body.get("Architectures") or cfg.architectures),
                 code_sha256_hex=code_ref.sha256_hex,
                 code_sha256_b64=code_ref.sha256_b64,
                 code_size=code_ref.size,
@@ -458,7 +459,12 @@ class FunctionsApi:
             return configuration_doc(new)
 
     async def delete(self, account_id: str, region: str, ref: FunctionRef) -> None:
-        if ref.qualifier and ref.qualifier != LATEST:
+        if ref.qualifier == LATEST:
+            # As on AWS: a qualifier of $LATEST never stands for "the whole function".
+            raise InvalidParameterValue(
+                "$LATEST version cannot be deleted without deleting the function."
+            )
+        if ref.qualifier:
             if self.qualifiers is None:
                 raise InvalidParameterValue("Deleting a published version is not supported.")
             async with self._lock(account_id, ref.name):

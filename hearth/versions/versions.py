@@ -168,7 +168,8 @@ class VersionsApi:
             ]
             if users:
                 raise ResourceConflict(
-                    f"Unable to delete version because the following aliases reference it: {users}"
+                    "Unable to delete version because the following aliases reference it: "
+                    f"[{', '.join(users)}]"
                 )
             db.execute(
                 "DELETE FROM function_versions WHERE account_id=? AND name=? AND version=?",
