@@ -282,6 +282,22 @@ def join_forked(cg: EnvCgroup, launcher: Launcher) -> None:
         cg.join(launcher.init_pid)
 
 
+#: The Python runtime's own LD_LIBRARY_PATH entries (registry.PythonRuntime.launch).
+_RUNTIME_LIB_DIRS = frozenset(
+    {
+        "",
+        "/var/lang/lib",
+        "/lib64",
+        "/usr/lib64",
+        "/var/runtime",
+        "/var/runtime/lib",
+        "/var/task",
+        "/var/task/lib",
+        "/opt/lib",
+    }
+)
+
+
 def forkable(sandbox: SandboxSpec) -> bool:
     """Whether a forked runtime behaves exactly like an exec'd one for this sandbox.
 
@@ -291,6 +307,11 @@ def forkable(sandbox: SandboxSpec) -> bool:
     by exec so that ``ctypes`` and native extensions find them.
     """
     if os.path.isdir(os.path.join(sandbox.code_dir, "lib")):
+        return False
+    # A function's own PYTHONPATH / LD_LIBRARY_PATH is read at process start too.
+    if sandbox.env.get("PYTHONPATH", "/var/runtime") != "/var/runtime":
+        return False
+    if any(p not in _RUNTIME_LIB_DIRS for p in sandbox.env.get("LD_LIBRARY_PATH", "").split(":")):
         return False
     return not any(m.sandbox_path.startswith("/opt") for m in sandbox.mounts)
 

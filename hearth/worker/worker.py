@@ -135,8 +135,10 @@ class Worker:
             self._committed_mb -= cfg.memory_size
             raise TooManyRequests(f"Runtime {cfg.runtime} is not available on this worker")
         launch = runtime.launch()
-        env_vars = dict(cfg.environment)
-        env_vars.update(launch.env)
+        # The runtime's defaults first: LANG, PATH, TZ, PYTHONPATH, ... are not reserved,
+        # so a function's own values win (AWS: "Using Lambda environment variables").
+        env_vars = dict(launch.env)
+        env_vars.update(cfg.environment)
         env_vars.update(
             {
                 "_HANDLER": cfg.handler,

@@ -1,0 +1,159 @@
+"""Compatibility review of runtimes and layers against AWS's documentation.
+
+Each test pins one behaviour a real client relies on and that an earlier version of
+Hearth got wrong; the docstring names the AWS page it comes from.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from tests.conftest import ROLE, invoke_json
+from tests.helpers import make_zip
+from tests.integration.test_runtimes_node import NODE
+
+_ids = itertools.count()
+
+
+def _name(prefix: str) -> str:
+    return f"{prefix}-{next(_ids)}-{int(time.time() * 1000) % 10**7}"
+
+
+@pytest.fixture
+def create(lam: Any) -> Iterator[Callable[..., str]]:
+    created: list[str] = []
+
+    def make(
+        files: dict[str, str],
+        runtime: str,
+        handler: str,
+        modes: dict[str, int] | None = None,
+        **kw: Any,
+    ) -> str:
+        name = _name("compat")
+        lam.create_function(
+            FunctionName=name,
+            Runtime=runtime,
+            Role=ROLE,
+            Handler=handler,
+            Code={"ZipFile": make_zip(files, modes)},
+            **kw,
+        )
+        created.append(name)
+        return name
+
+    yield make
+    for name in created:
+        lam.delete_function(FunctionName=name)
+
+
+PY_ENV = """\
+import os, time
+import onpath
+
+def handler(event, context):
+    keys = ("TZ", "LANG", "PYTHONPATH", "PATH")
+    return {**{k: os.environ.get(k) for k in keys}, "tz": list(time.tzname), "mod": onpath.X}
+"""
+
+NODE_ENV = """\
+exports.handler = async () => ({
+  TZ: process.env.TZ,
+  LANG: process.env.LANG,
+  offset: new Date(Date.UTC(2024, 0, 15)).getTimezoneOffset(),
+  mod: require('onpath').X,
+});
+"""
+
+SHELL_ENV = r"""#!/bin/sh
+API="http://${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime"
+while true; do
+  H=$(mktemp)
+  curl -sS -D "$H" -o /dev/null "$API/invocation/next"
+  RID=$(grep -Fi Lambda-Runtime-Aws-Request-Id "$H" | tr -d '[:space:]' | cut -d: -f2)
+  BODY=$(printf '{"TZ":"%s","LANG":"%s","PATH":"%s","hour":"%s"}' \
+    "$TZ" "$LANG" "$PATH" "$(date -d @1705320000 +%H)")
+  curl -sS -o /dev/null "$API/invocation/$RID/response" -d "$BODY"
+done
+"""
+
+USER_ENV = {"TZ": "America/New_York", "LANG": "C.UTF-8"}
+
+
+def test_unreserved_env_vars_set_by_the_function_win_python(lam: Any, create: Any) -> None:
+    """ "Using Lambda environment variables": TZ, LANG, PATH, PYTHONPATH, ... are not
+    reserved and can be set in the function's configuration; the function sees its values.
+    """
+    name = create(
+        {"app.py": PY_ENV, "src/onpath.py": "X = 'from src'\n"},
+        "python3.11",
+        "app.handler",
+        Environment={
+            "Variables": {**USER_ENV, "PYTHONPATH": "/var/task/src", "PATH": "/usr/bin:/bin"}
+        },
+    )
+    _, out = invoke_json(lam, name)
+    assert out["TZ"] == "America/New_York"
+    assert out["LANG"] == "C.UTF-8"
+    assert out["PATH"] == "/usr/bin:/bin"
+    assert out["PYTHONPATH"] == "/var/task/src"
+    assert out["tz"] == ["EST", "EDT"]
+    assert out["mod"] == "from src"
+
+
+@pytest.mark.skipif(NODE is None, reason="no node on this host")
+def test_unreserved_env_vars_set_by_the_function_win_node(lam: Any, create: Any) -> None:
+    name = create(
+        {"index.js": NODE_ENV, "lib/node_modules/onpath/index.js": "exports.X = 'lib';\n"},
+        "nodejs20.x",
+        "index.handler",
+        Environment={"Variables": {**USER_ENV, "NODE_PATH": "/var/task/lib/node_modules"}},
+    )
+    _, out = invoke_json(lam, name)
+    assert out == {"TZ": "America/New_York", "LANG": "C.UTF-8", "offset": 300, "mod": "lib"}
+
+
+def test_unreserved_env_vars_set_by_the_function_win_custom_runtime(lam: Any, create: Any) -> None:
+    name = create(
+        {"bootstrap": SHELL_ENV},
+        "provided.al2023",
+        "unused",
+        modes={"bootstrap": 0o755},
+        Environment={"Variables": {**USER_ENV, "PATH": "/usr/bin:/bin"}},
+    )
+    _, out = invoke_json(lam, name)
+    # 2024-01-15T12:00:00Z is 07:00 in New York.
+    assert out == {
+        "TZ": "America/New_York",
+        "LANG": "C.UTF-8",
+        "PATH": "/usr/bin:/bin",
+        "hour": "07",
+    }
+
+
+def test_default_env_vars_without_overrides(lam: Any, create: Any) -> None:
+    """Without overrides the runtime's own values stay (TZ ``:UTC``, LANG ``en_US.UTF-8``)."""
+    name = create({"app.py": PY_ENV, "onpath.py": "X = 'root'\n"}, "python3.11", "app.handler")
+    _, out = invoke_json(lam, name)
+    assert out["TZ"] == ":UTC"
+    assert out["LANG"] == "en_US.UTF-8"
+    assert out["PYTHONPATH"] == "/var/runtime"
+    assert out["mod"] == "root"
+
+
+def test_tz_alone_on_a_forked_python_runtime(lam: Any, create: Any) -> None:
+    """TZ set alone (the common case) keeps the fast forked start and still applies."""
+    name = create(
+        {"app.py": PY_ENV, "onpath.py": "X = 'root'\n"},
+        "python3.12",
+        "app.handler",
+        Environment={"Variables": {"TZ": "Asia/Tokyo"}},
+    )
+    _, out = invoke_json(lam, name)
+    assert out["TZ"] == "Asia/Tokyo"
+    assert out["tz"] == ["JST", "JST"]
