@@ -130,6 +130,9 @@ def configuration_doc(cfg: FunctionConfig) -> dict[str, Any]:
             "LogGroup": cfg.log_group,
         },
     }
+    if cfg.logging_config.get("LogFormat") == "JSON":
+        for key in ("ApplicationLogLevel", "SystemLogLevel"):
+            doc["LoggingConfig"][key] = cfg.logging_config.get(key, "INFO")
     if cfg.environment:
         doc["Environment"] = {"Variables": dict(cfg.environment)}
     if cfg.layers:

@@ -154,6 +154,11 @@ class Worker:
                 "LAMBDA_RUNTIME_DIR": "/var/runtime",
             }
         )
+        if cfg.logging_config.get("LogFormat") == "JSON":
+            # LoggingConfig reaches the runtime as on Lambda: its logger writes JSON records
+            # at the application log level (INFO unless set).
+            env_vars["AWS_LAMBDA_LOG_FORMAT"] = "JSON"
+            env_vars["AWS_LAMBDA_LOG_LEVEL"] = cfg.logging_config.get("ApplicationLogLevel", "INFO")
         try:
             code_dir = await asyncio.get_running_loop().run_in_executor(
                 None, self._code_dir_of, cfg

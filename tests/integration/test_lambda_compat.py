@@ -6,6 +6,8 @@ would; the expected codes and messages are AWS's.
 
 from __future__ import annotations
 
+import base64
+import json
 from typing import Any
 
 import pytest
@@ -49,3 +51,40 @@ def test_update_code_changes_architecture(lam: Any, make_function: Any) -> None:
     assert lam.get_function_configuration(FunctionName=name)["Architectures"] == ["arm64"]
     resp = lam.update_function_code(FunctionName=name, ZipFile=make_zip({"app.py": CODE}))
     assert resp["Architectures"] == ["arm64"]
+
+
+JSON_LOGS = """
+import logging
+logger = logging.getLogger()
+def handler(event, context):
+    print("plain print")
+    logger.debug("hidden debug")
+    logger.info("structured %s", "info")
+    return {}
+"""
+
+
+def test_json_log_format_reaches_the_runtime(lam: Any, make_function: Any) -> None:
+    fn = make_function(JSON_LOGS, LoggingConfig={"LogFormat": "JSON"})
+    assert fn["LoggingConfig"] == {
+        "LogFormat": "JSON",
+        "ApplicationLogLevel": "INFO",
+        "SystemLogLevel": "INFO",
+        "LogGroup": f"/aws/lambda/{fn['FunctionName']}",
+    }
+    resp = lam.invoke(FunctionName=fn["FunctionName"], LogType="Tail", Payload=b"{}")
+    lines = base64.b64decode(resp["LogResult"]).decode().splitlines()
+    assert "plain print" in lines
+    records = [json.loads(line) for line in lines if line.startswith("{")]
+    (record,) = [r for r in records if r.get("message") == "structured info"]
+    assert record["level"] == "INFO" and record["logger"] == "root"
+    assert record["requestId"] == resp["ResponseMetadata"]["RequestId"]
+    assert not any("hidden debug" in line for line in lines)
+    # ApplicationLogLevel DEBUG lets debug records through.
+    lam.update_function_configuration(
+        FunctionName=fn["FunctionName"],
+        LoggingConfig={"LogFormat": "JSON", "ApplicationLogLevel": "DEBUG"},
+    )
+    lam.get_waiter("function_updated_v2").wait(FunctionName=fn["FunctionName"])
+    resp = lam.invoke(FunctionName=fn["FunctionName"], LogType="Tail", Payload=b"{}")
+    assert "hidden debug" in base64.b64decode(resp["LogResult"]).decode()
