@@ -157,3 +157,41 @@ def test_tz_alone_on_a_forked_python_runtime(lam: Any, create: Any) -> None:
     _, out = invoke_json(lam, name)
     assert out["TZ"] == "Asia/Tokyo"
     assert out["tz"] == ["JST", "JST"]
+
+
+NODE_THROWS = """\
+exports.obj = async () => { throw { code: 42 }; };
+exports.num = async () => { throw 42; };
+exports.str = async () => { throw 'plain'; };
+exports.cbObj = (event, context, callback) => callback({ code: 7 });
+exports.errLike = async () => {
+  throw { name: 'Duck', message: 'quacks like an error', stack: 'Duck: quacks\\n    at pond' };
+};
+"""
+
+
+@pytest.mark.skipif(NODE is None, reason="no node on this host")
+def test_node_non_error_values_thrown(lam: Any, create: Any) -> None:
+    """Lambda's Node runtime (``toRapidResponse``): a thrown value that is not an Error
+    answers ``errorType`` ``typeof value`` and ``errorMessage`` ``String(value)``; an
+    object with string name, message and stack counts as an Error.
+    """
+    name = create({"index.js": NODE_THROWS}, "nodejs20.x", "index.obj")
+    expected = {
+        "index.obj": {"errorType": "object", "errorMessage": "[object Object]", "trace": []},
+        "index.num": {"errorType": "number", "errorMessage": "42", "trace": []},
+        "index.str": {"errorType": "string", "errorMessage": "plain", "trace": []},
+        "index.cbObj": {"errorType": "object", "errorMessage": "[object Object]", "trace": []},
+        "index.errLike": {
+            "errorType": "Duck",
+            "errorMessage": "quacks like an error",
+            "trace": ["Duck: quacks", "    at pond"],
+        },
+    }
+    for handler, doc in expected.items():
+        if handler != "index.obj":
+            lam.update_function_configuration(FunctionName=name, Handler=handler)
+            lam.get_waiter("function_updated_v2").wait(FunctionName=name)
+        resp, out = invoke_json(lam, name)
+        assert resp["FunctionError"] == "Unhandled", handler
+        assert out == doc, handler

@@ -106,21 +106,29 @@ function postError(urlPath, err, type) {
 }
 
 // ---------------------------------------------------------------- errors
+// As Lambda's runtime (toRapidResponse): an Error, or an object shaped like one (string
+// name, message and stack), gives its own fields; any other value gives its typeof and
+// String() ("object" / "[object Object]", "number" / "42").
+function isErrorLike(v) {
+  return Boolean(v && v.name && v.message && v.stack && typeof v.name === 'string'
+    && typeof v.message === 'string' && typeof v.stack === 'string');
+}
+
 function errorDoc(err, type) {
-  if (err instanceof Error) {
+  if (err instanceof Error || isErrorLike(err)) {
     return {
       errorType: type || err.name || 'Error',
-      errorMessage: err.message,
+      errorMessage: err.message || '',
       trace: String(err.stack || '').split('\n'),
     };
   }
   let message;
   try {
-    message = typeof err === 'string' ? err : JSON.stringify(err);
-  } catch (_e) {
     message = String(err);
+  } catch (_e) {
+    message = Object.prototype.toString.call(err);
   }
-  return { errorType: type || 'string', errorMessage: String(message), trace: [] };
+  return { errorType: type || typeof err, errorMessage: message, trace: [] };
 }
 
 function namedError(name, message, cause) {
