@@ -1,14 +1,15 @@
 """The apigatewayv2 control plane for HTTP APIs (REST-JSON under ``/v2/apis``).
 
 Operations: Create/Get/Update/Delete Api and GetApis; Create/Get/Update/Delete
-Integration and GetIntegrations; the same for Routes and Stages. Only what Hearth can
+Integration and GetIntegrations; the same for Routes, Stages and Deployments. Only what Hearth can
 serve is accepted: ProtocolType HTTP, integrations of type AWS_PROXY to a Lambda function
 (plain or ``arn:aws:apigateway:...:lambda:path/.../invocations`` URI, optionally with a
 version or alias qualifier) with PayloadFormatVersion 1.0 or 2.0. Anything else is a
 ``BadRequestException`` that says so.
 
-Routes and stages are live as soon as they are written: Hearth has no deployments, so
-every stage behaves as ``AutoDeploy`` (the flag is stored and reported as given).
+Routes and stages are live as soon as they are written: Hearth's deployments are records
+(see :mod:`hearth.gateway.deployments`), so every stage behaves as ``AutoDeploy`` (the
+flag is stored and reported as given).
 """
 
 from __future__ import annotations
@@ -36,6 +37,12 @@ from hearth.gateway.api_items import (
     string_member,
 )
 from hearth.gateway.apis_store import ApiDoc, ApiStore
+from hearth.gateway.deployments import (
+    create_deployment,
+    delete_deployment,
+    deployment_of,
+    update_deployment,
+)
 from hearth.gateway.errors import BadRequest, Conflict, NotFound, apigw_error
 from hearth.invoke.router import new_request_id
 
@@ -86,6 +93,11 @@ class HttpApisService:
             ("GET", re.compile(f"{a}/stages/(?P<id>[^/]+)/?"), self._getter("stages", "Stage")),
             ("PATCH", re.compile(f"{a}/stages/(?P<id>[^/]+)/?"), self._updater("stages", "Stage")),
             ("DELETE", re.compile(f"{a}/stages/(?P<id>[^/]+)/?"), self._deleter("stages", "Stage")),
+            ("POST", re.compile(f"{a}/deployments/?"), self._create_deployment),
+            ("GET", re.compile(f"{a}/deployments/?"), self._lister("deployments")),
+            ("GET", re.compile(f"{a}/deployments/(?P<id>[^/]+)/?"), self._deployment),
+            ("PATCH", re.compile(f"{a}/deployments/(?P<id>[^/]+)/?"), self._update_deployment),
+            ("DELETE", re.compile(f"{a}/deployments/(?P<id>[^/]+)/?"), self._delete_deployment),
         ]  # fmt: skip
 
     # -- Service protocol -------------------------------------------------------------
@@ -248,3 +260,27 @@ class HttpApisService:
             return Response(204, [("x-amzn-RequestId", new_request_id())], b"")
 
         return delete
+
+    # -- deployments (records only: see hearth.gateway.deployments) ----------------------
+    async def _create_deployment(self, p: Principal, req: Request, m: re.Match[str]) -> Response:
+        body = parse_json_body(req.body)
+        item = await self._apis.update(
+            p.account_id, m.group("api"), lambda d: create_deployment(d, body)
+        )
+        return json_response(201, item)
+
+    async def _deployment(self, p: Principal, req: Request, m: re.Match[str]) -> Response:
+        doc = await self._apis.read(p.account_id, m.group("api"))
+        return json_response(200, deployment_of(doc, unquote(m.group("id"))))
+
+    async def _update_deployment(self, p: Principal, req: Request, m: re.Match[str]) -> Response:
+        body, ident = parse_json_body(req.body), unquote(m.group("id"))
+        item = await self._apis.update(
+            p.account_id, m.group("api"), lambda d: update_deployment(d, ident, body)
+        )
+        return json_response(200, item)
+
+    async def _delete_deployment(self, p: Principal, req: Request, m: re.Match[str]) -> Response:
+        ident = unquote(m.group("id"))
+        await self._apis.update(p.account_id, m.group("api"), lambda d: delete_deployment(d, ident))
+        return Response(204, [("x-amzn-RequestId", new_request_id())], b"")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from hearth.gateway.errors import NotFound
@@ -41,6 +41,7 @@ class ApiDoc:
     integrations: dict[str, dict[str, Any]]
     routes: dict[str, dict[str, Any]]
     stages: dict[str, dict[str, Any]]
+    deployments: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(
@@ -49,6 +50,7 @@ class ApiDoc:
                 "integrations": self.integrations,
                 "routes": self.routes,
                 "stages": self.stages,
+                "deployments": self.deployments,
             }
         )
 
@@ -56,8 +58,9 @@ class ApiDoc:
     def from_row(api_id: str, account_id: str, region: str, text: str) -> ApiDoc:
         d = json.loads(text)
         return ApiDoc(
-            api_id, account_id, region, d["api"], d["integrations"], d["routes"], d["stages"]
-        )
+            api_id, account_id, region, d["api"], d["integrations"], d["routes"], d["stages"],
+            d.get("deployments", {}),
+        )  # fmt: skip
 
 
 @dataclass(slots=True)

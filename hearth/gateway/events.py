@@ -149,9 +149,9 @@ def event_v2(req: Request, ctx: EventContext, *, now: float | None = None) -> di
 def event_v1(req: Request, ctx: EventContext, *, now: float | None = None) -> dict[str, Any]:
     now = time.time() if now is None else now
     headers = forwarded_headers(req)
-    multi_headers: dict[str, list[str]] = {}
-    for k, v in headers.items():
-        multi_headers[k] = v.split(",") if k != "cookie" else [v]
+    # One value per header: the HTTP layer has already joined repeated lines with ",", and
+    # splitting again would cut single values that contain commas (User-Agent, Accept).
+    multi_headers = {k: [v] for k, v in headers.items()}
     pairs = _query_pairs(req.query)
     multi_q: dict[str, list[str]] = {}
     for k, v in pairs:
@@ -248,7 +248,8 @@ def map_response(payload: bytes, *, version: str = "2.0") -> Response:
 
 
 def _header_value(v: Any) -> str:
-    s = v if isinstance(v, str) else json.dumps(v) if not isinstance(v, int | float) else str(v)
+    plain = isinstance(v, int | float) and not isinstance(v, bool)
+    s = v if isinstance(v, str) else str(v) if plain else json.dumps(v)
     if "\r" in s or "\n" in s:
         raise BadLambdaResponse("header values cannot contain line breaks")
     return s

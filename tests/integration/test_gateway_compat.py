@@ -1,0 +1,196 @@
+"""Compatibility of the HTTP front door with AWS, driven as users drive it.
+
+Function URLs, HTTP APIs (boto3 ``apigatewayv2``) and usage plans (boto3 ``apigateway``)
+against botocore's models and AWS's documentation, plus a Mangum/Starlette app behind an
+HTTP API in both payload formats.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+import zipfile
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.helpers import ServerProcess
+from tests.integration.test_function_urls import STARLETTE_APP, _pip_target, request
+
+ROLE = "arn:aws:iam::000000000000:role/r"
+
+ECHO_V1 = """
+import json
+def handler(event, context):
+    b = event.get("body") or ""
+    if b.startswith("RET:"):
+        return json.loads(b[4:])
+    return {"statusCode": 200, "body": json.dumps(event)}
+"""
+
+
+@pytest.fixture(scope="module")
+def apigw(server: ServerProcess) -> Any:
+    return server.client("apigatewayv2")
+
+
+def _host(api_id: str, server: ServerProcess) -> str:
+    return f"{api_id}.execute-api.localhost:{server.port}"
+
+
+def _http_api(apigw: Any, fn_arn: str, version: str, route: str = "ANY /{proxy+}") -> str:
+    api_id: str = apigw.create_api(Name=f"compat-{version}", ProtocolType="HTTP")["ApiId"]
+    iid = apigw.create_integration(
+        ApiId=api_id, IntegrationType="AWS_PROXY", IntegrationUri=fn_arn,
+        PayloadFormatVersion=version,
+    )["IntegrationId"]  # fmt: skip
+    apigw.create_route(ApiId=api_id, RouteKey=route, Target=f"integrations/{iid}")
+    apigw.create_stage(ApiId=api_id, StageName="$default")
+    return api_id
+
+
+# -- deployments: the CLI's "create-deployment --stage-name" step ------------------------
+
+
+def test_deployments_lifecycle(apigw: Any, make_function: Any, server: ServerProcess) -> None:
+    fn = make_function(ECHO_V1)
+    api_id = apigw.create_api(Name="deploy", ProtocolType="HTTP")["ApiId"]
+    iid = apigw.create_integration(
+        ApiId=api_id, IntegrationType="AWS_PROXY", IntegrationUri=fn["FunctionArn"],
+        PayloadFormatVersion="2.0",
+    )["IntegrationId"]  # fmt: skip
+    apigw.create_route(ApiId=api_id, RouteKey="GET /hi", Target=f"integrations/{iid}")
+    apigw.create_stage(ApiId=api_id, StageName="prod")
+    dep = apigw.create_deployment(ApiId=api_id, StageName="prod", Description="first")
+    assert dep["ResponseMetadata"]["HTTPStatusCode"] == 201
+    assert dep["DeploymentStatus"] == "DEPLOYED" and dep["AutoDeployed"] is False
+    assert dep["Description"] == "first" and dep["CreatedDate"].tzinfo is not None
+    dep_id = dep["DeploymentId"]
+    assert apigw.get_stage(ApiId=api_id, StageName="prod")["DeploymentId"] == dep_id
+    got = apigw.get_deployment(ApiId=api_id, DeploymentId=dep_id)
+    assert got["DeploymentId"] == dep_id and got["DeploymentStatus"] == "DEPLOYED"
+    items = apigw.get_deployments(ApiId=api_id)["Items"]
+    assert [d["DeploymentId"] for d in items] == [dep_id]
+    upd = apigw.update_deployment(ApiId=api_id, DeploymentId=dep_id, Description="renamed")
+    assert upd["Description"] == "renamed"
+    # The deployed stage serves.
+    status, _, _, data = request(server, "GET", "/prod/hi", host=_host(api_id, server))
+    assert status == 200, data
+    # A deployment a stage uses cannot be deleted; an unused one can.
+    with pytest.raises(ClientError) as exc:
+        apigw.delete_deployment(ApiId=api_id, DeploymentId=dep_id)
+    assert exc.value.response["Error"]["Code"] == "BadRequestException"
+    spare = apigw.create_deployment(ApiId=api_id)["DeploymentId"]
+    apigw.delete_deployment(ApiId=api_id, DeploymentId=spare)
+    with pytest.raises(apigw.exceptions.NotFoundException):
+        apigw.get_deployment(ApiId=api_id, DeploymentId=spare)
+    with pytest.raises(apigw.exceptions.NotFoundException):
+        apigw.create_deployment(ApiId=api_id, StageName="nostage")
+    with pytest.raises(apigw.exceptions.NotFoundException):
+        apigw.create_deployment(ApiId="nosuchapi0", StageName="prod")
+
+
+# -- payload format 1.0 -------------------------------------------------------------------
+
+
+def test_v1_multi_value_headers_keep_commas(
+    apigw: Any, make_function: Any, server: ServerProcess
+) -> None:
+    fn = make_function(ECHO_V1)
+    api_id = _http_api(apigw, fn["FunctionArn"], "1.0")
+    ua = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko)"
+    accept = "text/html,application/xhtml+xml"
+    status, _, _, data = request(
+        server, "GET", "/p", host=_host(api_id, server),
+        headers=[("User-Agent", ua), ("Accept", accept)],
+    )  # fmt: skip
+    assert status == 200, data
+    ev = json.loads(data)
+    assert ev["headers"]["user-agent"] == ua
+    assert ev["multiValueHeaders"]["user-agent"] == [ua]
+    assert ev["multiValueHeaders"]["accept"] == [accept]
+
+
+# -- response mapping -----------------------------------------------------------------------
+
+
+def test_boolean_header_values_are_json_literals(
+    apigw: Any, make_function: Any, server: ServerProcess
+) -> None:
+    fn = make_function(ECHO_V1)
+    api_id = _http_api(apigw, fn["FunctionArn"], "2.0")
+    answer = {"statusCode": 200, "headers": {"X-Flag": True, "X-N": 3}, "body": "ok"}
+    status, hdrs, _, data = request(
+        server, "POST", "/r", host=_host(api_id, server), body=b"RET:" + json.dumps(answer).encode()
+    )
+    assert status == 200 and data == b"ok"
+    assert hdrs["x-flag"] == "true" and hdrs["x-n"] == "3"
+
+
+# -- Mangum behind an HTTP API ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def mangum_zip(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    pkg = tmp_path_factory.mktemp("mangum-pkg")
+    _pip_target(pkg)
+    (pkg / "app.py").write_text(STARLETTE_APP.replace("handler = Mangum", HEADERS_ROUTE))
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for path in sorted(pkg.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                z.write(path, str(path.relative_to(pkg)))
+    return buf.getvalue()
+
+
+HEADERS_ROUTE = """
+async def headers(request: Request) -> JSONResponse:
+    return JSONResponse({"ua": request.headers.get("user-agent"), "path": request.url.path})
+
+
+app.router.routes.append(Route("/headers", headers))
+handler = Mangum"""
+
+
+@pytest.mark.parametrize("version", ["2.0", "1.0"])
+def test_mangum_starlette_behind_http_api(
+    server: ServerProcess, lam: Any, apigw: Any, mangum_zip: bytes, version: str
+) -> None:
+    name = f"mangum-api-{version.replace('.', '')}-{int(time.time())}"
+    fn = lam.create_function(
+        FunctionName=name, Runtime="python3.11", Role=ROLE, Handler="app.handler",
+        Code={"ZipFile": mangum_zip}, Timeout=30, MemorySize=256,
+    )  # fmt: skip
+    try:
+        host = _host(_http_api(apigw, fn["FunctionArn"], version), server)
+        status, hdrs, _, data = request(server, "GET", "/items/42?q=find", host=host)
+        assert status == 200, data
+        assert json.loads(data) == {"id": "42", "q": "find"}
+        assert hdrs["content-type"] == "application/json"
+        status, _, _, data = request(
+            server, "POST", "/echo", host=host,
+            headers=[("Content-Type", "application/json"), ("X-Token", "t0k")],
+            body=b'{"n": [1, 2]}',
+        )  # fmt: skip
+        assert status == 201, data
+        assert json.loads(data) == {"got": {"n": [1, 2]}, "token": "t0k"}
+        status, _, raw, data = request(
+            server, "GET", "/cookies", host=host, headers=[("Cookie", "a=1; b=2")]
+        )
+        assert status == 200 and json.loads(data) == {"seen": {"a": "1", "b": "2"}}
+        set_cookies = [v for k, v in raw if k.lower() == "set-cookie"]
+        assert [c.split(";")[0] for c in set_cookies] == ["session=abc123", "theme=dark"]
+        status, hdrs, _, data = request(server, "GET", "/image.png", host=host)
+        assert status == 200 and hdrs["content-type"] == "image/png"
+        assert data == bytes(range(256))
+        ua = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko)"
+        status, _, _, data = request(
+            server, "GET", "/headers", host=host, headers=[("User-Agent", ua)]
+        )
+        assert status == 200 and json.loads(data) == {"ua": ua, "path": "/headers"}
+        status, _, _, data = request(server, "GET", "/missing", host=host)
+        assert status == 404
+    finally:
+        lam.delete_function(FunctionName=name)
