@@ -271,7 +271,7 @@ class QueueEngine:
     async def set_attributes(self, q: QueueInfo, attrs: dict[str, str]) -> None:
         merged = dict(q.attributes)
         for key, value in attrs.items():
-            if value == "" and key == "RedrivePolicy":
+            if value == "" and key in ("RedrivePolicy", "Policy"):
                 merged.pop(key, None)
             else:
                 merged[key] = value

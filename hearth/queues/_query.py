@@ -120,6 +120,8 @@ def _to_json(params: dict[str, str]) -> dict[str, Any]:
         ("MessageAttributeName", "MessageAttributeNames"),
         ("MessageSystemAttributeName", "MessageSystemAttributeNames"),
         ("TagKey", "TagKeys"),
+        ("AWSAccountId", "AWSAccountIds"),
+        ("ActionName", "Actions"),
     ):
         items = _indexed(params, prefix)
         if items:

@@ -46,6 +46,7 @@ from hearth.queues._model import (
     queue_url,
     validate_queue_attributes,
 )
+from hearth.queues._permissions import add_permission, remove_permission
 
 TARGET = "AmazonSQS."
 CONTENT_TYPE = "application/x-amz-json-1.0"
@@ -96,6 +97,8 @@ class SqsService:
             "TagQueue": self._tag_queue,
             "UntagQueue": self._untag_queue,
             "ListDeadLetterSourceQueues": self._dead_letter_sources,
+            "AddPermission": self._add_permission,
+            "RemovePermission": self._remove_permission,
         }
 
     # -- Service protocol -------------------------------------------------------------
@@ -131,6 +134,23 @@ class SqsService:
         if len(parts) < 2 or parts[-2] != p.account_id:
             raise queue_does_not_exist()
         return self.engine.get(p.account_id, parts[-1])
+
+    def _check_dead_letter_target(self, raw: Any, attrs: dict[str, str], fifo: bool) -> None:
+        """A RedrivePolicy names an existing queue of the source's type (FIFO or not)."""
+        if not attrs.get("RedrivePolicy"):
+            return
+        given = str(raw["RedrivePolicy"])
+        dlq = self.engine.by_arn(json.loads(attrs["RedrivePolicy"])["deadLetterTargetArn"])
+        if dlq is None:
+            raise InvalidParameterValue(
+                f"Value {given} for parameter RedrivePolicy is invalid. Reason: Dead letter"
+                " target does not exist."
+            )
+        if dlq.fifo != fifo:
+            raise InvalidParameterValue(
+                f"Value {given} for parameter RedrivePolicy is invalid. Reason: Dead-letter"
+                " queue must be same type of queue as the source.."
+            )
 
     @staticmethod
     def _host(req: Request) -> str:
@@ -238,6 +258,7 @@ class SqsService:
             raise MissingParameter("The request must contain the parameter QueueName.")
         fifo = check_queue_name(name, body.get("Attributes"))
         attrs = validate_queue_attributes(body.get("Attributes"), fifo=fifo, creating=True)
+        self._check_dead_letter_target(body.get("Attributes"), attrs, fifo)
         tags = body.get("tags") or {}
         q = await self.engine.create_queue(p.account_id, p.region, name, attrs, dict(tags))
         return {"QueueUrl": queue_url(self._host(req), q.account_id, q.name)}
@@ -321,9 +342,9 @@ class SqsService:
         q = self._queue(p, body)
         if "Attributes" not in body:
             raise MissingParameter("The request must contain the parameter Attributes.")
-        await self.engine.set_attributes(
-            q, validate_queue_attributes(body["Attributes"], fifo=q.fifo, creating=False)
-        )
+        attrs = validate_queue_attributes(body["Attributes"], fifo=q.fifo, creating=False)
+        self._check_dead_letter_target(body["Attributes"], attrs, q.fifo)
+        await self.engine.set_attributes(q, attrs)
         return {}
 
     async def _list_tags(self, p: Principal, req: Request, body: dict[str, Any]) -> dict[str, Any]:
@@ -333,9 +354,12 @@ class SqsService:
     async def _tag_queue(self, p: Principal, req: Request, body: dict[str, Any]) -> dict[str, Any]:
         q = self._queue(p, body)
         tags = body.get("Tags")
-        if not isinstance(tags, dict):
+        if not isinstance(tags, dict) or not tags:
             raise MissingParameter("The request must contain the parameter Tags.")
-        await self.engine.set_tags(q, {**q.tags, **{str(k): str(v) for k, v in tags.items()}})
+        merged = {**q.tags, **{str(k): str(v) for k, v in tags.items()}}
+        if len(merged) > 50:
+            raise InvalidParameterValue(f"Too many tags added for queue {q.name}.")
+        await self.engine.set_tags(q, merged)
         return {}
 
     async def _untag_queue(
@@ -343,7 +367,25 @@ class SqsService:
     ) -> dict[str, Any]:
         q = self._queue(p, body)
         keys = set(body.get("TagKeys") or [])
+        if not keys:
+            raise InvalidParameterValue("Tag keys must be between 1 and 128 characters in length.")
         await self.engine.set_tags(q, {k: v for k, v in q.tags.items() if k not in keys})
+        return {}
+
+    async def _add_permission(
+        self, p: Principal, req: Request, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        q = self._queue(p, body)
+        policy = add_permission(q.attributes.get("Policy", ""), q.arn, body)
+        await self.engine.set_attributes(q, {"Policy": policy})
+        return {}
+
+    async def _remove_permission(
+        self, p: Principal, req: Request, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        q = self._queue(p, body)
+        policy = remove_permission(q.attributes.get("Policy", ""), q.arn, body)
+        await self.engine.set_attributes(q, {"Policy": policy})
         return {}
 
     async def _dead_letter_sources(

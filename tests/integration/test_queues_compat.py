@@ -113,3 +113,157 @@ def test_event_source_mapping_from_fifo_queue(
             lam.update_event_source_mapping(UUID=m["UUID"], MaximumBatchingWindowInSeconds=3)
     finally:
         lam.delete_event_source_mapping(UUID=m["UUID"])
+
+
+def _queue(sqs: Any) -> tuple[str, str]:
+    url = sqs.create_queue(QueueName=_name("cq"))["QueueUrl"]
+    return url, _arn(sqs, url)
+
+
+def _err(exc: pytest.ExceptionInfo[ClientError]) -> tuple[int, str, str]:
+    r = exc.value.response
+    return r["ResponseMetadata"]["HTTPStatusCode"], r["Error"]["Code"], r["Error"]["Message"]
+
+
+def test_add_and_remove_permission(sqs: Any) -> None:
+    """AddPermission/RemovePermission edit the queue policy as SQS does."""
+    url, arn = _queue(sqs)
+    sqs.add_permission(
+        QueueUrl=url, Label="one", AWSAccountIds=["111111111111"], Actions=["SendMessage"]
+    )
+    sqs.add_permission(
+        QueueUrl=url,
+        Label="two",
+        AWSAccountIds=["111111111111", "222222222222"],
+        Actions=["ReceiveMessage", "DeleteMessage"],
+    )
+    policy = json.loads(
+        sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"])["Attributes"]["Policy"]
+    )
+    assert policy["Version"] == "2012-10-17"
+    assert policy["Id"] == f"{arn}/SQSDefaultPolicy"
+    assert policy["Statement"] == [
+        {
+            "Sid": "one",
+            "Effect": "Allow",
+            "Principal": {"AWS": "arn:aws:iam::111111111111:root"},
+            "Action": "SQS:SendMessage",
+            "Resource": arn,
+        },
+        {
+            "Sid": "two",
+            "Effect": "Allow",
+            "Principal": {
+                "AWS": ["arn:aws:iam::111111111111:root", "arn:aws:iam::222222222222:root"]
+            },
+            "Action": ["SQS:ReceiveMessage", "SQS:DeleteMessage"],
+            "Resource": arn,
+        },
+    ]
+    sqs.remove_permission(QueueUrl=url, Label="one")
+    policy = json.loads(
+        sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"])["Attributes"]["Policy"]
+    )
+    assert [s["Sid"] for s in policy["Statement"]] == ["two"]
+    sqs.remove_permission(QueueUrl=url, Label="two")
+    assert (
+        "Policy" not in sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    )
+
+
+def test_permission_errors(sqs: Any) -> None:
+    url, _ = _queue(sqs)
+    sqs.add_permission(QueueUrl=url, Label="t", AWSAccountIds=["111111111111"], Actions=["*"])
+    cases: list[tuple[dict[str, Any], tuple[int, str, str]]] = [
+        (
+            {"Label": "t", "AWSAccountIds": ["111111111111"], "Actions": ["SendMessage"]},
+            (400, "InvalidParameterValue", "Value t for parameter Label is invalid. Reason:"
+             " Already exists."),
+        ),
+        (
+            {"Label": "u", "AWSAccountIds": ["111111111111"], "Actions": ["RemovePermission"]},
+            (400, "InvalidParameterValue", "Value SQS:RemovePermission for parameter ActionName"
+             " is invalid. Reason: Only the queue owner is allowed to invoke this action."),
+        ),
+        (
+            {"Label": "u", "AWSAccountIds": ["111111111111"], "Actions": []},
+            (400, "MissingParameter", "The request must contain the parameter Actions."),
+        ),
+        (
+            {"Label": "u", "AWSAccountIds": [], "Actions": ["SendMessage"]},
+            (400, "InvalidParameterValue", "Value [] for parameter PrincipalId is invalid."
+             " Reason: Unable to verify."),
+        ),
+        (
+            {
+                "Label": "u",
+                "AWSAccountIds": ["111111111111"],
+                "Actions": [
+                    "ChangeMessageVisibility", "DeleteMessage", "GetQueueAttributes",
+                    "GetQueueUrl", "ListDeadLetterSourceQueues", "PurgeQueue",
+                    "ReceiveMessage", "SendMessage",
+                ],
+            },
+            (403, "OverLimit", "8 Actions were found, maximum allowed is 7."),
+        ),
+    ]  # fmt: skip
+    for kw, want in cases:
+        with pytest.raises(ClientError) as exc:
+            sqs.add_permission(QueueUrl=url, **kw)
+        assert _err(exc) == want, kw
+    with pytest.raises(ClientError) as exc:
+        sqs.remove_permission(QueueUrl=url, Label="nope")
+    assert _err(exc) == (
+        400,
+        "InvalidParameterValue",
+        "Value nope for parameter Label is invalid. Reason: can't find label on existing policy.",
+    )
+
+
+def test_tag_errors(sqs: Any) -> None:
+    url, _ = _queue(sqs)
+    sqs.tag_queue(QueueUrl=url, Tags={"k": "v"})
+    with pytest.raises(ClientError) as exc:
+        sqs.tag_queue(QueueUrl=url, Tags={})
+    assert _err(exc) == (400, "MissingParameter", "The request must contain the parameter Tags.")
+    name = url.rsplit("/", 1)[1]
+    with pytest.raises(ClientError) as exc:
+        sqs.tag_queue(QueueUrl=url, Tags={f"k{i}": "v" for i in range(50)})
+    assert _err(exc) == (400, "InvalidParameterValue", f"Too many tags added for queue {name}.")
+    assert sqs.list_queue_tags(QueueUrl=url)["Tags"] == {"k": "v"}
+    with pytest.raises(ClientError) as exc:
+        sqs.untag_queue(QueueUrl=url, TagKeys=[])
+    assert _err(exc) == (
+        400,
+        "InvalidParameterValue",
+        "Tag keys must be between 1 and 128 characters in length.",
+    )
+
+
+def test_redrive_policy_target_must_exist_and_match_type(sqs: Any) -> None:
+    _, std_arn = _queue(sqs)
+    _, fifo_arn = _fifo(sqs)
+    missing = std_arn + "-missing"
+    for name, attrs, dlq, reason in (
+        (_name("r"), {}, missing, "Dead letter target does not exist."),
+        (_name("r"), {}, fifo_arn, "Dead-letter queue must be same type of queue as the source.."),
+        (
+            _name("r") + ".fifo",
+            {"FifoQueue": "true"},
+            std_arn,
+            "Dead-letter queue must be same type of queue as the source..",
+        ),
+    ):
+        policy = json.dumps({"deadLetterTargetArn": dlq, "maxReceiveCount": 3})
+        with pytest.raises(ClientError) as exc:
+            sqs.create_queue(QueueName=name, Attributes={**attrs, "RedrivePolicy": policy})
+        assert _err(exc) == (
+            400,
+            "InvalidParameterValue",
+            f"Value {policy} for parameter RedrivePolicy is invalid. Reason: {reason}",
+        )
+    url, _ = _queue(sqs)
+    policy = json.dumps({"deadLetterTargetArn": missing, "maxReceiveCount": 3})
+    with pytest.raises(ClientError) as exc:
+        sqs.set_queue_attributes(QueueUrl=url, Attributes={"RedrivePolicy": policy})
+    assert _err(exc)[1] == "InvalidParameterValue"
