@@ -6,7 +6,10 @@ Hearth got wrong; the docstring names the AWS page it comes from.
 
 from __future__ import annotations
 
+import base64
 import itertools
+import json
+import re
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -195,3 +198,64 @@ def test_node_non_error_values_thrown(lam: Any, create: Any) -> None:
         resp, out = invoke_json(lam, name)
         assert resp["FunctionError"] == "Unhandled", handler
         assert out == doc, handler
+
+
+NODE_LOGS = """\
+exports.handler = async (event) => {
+  console.debug('dropped below WARN');
+  console.info('dropped too');
+  console.warn('careful', { n: 1 });
+  console.error(new TypeError('bad type'));
+  console.fatal('the end');
+  if (event.fail) throw new RangeError('out of range');
+  return 'ok';
+};
+"""
+
+
+def _tail(resp: dict[str, Any]) -> list[str]:
+    return base64.b64decode(resp["LogResult"]).decode().splitlines()
+
+
+@pytest.mark.skipif(NODE is None, reason="no node on this host")
+def test_node_json_logs_and_log_level(lam: Any, create: Any) -> None:
+    """ "Using Lambda advanced logging controls with Node.js": with LogFormat JSON the
+    console methods write ``{timestamp, level, requestId, message}`` records (an Error adds
+    errorType, errorMessage, stackTrace) and ApplicationLogLevel drops lower levels.
+    """
+    name = create(
+        {"index.js": NODE_LOGS},
+        "nodejs20.x",
+        "index.handler",
+        LoggingConfig={"LogFormat": "JSON", "ApplicationLogLevel": "WARN"},
+    )
+    resp = lam.invoke(FunctionName=name, Payload=b'{"fail": true}', LogType="Tail")
+    rid = resp["ResponseMetadata"]["RequestId"]
+    records = [json.loads(line) for line in _tail(resp) if line.startswith('{"timestamp"')]
+    assert [r["level"] for r in records] == ["WARN", "ERROR", "FATAL", "ERROR"]
+    for r in records:
+        assert r["requestId"] == rid
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", r["timestamp"])
+    warn, error, fatal, invoke_error = records
+    assert warn["message"] == "careful { n: 1 }"
+    assert error["message"]["errorType"] == "TypeError"
+    assert error["message"]["errorMessage"] == "bad type"
+    assert error["message"]["stackTrace"][0] == "TypeError: bad type"
+    assert fatal["message"] == "the end"
+    assert invoke_error["message"]["errorType"] == "RangeError"
+    assert invoke_error["message"]["errorMessage"] == "out of range"
+
+
+@pytest.mark.skipif(NODE is None, reason="no node on this host")
+def test_node_text_logs_keep_their_format(lam: Any, create: Any) -> None:
+    """Text format (the default): ``<time>\\t<request id>\\t<LEVEL>\\t<message>``, every
+    level, and the runtime's own "Invoke Error" line carries a tab before the document.
+    """
+    name = create({"index.js": NODE_LOGS}, "nodejs20.x", "index.handler")
+    resp = lam.invoke(FunctionName=name, Payload=b'{"fail": true}', LogType="Tail")
+    rid = resp["ResponseMetadata"]["RequestId"]
+    lines = [line.split("\t", 3) for line in _tail(resp) if f"\t{rid}\t" in line]
+    assert [parts[2] for parts in lines] == ["DEBUG", "INFO", "WARN", "ERROR", "FATAL", "ERROR"]
+    assert lines[2][3] == "careful { n: 1 }"
+    assert lines[5][3].startswith("Invoke Error \t{")
+    assert json.loads(lines[5][3].split("\t", 1)[1])["errorType"] == "RangeError"

@@ -139,23 +139,77 @@ function namedError(name, message, cause) {
 }
 
 // ---------------------------------------------------------------- console
+// LoggingConfig reaches the runtime as AWS_LAMBDA_LOG_FORMAT / AWS_LAMBDA_LOG_LEVEL; as
+// Lambda's runtime (LogPatch): JSON writes {timestamp, level, requestId, message} (an
+// Error argument adds errorType, errorMessage, stackTrace), and calls below the level are
+// dropped (console.fatal always writes).
+const LEVELS = { TRACE: 1, DEBUG: 2, INFO: 3, WARN: 4, ERROR: 5, FATAL: 6 };
+const JSON_LOGS = (process.env.AWS_LAMBDA_LOG_FORMAT || '').toUpperCase() === 'JSON';
+
+function jsonErrorReplacer(_key, value) {
+  if (value instanceof Error) {
+    return Object.assign({
+      errorType: (value.constructor && value.constructor.name) || 'UnknownError',
+      errorMessage: value.message,
+      stackTrace: typeof value.stack === 'string' ? value.stack.split('\n') : value.stack,
+    }, value);
+  }
+  return value;
+}
+
+function jsonLine(timestamp, level, requestId, args) {
+  const doc = { timestamp, level, requestId };
+  if (args.length === 1) {
+    doc.message = args[0];
+    try {
+      return JSON.stringify(doc, jsonErrorReplacer);
+    } catch (_e) {
+      doc.message = util.format(doc.message);
+      return JSON.stringify(doc);
+    }
+  }
+  doc.message = util.format(...args);
+  const err = args.find((a) => a instanceof Error);
+  if (err) {
+    doc.errorType = (err.constructor && err.constructor.name) || 'UnknownError';
+    doc.errorMessage = err.message;
+    doc.stackTrace = typeof err.stack === 'string' ? err.stack.split('\n') : [];
+  }
+  return JSON.stringify(doc);
+}
+
 let currentRequestId;
 function patchConsole() {
-  const write = (level) => (...args) => {
-    const msg = util.format(...args).replace(/\n/g, '\r');
-    const rid = currentRequestId === undefined ? 'undefined' : currentRequestId;
-    process.stdout.write(`${new Date().toISOString()}\t${rid}\t${level}\t${msg}\n`);
+  const min = LEVELS[(process.env.AWS_LAMBDA_LOG_LEVEL || '').toUpperCase()] || LEVELS.TRACE;
+  const write = (level, always) => {
+    if (!always && LEVELS[level] < min) return () => {};
+    return (...args) => {
+      const time = new Date().toISOString();
+      const line = JSON_LOGS
+        ? jsonLine(time, level, currentRequestId, args)
+        : `${time}\t${currentRequestId === undefined ? 'undefined' : currentRequestId}\t${level}\t${util.format(...args)}`;
+      process.stdout.write(`${line.replace(/\n/g, '\r')}\n`);
+    };
   };
   console.log = write('INFO');
   console.info = write('INFO');
   console.warn = write('WARN');
   console.error = write('ERROR');
   console.debug = write('DEBUG');
+  console.fatal = write('FATAL', true);
+  const trace = write('TRACE');
   console.trace = (...args) => {
     const e = new Error(util.format(...args));
     e.name = 'Trace';
-    write('TRACE')(e.stack);
+    trace(e.stack);
   };
+}
+
+// An error the runtime reports itself ("Invoke Error", "Uncaught Exception"): in text,
+// the label and a tab before the error document; in JSON, the error as the message.
+function logError(label, err, doc) {
+  if (JSON_LOGS) console.error(err instanceof Error ? err : new Error(String(err)));
+  else console.error(label, `\t${JSON.stringify(doc)}`);
 }
 
 // ---------------------------------------------------------------- handler loading
@@ -323,7 +377,7 @@ async function main() {
     activeRequestId = null;
     if (err !== null && err !== undefined) {
       const doc = errorDoc(err);
-      console.error('Invoke Error', JSON.stringify(doc));
+      logError('Invoke Error', err, doc);
       await postError(`/invocation/${rid}/error`, err);
     } else {
       let text;
@@ -343,7 +397,7 @@ async function main() {
 async function failInvocation(err, type, code) {
   const rid = activeRequestId;
   const doc = errorDoc(err, type);
-  console.error(`${type === 'Runtime.UnhandledPromiseRejection' ? 'Unhandled Promise Rejection' : 'Uncaught Exception'}`, JSON.stringify(doc));
+  logError(type === 'Runtime.UnhandledPromiseRejection' ? 'Unhandled Promise Rejection' : 'Uncaught Exception', err, doc);
   if (rid) await postError(`/invocation/${rid}/error`, err, type).catch(() => {});
   process.exit(code);
 }
