@@ -62,7 +62,7 @@ _ALLOWED = {
 @dataclass(frozen=True, slots=True)
 class EnvLimits:
     init_timeout: float = 10.0
-    max_response: int = 6 * 1024 * 1024
+    max_response: int = 6 * 1024 * 1024 + 100  # 6291556 bytes, Lambda's own figure
     network: str = "none"
     freeze_after: float | None = 1.0
     """Freeze an idle environment's processes after this long (None: never). Not after
@@ -186,6 +186,7 @@ class Environment:
             self._server = HttpServer(
                 self._hub.wrap(api) if self._hub is not None else api,
                 max_body=self._limits.max_response + 1024 * 1024,
+                on_too_large=api.oversized,
             )
             await self._server.start(sock=self._sandbox.runtime_api_socket)
         except BaseException:

@@ -91,7 +91,9 @@ class OutputCapture:
         )
         self._tail.append(message)
         self._tail_bytes += len(message) + 1
-        while self._tail_bytes > TAIL_BYTES * 2 and len(self._tail) > 1:
+        # Drop a line only when the rest still covers the last TAIL_BYTES (a long line
+        # is kept: its end belongs to the tail).
+        while len(self._tail) > 1 and self._tail_bytes - len(self._tail[0]) - 1 >= TAIL_BYTES:
             self._tail_bytes -= len(self._tail.pop(0)) + 1
 
     def begin_invocation(self) -> None:

@@ -67,22 +67,7 @@ class RuntimeApi:
                 return _error(405, "MethodNotAllowed", f"{verb} takes POST")
             if verb == "response":
                 if len(req.body) > self._max_response:
-                    self._target.post_error(
-                        request_id,
-                        "Function.ResponseSizeTooLarge",
-                        json.dumps(
-                            {
-                                "errorMessage": "Response payload size exceeded maximum allowed"
-                                f" payload size ({self._max_response} bytes).",
-                                "errorType": "Function.ResponseSizeTooLarge",
-                            }
-                        ).encode(),
-                    )
-                    return _error(
-                        413,
-                        "RequestEntityTooLarge",
-                        f"Exceeded maximum allowed payload size ({self._max_response} bytes).",
-                    )
+                    return self.oversized(req)
                 answer = self._target.post_response(request_id, req.body)
             elif verb == "error":
                 error_type = req.headers.get(
@@ -95,6 +80,32 @@ class RuntimeApi:
                 return _ACCEPTED
             return answer
         return _error(404, "UnknownPath", f"Unknown path {path}")
+
+    def oversized(self, req: Request) -> Response:
+        """A response past the limit: the invocation fails with Function.ResponseSizeTooLarge.
+
+        Also the HTTP server's answer to a body past its own cap (the body is not kept),
+        so a far larger response fails the invocation too instead of leaving it to time out.
+        """
+        rest = req.path[len(PREFIX) :] if req.path.startswith(PREFIX) else ""
+        request_id, _, verb = rest.removeprefix("invocation/").partition("/")
+        if rest.startswith("invocation/") and verb == "response":
+            self._target.post_error(
+                request_id,
+                "Function.ResponseSizeTooLarge",
+                json.dumps(
+                    {
+                        "errorMessage": "Response payload size exceeded maximum allowed"
+                        f" payload size ({self._max_response} bytes).",
+                        "errorType": "Function.ResponseSizeTooLarge",
+                    }
+                ).encode(),
+            )
+        return _error(
+            413,
+            "RequestEntityTooLarge",
+            f"Exceeded maximum allowed payload size ({self._max_response} bytes).",
+        )
 
 
 def invalid_request_id(request_id: str) -> Response:

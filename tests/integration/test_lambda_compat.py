@@ -88,3 +88,31 @@ def test_json_log_format_reaches_the_runtime(lam: Any, make_function: Any) -> No
     lam.get_waiter("function_updated_v2").wait(FunctionName=fn["FunctionName"])
     resp = lam.invoke(FunctionName=fn["FunctionName"], LogType="Tail", Payload=b"{}")
     assert "hidden debug" in base64.b64decode(resp["LogResult"]).decode()
+
+
+def test_log_tail_is_the_last_4kb_even_after_a_long_line(lam: Any, make_function: Any) -> None:
+    name = make_function("def handler(event, context):\n    print('y' * 10000)\n    return 1\n")[
+        "FunctionName"
+    ]
+    resp = lam.invoke(FunctionName=name, LogType="Tail", Payload=b"{}")
+    tail = base64.b64decode(resp["LogResult"])
+    assert len(tail) == 4096
+    assert b"yyyy\nEND RequestId: " in tail and tail.endswith(b"\n")
+
+
+def test_response_far_past_6mb_is_a_function_error_not_a_timeout(
+    lam: Any, make_function: Any
+) -> None:
+    name = make_function(
+        "def handler(event, context):\n    return 'x' * (8 * 1024 * 1024)\n",
+        MemorySize=512,
+        Timeout=20,
+    )["FunctionName"]
+    resp = lam.invoke(FunctionName=name, Payload=b"{}")
+    assert resp["StatusCode"] == 200 and resp["FunctionError"] == "Unhandled"
+    body = json.loads(resp["Payload"].read())
+    assert body == {
+        "errorMessage": "Response payload size exceeded maximum allowed payload size"
+        " (6291556 bytes).",
+        "errorType": "Function.ResponseSizeTooLarge",
+    }
