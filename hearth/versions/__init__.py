@@ -1,4 +1,5 @@
-"""Versions and aliases of functions (Lambda's PublishVersion / *Alias operations).
+"""Versions and aliases of functions (Lambda's PublishVersion / *Alias operations), and
+the functions' resource-based policies (AddPermission / GetPolicy / RemovePermission).
 
 Imports point down: this package uses ``hearth.api`` helpers (wire, names, the
 configuration document) and the store; the core learns of it only through the seams
@@ -9,11 +10,13 @@ plane's qualifier hooks).
 from __future__ import annotations
 
 import sqlite3
+from typing import Any
 
 from hearth.api.names import FunctionRef
 from hearth.types import LATEST, FunctionConfig
 from hearth.versions._store import SCHEMA, FeatureStore, forget_function
 from hearth.versions.aliases import AliasesApi
+from hearth.versions.policy import PolicyApi
 from hearth.versions.versions import VersionsApi
 
 __all__ = ["AliasesApi", "Versions", "VersionsApi"]
@@ -26,13 +29,16 @@ class Versions:
         self._store = store
         self.versions = VersionsApi(store)
         self.aliases = AliasesApi(store)
+        self.policy = PolicyApi(store)
 
     async def open(self) -> None:
         await self._store.add_schema(SCHEMA)
+        await self.policy.open()
 
     def register(self, add_route: object) -> None:
         self.versions.register(add_route)
         self.aliases.register(add_route)
+        self.policy.register(add_route)
 
     async def version_of(self, account_id: str, name: str, qualifier: str) -> str | None:
         """The version a qualifier names: itself for a version, the alias's primary
@@ -59,9 +65,15 @@ class Versions:
     async def publish(self, account_id: str, region: str, name: str) -> FunctionConfig:
         return await self.versions.publish(account_id, region, name)
 
+    async def list_all(
+        self, account_id: str, marker: str | None, max_items: int | None
+    ) -> dict[str, Any]:
+        return await self.versions.list_all(account_id, marker, max_items)
+
     async def function_deleted(self, account_id: str, name: str) -> None:
         def op(db: sqlite3.Connection) -> None:
             forget_function(db, account_id, name)
 
         await self._store.run(op)
+        await self.policy.function_deleted(account_id, name)
         self.aliases.forget(account_id, name)

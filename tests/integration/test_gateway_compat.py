@@ -194,3 +194,100 @@ def test_mangum_starlette_behind_http_api(
         assert status == 404
     finally:
         lam.delete_function(FunctionName=name)
+
+
+# -- resource policies: the "add-permission" step of function URL and API set-ups ---------
+
+
+def test_add_permission_get_policy_remove_permission(lam: Any, make_function: Any) -> None:
+    fn = make_function(ECHO_V1)
+    name, arn = fn["FunctionName"], fn["FunctionArn"]
+    with pytest.raises(lam.exceptions.ResourceNotFoundException) as nf:
+        lam.get_policy(FunctionName=name)
+    assert nf.value.response["Error"]["Message"] == "The resource you requested does not exist."
+    resp = lam.add_permission(
+        FunctionName=name, StatementId="FunctionURLAllowPublicAccess",
+        Action="lambda:InvokeFunctionUrl", Principal="*", FunctionUrlAuthType="NONE",
+    )  # fmt: skip
+    assert resp["ResponseMetadata"]["HTTPStatusCode"] == 201
+    assert json.loads(resp["Statement"]) == {
+        "Sid": "FunctionURLAllowPublicAccess",
+        "Effect": "Allow",
+        "Principal": "*",
+        "Action": "lambda:InvokeFunctionUrl",
+        "Resource": arn,
+        "Condition": {"StringEquals": {"lambda:FunctionUrlAuthType": "NONE"}},
+    }
+    source = "arn:aws:execute-api:us-east-1:000000000000:abcdef1234/*/*"
+    lam.add_permission(
+        FunctionName=name, StatementId="apigw", Action="lambda:InvokeFunction",
+        Principal="apigateway.amazonaws.com", SourceArn=source,
+    )  # fmt: skip
+    lam.add_permission(
+        FunctionName=name, StatementId="acct", Action="lambda:InvokeFunction",
+        Principal="111122223333",
+    )  # fmt: skip
+    got = lam.get_policy(FunctionName=name)
+    policy = json.loads(got["Policy"])
+    assert policy["Version"] == "2012-10-17" and got["RevisionId"]
+    by_sid = {s["Sid"]: s for s in policy["Statement"]}
+    assert list(by_sid) == ["FunctionURLAllowPublicAccess", "apigw", "acct"]
+    assert by_sid["apigw"]["Principal"] == {"Service": "apigateway.amazonaws.com"}
+    assert by_sid["apigw"]["Condition"] == {"ArnLike": {"AWS:SourceArn": source}}
+    assert by_sid["acct"]["Principal"] == {"AWS": "arn:aws:iam::111122223333:root"}
+    # Bad input, each with Lambda's error.
+    with pytest.raises(lam.exceptions.ResourceConflictException) as conflict:
+        lam.add_permission(
+            FunctionName=name, StatementId="apigw", Action="lambda:InvokeFunction", Principal="*"
+        )
+    assert conflict.value.response["Error"]["Message"] == (
+        "The statement id (apigw) provided already exists. Please provide a new statement id,"
+        " or remove the existing statement."
+    )
+    with pytest.raises(ClientError) as bad:
+        lam.add_permission(FunctionName=name, StatementId="x", Action="invoke", Principal="*")
+    assert bad.value.response["Error"]["Code"] == "ValidationException"
+    with pytest.raises(lam.exceptions.ResourceNotFoundException):
+        lam.add_permission(
+            FunctionName=name, StatementId="x", Action="lambda:InvokeFunction", Principal="*",
+            Qualifier="nosuchalias",
+        )  # fmt: skip
+    with pytest.raises(lam.exceptions.PreconditionFailedException):
+        lam.remove_permission(FunctionName=name, StatementId="apigw", RevisionId="stale")
+    with pytest.raises(lam.exceptions.ResourceNotFoundException) as missing:
+        lam.remove_permission(FunctionName=name, StatementId="nosuch")
+    assert missing.value.response["Error"]["Message"] == (
+        "Statement nosuch is not found in resource policy."
+    )
+    for sid in ("FunctionURLAllowPublicAccess", "apigw", "acct"):
+        lam.remove_permission(FunctionName=name, StatementId=sid)
+    with pytest.raises(lam.exceptions.ResourceNotFoundException):
+        lam.get_policy(FunctionName=name)
+
+
+def test_aws_cli_function_url_setup(server: ServerProcess, make_function: Any) -> None:
+    """The documented CLI steps: create-function-url-config, then add-permission."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    fn = make_function(ECHO_V1)
+    env = dict(os.environ, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test",
+               AWS_DEFAULT_REGION="us-east-1")  # fmt: skip
+    aws = [str(Path(sys.executable).parent / "aws"), "--endpoint-url", server.endpoint, "lambda"]
+
+    def cli(*args: str) -> Any:
+        out = subprocess.run([*aws, *args], env=env, capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout) if out.stdout.strip() else None
+
+    url = cli("create-function-url-config", "--function-name", fn["FunctionName"],
+              "--auth-type", "NONE")["FunctionUrl"]  # fmt: skip
+    stmt = cli("add-permission", "--function-name", fn["FunctionName"],
+               "--statement-id", "FunctionURLAllowPublicAccess",
+               "--action", "lambda:InvokeFunctionUrl", "--principal", "*",
+               "--function-url-auth-type", "NONE")["Statement"]  # fmt: skip
+    assert json.loads(stmt)["Condition"] == {"StringEquals": {"lambda:FunctionUrlAuthType": "NONE"}}
+    status, _, _, data = request(server, "GET", "/cli?x=1", host=url.split("//", 1)[1].rstrip("/"))
+    assert status == 200 and json.loads(data)["rawQueryString"] == "x=1"
