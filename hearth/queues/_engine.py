@@ -43,6 +43,7 @@ from hearth.queues._errors import (
     queue_does_not_exist,
 )
 from hearth.queues._model import (
+    FIFO_DEFAULTS,
     INT_ATTRIBUTES,
     make_receipt,
     parse_queue_arn,
@@ -580,4 +581,4 @@ class QueueEngine:
 def _default(name: str) -> str:
     if name in INT_ATTRIBUTES:
         return str(INT_ATTRIBUTES[name][2])
-    return ""
+    return FIFO_DEFAULTS.get(name, "")

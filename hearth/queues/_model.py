@@ -94,6 +94,13 @@ def check_queue_name(name: str, attrs: Any) -> bool:
     return False
 
 
+#: what a FIFO queue reports (and CreateQueue compares) for FIFO attributes never set
+FIFO_DEFAULTS = {
+    "ContentBasedDeduplication": "false",
+    "DeduplicationScope": "queue",
+    "FifoThroughputLimit": "perQueue",
+}
+
 _FIFO_VALUES = {
     "FifoQueue": ("true", "false"),
     "ContentBasedDeduplication": ("true", "false"),

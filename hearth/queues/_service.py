@@ -35,6 +35,7 @@ from hearth.queues._errors import (
 )
 from hearth.queues._model import (
     ALL_QUEUE_ATTRIBUTES,
+    FIFO_DEFAULTS,
     INT_ATTRIBUTES,
     MAX_MESSAGE_SIZE,
     attributes_to_json,
@@ -321,6 +322,9 @@ class SqsService:
                 values[key] = str(q.int_attr(key))
         for key, value in q.attributes.items():
             values.setdefault(key, value)
+        if q.fifo:
+            for key, value in FIFO_DEFAULTS.items():
+                values.setdefault(key, value)
         values["QueueArn"] = q.arn
         values["CreatedTimestamp"] = str(int(q.created))
         values["LastModifiedTimestamp"] = str(int(q.modified))

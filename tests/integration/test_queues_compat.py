@@ -267,3 +267,27 @@ def test_redrive_policy_target_must_exist_and_match_type(sqs: Any) -> None:
     with pytest.raises(ClientError) as exc:
         sqs.set_queue_attributes(QueueUrl=url, Attributes={"RedrivePolicy": policy})
     assert _err(exc)[1] == "InvalidParameterValue"
+
+
+def test_fifo_attribute_defaults(sqs: Any) -> None:
+    """A FIFO queue reports its FIFO attributes' defaults, and CreateQueue compares them."""
+    name = _name("fd") + ".fifo"
+    url = sqs.create_queue(QueueName=name, Attributes={"FifoQueue": "true"})["QueueUrl"]
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert attrs["FifoQueue"] == "true"
+    assert attrs["ContentBasedDeduplication"] == "false"
+    assert attrs["DeduplicationScope"] == "queue"
+    assert attrs["FifoThroughputLimit"] == "perQueue"
+    again = sqs.create_queue(
+        QueueName=name,
+        Attributes={
+            "FifoQueue": "true",
+            "ContentBasedDeduplication": "false",
+            "DeduplicationScope": "queue",
+        },
+    )
+    assert again["QueueUrl"] == url
+    with pytest.raises(sqs.exceptions.QueueNameExists):
+        sqs.create_queue(
+            QueueName=name, Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"}
+        )
