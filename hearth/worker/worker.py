@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 from hearth.errors import SandboxError, ServiceError, TooManyRequests
 from hearth.runtimes.registry import RuntimeRegistry
+from hearth.runtimes.wrapper import exec_wrapped
 from hearth.sandbox.base import SandboxBackend
 from hearth.types import FunctionConfig
 from hearth.worker.environment import Environment, EnvLimits, State
@@ -134,7 +135,7 @@ class Worker:
         if runtime is None:
             self._committed_mb -= cfg.memory_size
             raise TooManyRequests(f"Runtime {cfg.runtime} is not available on this worker")
-        launch = runtime.launch()
+        launch = exec_wrapped(runtime.launch(), cfg.runtime, cfg.environment)
         # The runtime's defaults first: LANG, PATH, TZ, PYTHONPATH, ... are not reserved,
         # so a function's own values win (AWS: "Using Lambda environment variables").
         env_vars = dict(launch.env)

@@ -259,3 +259,97 @@ def test_node_text_logs_keep_their_format(lam: Any, create: Any) -> None:
     assert lines[2][3] == "careful { n: 1 }"
     assert lines[5][3].startswith("Invoke Error \t{")
     assert json.loads(lines[5][3].split("\t", 1)[1])["errorType"] == "RangeError"
+
+
+WRAPPER = """#!/bin/bash
+# AWS's example: add interpreter options, then start the runtime.
+args=("$@")
+export WRAPPED_BY="wrapper.sh"
+export WRAPPED_ARGC="$#"
+exec "${args[@]}"
+"""
+
+PY_WRAPPED = """\
+import os, sys
+
+def handler(event, context):
+    return {"by": os.environ.get("WRAPPED_BY"), "argc": os.environ.get("WRAPPED_ARGC"),
+            "exe": sys.executable}
+"""
+
+NODE_WRAPPED = """\
+exports.handler = async () => ({
+  by: process.env.WRAPPED_BY, argc: process.env.WRAPPED_ARGC,
+});
+"""
+
+
+def test_exec_wrapper_starts_a_python_runtime(lam: Any, create: Any) -> None:
+    """ "Modifying the runtime environment": AWS_LAMBDA_EXEC_WRAPPER names a script that
+    Lambda runs with the runtime's command as its arguments.
+    """
+    name = create(
+        {"app.py": PY_WRAPPED, "wrapper.sh": WRAPPER},
+        "python3.11",
+        "app.handler",
+        modes={"wrapper.sh": 0o755},
+        Environment={"Variables": {"AWS_LAMBDA_EXEC_WRAPPER": "/var/task/wrapper.sh"}},
+    )
+    resp, out = invoke_json(lam, name)
+    assert "FunctionError" not in resp, out
+    assert out["by"] == "wrapper.sh"
+    assert int(out["argc"]) >= 1
+    assert out["exe"].startswith("/var/lang/bin/python3.11")
+
+
+@pytest.mark.skipif(NODE is None, reason="no node on this host")
+def test_exec_wrapper_starts_a_node_runtime(lam: Any, create: Any) -> None:
+    name = create(
+        {"index.js": NODE_WRAPPED, "wrapper.sh": WRAPPER},
+        "nodejs20.x",
+        "index.handler",
+        modes={"wrapper.sh": 0o755},
+        Environment={"Variables": {"AWS_LAMBDA_EXEC_WRAPPER": "/var/task/wrapper.sh"}},
+    )
+    resp, out = invoke_json(lam, name)
+    assert "FunctionError" not in resp, out
+    assert out["by"] == "wrapper.sh"
+
+
+def test_exec_wrapper_is_ignored_by_custom_runtimes(lam: Any, create: Any) -> None:
+    name = create(
+        {"bootstrap": SHELL_ENV},
+        "provided.al2023",
+        "unused",
+        modes={"bootstrap": 0o755},
+        Environment={"Variables": {"AWS_LAMBDA_EXEC_WRAPPER": "/var/task/missing.sh"}},
+    )
+    resp, out = invoke_json(lam, name)
+    assert "FunctionError" not in resp, out
+    assert out["TZ"] == ":UTC"
+
+
+@pytest.mark.parametrize(
+    ("path", "mode", "reason"),
+    [
+        ("/var/task/missing.sh", None, "no such file or directory"),
+        ("/var/task/wrapper.sh", 0o644, "permission denied"),
+    ],
+)
+def test_exec_wrapper_that_cannot_start_is_invalid_entrypoint(
+    lam: Any, create: Any, path: str, mode: int | None, reason: str
+) -> None:
+    name = create(
+        {"app.py": PY_WRAPPED, "wrapper.sh": WRAPPER},
+        "python3.11",
+        "app.handler",
+        modes={"wrapper.sh": mode} if mode is not None else None,
+        Environment={"Variables": {"AWS_LAMBDA_EXEC_WRAPPER": path}},
+    )
+    resp, err = invoke_json(lam, name)
+    rid = resp["ResponseMetadata"]["RequestId"]
+    assert resp["FunctionError"] == "Unhandled"
+    assert err == {
+        "errorType": "Runtime.InvalidEntrypoint",
+        "errorMessage": f"RequestId: {rid} Error: fork/exec {path}: {reason}",
+    }

@@ -3,6 +3,7 @@
 #
 #   launch.sh --provided      start the custom runtime: /var/task/bootstrap, else /opt/bootstrap
 #   launch.sh -- ARGV...      start a managed runtime (ARGV) after the extensions
+#                             (ARGV[0] may be the function's AWS_LAMBDA_EXEC_WRAPPER)
 #
 # First every executable file in /opt/extensions is started in the background (external
 # extensions, as on Lambda), each in a subshell that reports its exit to the worker; then the runtime replaces this shell (exec), so the
@@ -59,5 +60,12 @@ fi
 
 if [ "$1" = "--" ]; then
     shift
+fi
+# A command that cannot start (a function's AWS_LAMBDA_EXEC_WRAPPER that is missing or
+# not executable): Runtime.InvalidEntrypoint with the fork/exec message, as on Lambda.
+if [ ! -e "$1" ]; then
+    init_error "fork/exec $1: no such file or directory"
+elif [ ! -f "$1" ] || [ ! -x "$1" ]; then
+    init_error "fork/exec $1: permission denied"
 fi
 exec "$@"
