@@ -85,6 +85,12 @@ class Qualifiers(Protocol):
         """Publish ``$LATEST`` as a version (``Publish: true`` on create / code update)."""
         ...
 
+    async def list_all(
+        self, account_id: str, marker: str | None, max_items: int | None
+    ) -> dict[str, Any]:
+        """ListFunctions with ``FunctionVersion=ALL``: every version of every function."""
+        ...
+
 
 @dataclass(slots=True)
 class AccountDefaults:
@@ -386,8 +392,11 @@ class FunctionsApi:
         return cfg
 
     async def list(
-        self, account_id: str, marker: str | None, max_items: int | None
+        self, account_id: str, marker: str | None, max_items: int | None, all_versions: bool = False
     ) -> dict[str, Any]:
+        """ListFunctions: ``$LATEST`` of each function, or (``all_versions``) every version."""
+        if all_versions and self.qualifiers is not None:
+            return await self.qualifiers.list_all(account_id, marker, max_items)
         limit = min(max_items or 50, 50)
         after = None
         if marker:

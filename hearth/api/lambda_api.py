@@ -105,8 +105,13 @@ class LambdaApi:
             except ValueError:
                 raise InvalidParameterValue("MaxItems must be an integer") from None
             check_int(max_items, "maxItems", lo=1, hi=10000)
+        if "FunctionVersion" in q:
+            check_enum(q["FunctionVersion"], "functionVersion", ["ALL"])
         return json_response(
-            200, await self.functions.list(p.account_id, q.get("Marker"), max_items)
+            200,
+            await self.functions.list(
+                p.account_id, q.get("Marker"), max_items, q.get("FunctionVersion") == "ALL"
+            ),
         )
 
     async def _update_code(self, p: Principal, req: Request, m: re.Match[str]) -> Response:

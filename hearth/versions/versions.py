@@ -141,6 +141,35 @@ class VersionsApi:
             doc["NextMarker"] = next_marker(offset + limit)
         return json_response(200, doc)
 
+    async def list_all(
+        self, account_id: str, marker: str | None, max_items: int | None
+    ) -> dict[str, Any]:
+        """ListFunctions with ``FunctionVersion=ALL``: each function's ``$LATEST`` then its
+        versions, functions by name; every entry under its qualified ARN (as AWS lists them)."""
+        q = {"Marker": marker or ""}
+        if max_items is not None:
+            q["MaxItems"] = str(max_items)
+        offset, limit = page_params(q, 10000)
+
+        def op(db: sqlite3.Connection) -> list[FunctionConfig]:
+            rows = db.execute(
+                "SELECT config FROM function_versions WHERE account_id=?", (account_id,)
+            ).fetchall()
+            cfgs = [FunctionConfig.from_json(r[0]) for r in rows]
+            return sorted(
+                cfgs, key=lambda c: (c.name, int(c.version) if c.version.isdigit() else -1)
+            )
+
+        cfgs = await self._store.run(op)
+        docs = [configuration_doc(c) for c in cfgs[offset : offset + limit]]
+        for d in docs:
+            if d["Version"] == LATEST:
+                d["FunctionArn"] = f"{d['FunctionArn']}:{LATEST}"
+        doc: dict[str, Any] = {"Functions": docs}
+        if offset + limit < len(cfgs):
+            doc["NextMarker"] = next_marker(offset + limit)
+        return doc
+
     async def delete_version(
         self, account_id: str, region: str, ref: FunctionRef
     ) -> FunctionConfig:

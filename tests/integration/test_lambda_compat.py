@@ -116,3 +116,30 @@ def test_response_far_past_6mb_is_a_function_error_not_a_timeout(
         " (6291556 bytes).",
         "errorType": "Function.ResponseSizeTooLarge",
     }
+
+
+def test_list_functions_all_versions(lam: Any, make_function: Any) -> None:
+    name = make_function(CODE, name="compat-all-versions")["FunctionName"]
+    lam.publish_version(FunctionName=name)
+    lam.update_function_code(FunctionName=name, ZipFile=make_zip({"app.py": CODE + "\n"}))
+    lam.publish_version(FunctionName=name)
+    pages = lam.get_paginator("list_functions").paginate(
+        FunctionVersion="ALL", PaginationConfig={"PageSize": 2}
+    )
+    mine = [f for page in pages for f in page["Functions"] if f["FunctionName"] == name]
+    assert [f["Version"] for f in mine] == ["$LATEST", "1", "2"]
+    assert [f["FunctionArn"].rsplit(":", 1)[1] for f in mine] == ["$LATEST", "1", "2"]
+    plain = [
+        f["Version"]
+        for page in lam.get_paginator("list_functions").paginate()
+        for f in page["Functions"]
+        if f["FunctionName"] == name
+    ]
+    assert plain == ["$LATEST"]
+    with pytest.raises(lam.exceptions.ClientError) as exc:
+        lam.list_functions(FunctionVersion="LATEST")
+    assert exc.value.response["Error"]["Code"] == "ValidationException"
+    assert exc.value.response["Error"]["Message"] == (
+        "1 validation error detected: Value 'LATEST' at 'functionVersion' failed to satisfy"
+        " constraint: Member must satisfy enum value set: [ALL]"
+    )
