@@ -3,7 +3,8 @@ path form ``/_hearth/execute-api/<api-id>/...``.
 
 Algorithm per request:
 
-1. Find the API (unknown → 404 ``{"message":"Not Found"}``).
+1. Find the API (unknown → 404 ``{"message":"Not Found"}``; with
+   ``DisableExecuteApiEndpoint`` → 403 ``{"message":"Forbidden"}``).
 2. Pick the stage: a first path segment naming a stage selects it (and is stripped for
    route matching); otherwise the ``$default`` stage if there is one; otherwise 404.
 3. With a CORS configuration, answer a preflight here.
@@ -89,6 +90,8 @@ class HttpApiDoor:
         live = await self._apis.live(api_id)
         if live is None:
             return message(404, "Not Found")
+        if live.doc.api.get("disableExecuteApiEndpoint"):
+            return message(403, "Forbidden")  # as AWS answers on a disabled default endpoint
         stage, route_path = _stage_of(live, path)
         if stage is None:
             return message(404, "Not Found")

@@ -1,7 +1,8 @@
 """The apigatewayv2 control plane for HTTP APIs (REST-JSON under ``/v2/apis``).
 
 Operations: Create/Get/Update/Delete Api and GetApis; Create/Get/Update/Delete
-Integration and GetIntegrations; the same for Routes, Stages and Deployments. Only what Hearth can
+Integration and GetIntegrations; the same for Routes, Stages and Deployments; Tag /
+Untag / GetTags. Only what Hearth can
 serve is accepted: ProtocolType HTTP, integrations of type AWS_PROXY to a Lambda function
 (plain or ``arn:aws:apigateway:...:lambda:path/.../invocations`` URI, optionally with a
 version or alias qualifier) with PayloadFormatVersion 1.0 or 2.0. Anything else is a
@@ -36,6 +37,7 @@ from hearth.gateway.api_items import (
     route_key,
     string_member,
 )
+from hearth.gateway.api_tags import get_tags, parse_arn, tag, untag
 from hearth.gateway.apis_store import ApiDoc, ApiStore
 from hearth.gateway.deployments import (
     create_deployment,
@@ -98,11 +100,14 @@ class HttpApisService:
             ("GET", re.compile(f"{a}/deployments/(?P<id>[^/]+)/?"), self._deployment),
             ("PATCH", re.compile(f"{a}/deployments/(?P<id>[^/]+)/?"), self._update_deployment),
             ("DELETE", re.compile(f"{a}/deployments/(?P<id>[^/]+)/?"), self._delete_deployment),
+            ("GET", re.compile(r"/v2/tags/(?P<arn>[^/]+)/?"), self._get_tags),
+            ("POST", re.compile(r"/v2/tags/(?P<arn>[^/]+)/?"), self._tag),
+            ("DELETE", re.compile(r"/v2/tags/(?P<arn>[^/]+)/?"), self._untag),
         ]  # fmt: skip
 
     # -- Service protocol -------------------------------------------------------------
     def claims(self, req: Request) -> bool:
-        return req.path == "/v2/apis" or req.path.startswith("/v2/apis/")
+        return req.path == "/v2/apis" or req.path.startswith(("/v2/apis/", "/v2/tags/"))
 
     async def __call__(self, principal: Principal, req: Request) -> Response:
         for method, pattern, handler in self._routes:
@@ -283,4 +288,22 @@ class HttpApisService:
     async def _delete_deployment(self, p: Principal, req: Request, m: re.Match[str]) -> Response:
         ident = unquote(m.group("id"))
         await self._apis.update(p.account_id, m.group("api"), lambda d: delete_deployment(d, ident))
+        return Response(204, [("x-amzn-RequestId", new_request_id())], b"")
+
+    # -- tags -------------------------------------------------------------------------
+    async def _get_tags(self, p: Principal, req: Request, m: re.Match[str]) -> Response:
+        api_id, stage = parse_arn(unquote(m.group("arn")))
+        doc = await self._apis.read(p.account_id, api_id)
+        return json_response(200, {"tags": get_tags(doc, stage)})
+
+    async def _tag(self, p: Principal, req: Request, m: re.Match[str]) -> Response:
+        api_id, stage = parse_arn(unquote(m.group("arn")))
+        body = parse_json_body(req.body)
+        await self._apis.update(p.account_id, api_id, lambda d: tag(d, stage, body))
+        return json_response(201, {})
+
+    async def _untag(self, p: Principal, req: Request, m: re.Match[str]) -> Response:
+        api_id, stage = parse_arn(unquote(m.group("arn")))
+        keys = [v for k, v in parse_qsl(req.query, keep_blank_values=True) if k == "tagKeys"]
+        await self._apis.update(p.account_id, api_id, lambda d: untag(d, stage, keys))
         return Response(204, [("x-amzn-RequestId", new_request_id())], b"")

@@ -291,3 +291,42 @@ def test_aws_cli_function_url_setup(server: ServerProcess, make_function: Any) -
     assert json.loads(stmt)["Condition"] == {"StringEquals": {"lambda:FunctionUrlAuthType": "NONE"}}
     status, _, _, data = request(server, "GET", "/cli?x=1", host=url.split("//", 1)[1].rstrip("/"))
     assert status == 200 and json.loads(data)["rawQueryString"] == "x=1"
+
+
+def test_disabled_execute_api_endpoint_is_forbidden(
+    apigw: Any, make_function: Any, server: ServerProcess
+) -> None:
+    fn = make_function(ECHO_V1)
+    api_id = _http_api(apigw, fn["FunctionArn"], "2.0")
+    assert request(server, "GET", "/x", host=_host(api_id, server))[0] == 200
+    api = apigw.update_api(ApiId=api_id, DisableExecuteApiEndpoint=True)
+    assert api["DisableExecuteApiEndpoint"] is True
+    status, _, _, data = request(server, "GET", "/x", host=_host(api_id, server))
+    assert status == 403 and json.loads(data) == {"message": "Forbidden"}
+    apigw.update_api(ApiId=api_id, DisableExecuteApiEndpoint=False)
+    assert request(server, "GET", "/x", host=_host(api_id, server))[0] == 200
+
+
+def test_tags_of_apis_and_stages(apigw: Any) -> None:
+    api_id = apigw.create_api(Name="tagged", ProtocolType="HTTP", Tags={"team": "a"})["ApiId"]
+    apigw.create_stage(ApiId=api_id, StageName="dev")
+    arn = f"arn:aws:apigateway:us-east-1::/apis/{api_id}"
+    assert apigw.get_tags(ResourceArn=arn)["Tags"] == {"team": "a"}
+    resp = apigw.tag_resource(ResourceArn=arn, Tags={"env": "test", "team": "b"})
+    assert resp["ResponseMetadata"]["HTTPStatusCode"] == 201
+    assert apigw.get_tags(ResourceArn=arn)["Tags"] == {"team": "b", "env": "test"}
+    assert apigw.get_api(ApiId=api_id)["Tags"] == {"team": "b", "env": "test"}
+    apigw.untag_resource(ResourceArn=arn, TagKeys=["team", "absent"])
+    assert apigw.get_tags(ResourceArn=arn)["Tags"] == {"env": "test"}
+    stage_arn = f"{arn}/stages/dev"
+    apigw.tag_resource(ResourceArn=stage_arn, Tags={"tier": "1"})
+    assert apigw.get_stage(ApiId=api_id, StageName="dev")["Tags"] == {"tier": "1"}
+    assert apigw.get_tags(ResourceArn=stage_arn)["Tags"] == {"tier": "1"}
+    with pytest.raises(apigw.exceptions.NotFoundException):
+        apigw.get_tags(ResourceArn="arn:aws:apigateway:us-east-1::/apis/nosuchapi0")
+    with pytest.raises(apigw.exceptions.NotFoundException):
+        apigw.tag_resource(ResourceArn=f"{arn}/stages/nostage", Tags={"a": "b"})
+    with pytest.raises(apigw.exceptions.BadRequestException):
+        apigw.tag_resource(ResourceArn=arn, Tags={"aws:x": "y"})
+    with pytest.raises(apigw.exceptions.BadRequestException):
+        apigw.get_tags(ResourceArn="arn:aws:lambda:us-east-1:000000000000:function:f")
