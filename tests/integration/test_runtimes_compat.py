@@ -258,7 +258,10 @@ def test_node_text_logs_keep_their_format(lam: Any, create: Any) -> None:
     assert [parts[2] for parts in lines] == ["DEBUG", "INFO", "WARN", "ERROR", "FATAL", "ERROR"]
     assert lines[2][3] == "careful { n: 1 }"
     assert lines[5][3].startswith("Invoke Error \t{")
-    assert json.loads(lines[5][3].split("\t", 1)[1])["errorType"] == "RangeError"
+    doc = json.loads(lines[5][3].split("\t", 1)[1])
+    assert doc["errorType"] == "RangeError"
+    assert doc["errorMessage"] == "out of range"
+    assert doc["stack"][0] == "RangeError: out of range"
 
 
 WRAPPER = """#!/bin/bash

@@ -206,10 +206,28 @@ function patchConsole() {
 }
 
 // An error the runtime reports itself ("Invoke Error", "Uncaught Exception"): in text,
-// the label and a tab before the error document; in JSON, the error as the message.
-function logError(label, err, doc) {
-  if (JSON_LOGS) console.error(err instanceof Error ? err : new Error(String(err)));
-  else console.error(label, `\t${JSON.stringify(doc)}`);
+// the label, a tab and the error as Lambda's runtime formats it (errorType, errorMessage,
+// its own enumerable fields, stack as lines); in JSON, the error as the record's message.
+function enumerableError(_key, v) {
+  if (!(v instanceof Error)) return v;
+  const out = Object.assign({ errorType: v.name, errorMessage: v.message, code: v.code }, v);
+  if (typeof v.stack === 'string') out.stack = v.stack.split('\n');
+  return out;
+}
+
+function logError(label, err) {
+  const e = err instanceof Error ? err : new Error(err);
+  if (JSON_LOGS) {
+    console.error(e);
+    return;
+  }
+  let text;
+  try {
+    text = JSON.stringify(e, enumerableError);
+  } catch (_e) {
+    text = JSON.stringify(errorDoc(e));
+  }
+  console.error(label, `\t${text}`);
 }
 
 // ---------------------------------------------------------------- handler loading
@@ -376,8 +394,7 @@ async function main() {
     const { err, result } = await invokeOnce(handler, headers, body);
     activeRequestId = null;
     if (err !== null && err !== undefined) {
-      const doc = errorDoc(err);
-      logError('Invoke Error', err, doc);
+      logError('Invoke Error', err);
       await postError(`/invocation/${rid}/error`, err);
     } else {
       let text;
@@ -396,8 +413,7 @@ async function main() {
 
 async function failInvocation(err, type, code) {
   const rid = activeRequestId;
-  const doc = errorDoc(err, type);
-  logError(type === 'Runtime.UnhandledPromiseRejection' ? 'Unhandled Promise Rejection' : 'Uncaught Exception', err, doc);
+  logError(type === 'Runtime.UnhandledPromiseRejection' ? 'Unhandled Promise Rejection' : 'Uncaught Exception', err);
   if (rid) await postError(`/invocation/${rid}/error`, err, type).catch(() => {});
   process.exit(code);
 }
