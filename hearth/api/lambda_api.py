@@ -164,6 +164,8 @@ class LambdaApi:
         if raw_ctx:
             try:
                 client_context = base64.b64decode(raw_ctx, validate=True).decode()
+                if not isinstance(json.loads(client_context), dict):
+                    raise ValueError("not a JSON object")
             except (binascii.Error, ValueError, UnicodeDecodeError):
                 raise InvalidRequestContent(
                     "Client context must be a valid Base64-encoded JSON object."

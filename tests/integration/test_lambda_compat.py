@@ -143,3 +143,15 @@ def test_list_functions_all_versions(lam: Any, make_function: Any) -> None:
         "1 validation error detected: Value 'LATEST' at 'functionVersion' failed to satisfy"
         " constraint: Member must satisfy enum value set: [ALL]"
     )
+
+
+def test_client_context_must_be_a_json_object(lam: Any, make_function: Any) -> None:
+    name = make_function(CODE)["FunctionName"]
+    for raw in (b"not json", b"[1, 2]"):
+        with pytest.raises(lam.exceptions.InvalidRequestContentException) as exc:
+            lam.invoke(FunctionName=name, ClientContext=base64.b64encode(raw).decode())
+        assert exc.value.response["Error"]["Message"] == (
+            "Client context must be a valid Base64-encoded JSON object."
+        )
+    ok = base64.b64encode(json.dumps({"custom": {"k": "v"}}).encode()).decode()
+    assert lam.invoke(FunctionName=name, ClientContext=ok)["StatusCode"] == 200
