@@ -36,6 +36,7 @@ from hearth.gateway.url_door import message
 from hearth.gateway.usage_shapes import (
     check_quota,
     check_throttle,
+    page,
     plan_key_doc,
     random_id,
     today_utc,
@@ -210,8 +211,10 @@ class UsagePlans:
         docs = [json.loads(r[0]) for r in await self._store.run(op)]
         if q.get("name"):
             docs = [d for d in docs if d["name"].startswith(q["name"])]
+        if q.get("customerId"):
+            docs = [d for d in docs if d.get("customerId") == q["customerId"]]
         include = q.get("includeValues") == "true"
-        return json_response(200, {"item": [self._key_view(d, include) for d in docs]})
+        return json_response(200, page([self._key_view(d, include) for d in docs], q))
 
     async def _update_key(self, p: Principal, req: Request, m: re.Match[str]) -> Response:
         doc = await self._row("api_keys", p.account_id, unquote(m.group("key")), "API Key")
@@ -281,12 +284,21 @@ class UsagePlans:
         return json_response(200, doc)
 
     async def _get_plans(self, p: Principal, req: Request, m: re.Match[str]) -> Response:
+        q = dict(parse_qsl(req.query))
+        key_id = q.get("keyId")
+
         def op(db: sqlite3.Connection) -> list[Any]:
+            if key_id:  # only the plans that key is in
+                return db.execute(
+                    "SELECT p.doc FROM usage_plans p JOIN usage_plan_keys u ON u.plan_id = p.id"
+                    " WHERE p.account_id=? AND u.key_id=? ORDER BY p.id",
+                    (p.account_id, key_id),
+                ).fetchall()
             return db.execute(
                 "SELECT doc FROM usage_plans WHERE account_id=? ORDER BY id", (p.account_id,)
             ).fetchall()
 
-        return json_response(200, {"item": [json.loads(r[0]) for r in await self._store.run(op)]})
+        return json_response(200, page([json.loads(r[0]) for r in await self._store.run(op)], q))
 
     async def _update_plan(self, p: Principal, req: Request, m: re.Match[str]) -> Response:
         doc = await self._row("usage_plans", p.account_id, unquote(m.group("plan")), "Usage Plan")
@@ -358,7 +370,10 @@ class UsagePlans:
 
     async def _get_plan_keys(self, p: Principal, req: Request, m: re.Match[str]) -> Response:
         keys = await self._plan_keys(p, unquote(m.group("plan")))
-        return json_response(200, {"item": [plan_key_doc(k) for k in keys]})
+        q = dict(parse_qsl(req.query))
+        if q.get("name"):
+            keys = [k for k in keys if k["name"].startswith(q["name"])]
+        return json_response(200, page([plan_key_doc(k) for k in keys], q))
 
     async def _get_plan_key(self, p: Principal, req: Request, m: re.Match[str]) -> Response:
         keys = await self._plan_keys(p, unquote(m.group("plan")))

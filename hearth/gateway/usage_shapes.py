@@ -48,3 +48,22 @@ def check_quota(v: Any) -> dict[str, Any]:
 
 def plan_key_doc(key: dict[str, Any]) -> dict[str, Any]:
     return {"id": key["id"], "type": "API_KEY", "value": key["value"], "name": key["name"]}
+
+
+def page(items: list[dict[str, Any]], q: dict[str, str]) -> dict[str, Any]:
+    """One page of a v1 list: ``limit`` (default 25, at most 500) from ``position``.
+
+    The position token is the offset of the next item; the wire member is ``item``
+    (botocore's ``items``), with ``position`` only when more items follow.
+    """
+    try:
+        limit = int(q.get("limit") or 25)
+        offset = int(q.get("position") or 0)
+    except ValueError:
+        raise BadRequest("Invalid position or limit") from None
+    if not 1 <= limit <= 500 or offset < 0:
+        raise BadRequest("Invalid position or limit: limit must be 1 to 500")
+    out: dict[str, Any] = {"item": items[offset : offset + limit]}
+    if offset + limit < len(items):
+        out["position"] = str(offset + limit)
+    return out

@@ -330,3 +330,32 @@ def test_tags_of_apis_and_stages(apigw: Any) -> None:
         apigw.tag_resource(ResourceArn=arn, Tags={"aws:x": "y"})
     with pytest.raises(apigw.exceptions.BadRequestException):
         apigw.get_tags(ResourceArn="arn:aws:lambda:us-east-1:000000000000:function:f")
+
+
+# -- API keys and usage plans (boto3 "apigateway") ------------------------------------------
+
+
+def test_usage_plan_lists_page_and_filter(server: ServerProcess, apigw: Any) -> None:
+    v1 = server.client("apigateway")
+    keys = [v1.create_api_key(name=f"pg-{i}-{time.time_ns()}", enabled=True) for i in range(3)]
+    first = v1.get_api_keys(limit=2)
+    assert len(first["items"]) == 2 and first["position"]
+    listed = [k["id"] for pg in v1.get_paginator("get_api_keys").paginate(
+        PaginationConfig={"PageSize": 2}) for k in pg["items"]]  # fmt: skip
+    assert len(listed) == len(set(listed)) and {k["id"] for k in keys} <= set(listed)
+    api_id = apigw.create_api(Name="plans", ProtocolType="HTTP")["ApiId"]
+    apigw.create_stage(ApiId=api_id, StageName="prod")
+    stage = [{"apiId": api_id, "stage": "prod"}]
+    with_key = v1.create_usage_plan(name="with-key", apiStages=stage)["id"]
+    without = v1.create_usage_plan(name="without-key")["id"]
+    v1.create_usage_plan_key(usagePlanId=with_key, keyId=keys[0]["id"], keyType="API_KEY")
+    v1.create_usage_plan_key(usagePlanId=with_key, keyId=keys[1]["id"], keyType="API_KEY")
+    by_key = v1.get_usage_plans(keyId=keys[0]["id"])["items"]
+    assert [p["id"] for p in by_key] == [with_key]
+    assert v1.get_usage_plans(keyId=keys[2]["id"])["items"] == []
+    all_plans = {p["id"] for p in v1.get_usage_plans(limit=500)["items"]}
+    assert {with_key, without} <= all_plans
+    named = v1.get_usage_plan_keys(usagePlanId=with_key, nameQuery=keys[1]["name"])["items"]
+    assert [k["id"] for k in named] == [keys[1]["id"]]
+    one = v1.get_usage_plan_keys(usagePlanId=with_key, limit=1)
+    assert len(one["items"]) == 1 and one["position"]
