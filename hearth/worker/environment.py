@@ -223,13 +223,13 @@ class Environment:
                 "Runtime.OutOfMemory",
             )
         if info.signal is not None:
-            how = f"signal: {_signal_name(info.signal)}"
+            how = f"with error: signal: {_signal_name(info.signal)}"
+        elif info.returncode == 0:  # as Lambda: a clean exit carries no error to report
+            how = "without providing a reason"
         else:
-            how = f"exit status {info.returncode}"
+            how = f"with error: exit status {info.returncode}"
         return _Outcome(
-            error_payload(
-                "Runtime.ExitError", f"RequestId: {rid} Error: Runtime exited with error: {how}"
-            ),
+            error_payload("Runtime.ExitError", f"RequestId: {rid} Error: Runtime exited {how}"),
             "Runtime.ExitError",
         )
 

@@ -356,3 +356,31 @@ def test_exec_wrapper_that_cannot_start_is_invalid_entrypoint(
         "errorType": "Runtime.InvalidEntrypoint",
         "errorMessage": f"RequestId: {rid} Error: fork/exec {path}: {reason}",
     }
+
+
+@pytest.mark.parametrize(
+    ("script", "message"),
+    [
+        ("exit 3", "Runtime exited with error: exit status 3"),
+        ("exit 0", "Runtime exited without providing a reason"),
+    ],
+)
+def test_custom_runtime_exiting_is_exit_error(
+    lam: Any, create: Any, script: str, message: str
+) -> None:
+    """Lambda reports the runtime process's end as Go's ``exec`` words it: a non-zero
+    status is "exit status N"; a clean exit (status 0, no error) gives no reason.
+    """
+    name = create(
+        {"bootstrap": f"#!/bin/sh\n{script}\n"},
+        "provided.al2023",
+        "unused",
+        modes={"bootstrap": 0o755},
+    )
+    resp, err = invoke_json(lam, name)
+    rid = resp["ResponseMetadata"]["RequestId"]
+    assert resp["FunctionError"] == "Unhandled"
+    assert err == {
+        "errorType": "Runtime.ExitError",
+        "errorMessage": f"RequestId: {rid} Error: {message}",
+    }
