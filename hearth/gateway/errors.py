@@ -31,13 +31,21 @@ class Conflict(AwsError):
     status = 409
 
 
+#: Lambda-flavoured input errors the shared helpers raise (a body that is not JSON...);
+#: API Gateway reports every bad input as a ``BadRequestException``.
+_LAMBDA_INPUT_ERRORS = frozenset(
+    {"InvalidRequestContentException", "ValidationException", "InvalidParameterValueException"}
+)
+
+
 def apigw_error(err: AwsError) -> Response:
+    code = "BadRequestException" if err.code in _LAMBDA_INPUT_ERRORS else err.code
     doc: dict[str, object] = {"message": err.message}
     doc.update(err.extra)
     headers = [
         ("Content-Type", "application/json"),
         ("x-amzn-RequestId", str(uuid.uuid4())),
-        ("x-amzn-ErrorType", err.code),
+        ("x-amzn-ErrorType", code),
     ]
     headers.extend(err.headers.items())
     return Response(err.status, headers, json.dumps(doc).encode())

@@ -359,3 +359,24 @@ def test_usage_plan_lists_page_and_filter(server: ServerProcess, apigw: Any) -> 
     assert [k["id"] for k in named] == [keys[1]["id"]]
     one = v1.get_usage_plan_keys(usagePlanId=with_key, limit=1)
     assert len(one["items"]) == 1 and one["position"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("POST", "/v2/apis"), ("POST", "/apikeys"), ("POST", "/usageplans")],
+)
+def test_body_that_is_not_json_is_a_bad_request(
+    server: ServerProcess, method: str, path: str
+) -> None:
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    signed = AWSRequest(method=method, url=server.endpoint + path, data=b"{not json",
+                        headers={"Content-Type": "application/json"})  # fmt: skip
+    SigV4Auth(Credentials("test", "test"), "apigateway", "us-east-1").add_auth(signed)
+    status, hdrs, _, data = request(
+        server, method, path, headers=list(signed.headers.items()), body=b"{not json"
+    )
+    assert status == 400 and hdrs["x-amzn-errortype"] == "BadRequestException"
+    assert "message" in json.loads(data)
