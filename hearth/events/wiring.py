@@ -54,6 +54,7 @@ async def install(
     queues = QueueEngine(db)
     await queues.open()
     sqs = SqsService(queues)
+    stack.push_async_callback(sqs.aclose)
     app.add_service(sqs)
     app.add_service(SqsQueryService(sqs))
 

@@ -502,10 +502,22 @@ class QueueEngine:
     def _move(
         self, db: sqlite3.Connection, seq: int, src: QueueInfo, dst: QueueInfo, now: float
     ) -> None:
+        self.transfer_sync(db, seq, src, dst, now, src.arn)
+
+    def transfer_sync(
+        self,
+        db: sqlite3.Connection,
+        seq: int,
+        src: QueueInfo,
+        dst: QueueInfo,
+        now: float,
+        source_arn: str | None,
+    ) -> None:
+        """Move message ``seq`` to ``dst`` as a new, visible message (database thread)."""
         db.execute(
             "UPDATE sqs_messages SET queue_id=?, visible_at=?, receive_count=0,"
             " first_receive=NULL, receipt=NULL, source_arn=? WHERE seq=?",
-            (dst.id, now, src.arn, seq),
+            (dst.id, now, source_arn, seq),
         )
         self._counts[src.id] = self._counts.get(src.id, 1) - 1
         self._counts[dst.id] = self._counts.get(dst.id, 0) + 1

@@ -68,6 +68,9 @@ UnsupportedOperation = _err(
     "UnsupportedOperation", "UnsupportedOperation", "AWS.SimpleQueueService.UnsupportedOperation"
 )
 InvalidAction = _err("InvalidAction", "InvalidAction", "InvalidAction")
+ResourceNotFound = _err(
+    "ResourceNotFound", "ResourceNotFoundException", "ResourceNotFoundException", 404
+)
 
 
 def queue_does_not_exist() -> SqsError:

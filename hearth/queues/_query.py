@@ -29,6 +29,7 @@ _INTS = {
     "VisibilityTimeout",
     "WaitTimeSeconds",
     "MaxResults",
+    "MaxNumberOfMessagesPerSecond",
 }
 _ENTRY_PREFIXES = (
     "SendMessageBatchRequestEntry",

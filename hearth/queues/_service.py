@@ -47,6 +47,7 @@ from hearth.queues._model import (
     queue_url,
     validate_queue_attributes,
 )
+from hearth.queues._move import MoveTasks
 from hearth.queues._permissions import add_permission, remove_permission
 
 TARGET = "AmazonSQS."
@@ -79,6 +80,7 @@ def _response(
 class SqsService:
     def __init__(self, engine: QueueEngine) -> None:
         self.engine = engine
+        self.moves = MoveTasks(engine)
         self.operations: dict[str, Op] = {
             "CreateQueue": self._create_queue,
             "GetQueueUrl": self._get_queue_url,
@@ -100,7 +102,13 @@ class SqsService:
             "ListDeadLetterSourceQueues": self._dead_letter_sources,
             "AddPermission": self._add_permission,
             "RemovePermission": self._remove_permission,
+            "StartMessageMoveTask": self._start_move,
+            "ListMessageMoveTasks": self._list_moves,
+            "CancelMessageMoveTask": self._cancel_move,
         }
+
+    async def aclose(self) -> None:
+        await self.moves.aclose()
 
     # -- Service protocol -------------------------------------------------------------
     def claims(self, req: Request) -> bool:
@@ -391,6 +399,17 @@ class SqsService:
         policy = remove_permission(q.attributes.get("Policy", ""), q.arn, body)
         await self.engine.set_attributes(q, {"Policy": policy})
         return {}
+
+    async def _start_move(self, p: Principal, req: Request, body: dict[str, Any]) -> dict[str, Any]:
+        return await self.moves.start(p.account_id, body)
+
+    async def _list_moves(self, p: Principal, req: Request, body: dict[str, Any]) -> dict[str, Any]:
+        return await self.moves.list_tasks(p.account_id, body)
+
+    async def _cancel_move(
+        self, p: Principal, req: Request, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        return await self.moves.cancel(p.account_id, body)
 
     async def _dead_letter_sources(
         self, p: Principal, req: Request, body: dict[str, Any]

@@ -3,6 +3,7 @@ botocore's models and AWS's documentation (boto3 as the client, a real server)."
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from collections.abc import Callable
@@ -291,3 +292,125 @@ def test_fifo_attribute_defaults(sqs: Any) -> None:
         sqs.create_queue(
             QueueName=name, Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"}
         )
+
+
+def _dead_lettered(sqs: Any, n: int) -> tuple[str, str, str, str]:
+    """(source url, source arn, DLQ url, DLQ arn) with ``n`` messages in the DLQ."""
+    dlq_url, dlq_arn = _queue(sqs)
+    src_url = sqs.create_queue(
+        QueueName=_name("src"),
+        Attributes={
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 1})
+        },
+    )["QueueUrl"]
+    for i in range(0, n, 10):
+        sqs.send_message_batch(
+            QueueUrl=src_url,
+            Entries=[{"Id": str(j), "MessageBody": f"m{j}"} for j in range(i, min(n, i + 10))],
+        )
+    got = 0
+    while got < n:
+        got += len(
+            sqs.receive_message(QueueUrl=src_url, MaxNumberOfMessages=10, VisibilityTimeout=0).get(
+                "Messages", []
+            )
+        )
+    assert "Messages" not in sqs.receive_message(QueueUrl=src_url, MaxNumberOfMessages=10)
+    assert _count(sqs, dlq_url) == n
+    return src_url, _arn(sqs, src_url), dlq_url, dlq_arn
+
+
+def _count(sqs: Any, url: str) -> int:
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+    return int(attrs["Attributes"]["ApproximateNumberOfMessages"])
+
+
+def _wait_status(sqs: Any, arn: str, status: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 30
+    while True:
+        (res,) = sqs.list_message_move_tasks(SourceArn=arn)["Results"]
+        if res["Status"] == status or time.monotonic() > deadline:
+            return dict(res)
+        time.sleep(0.2)
+
+
+def test_message_move_task_back_to_source(sqs: Any) -> None:
+    """StartMessageMoveTask without a destination redrives each message to its source."""
+    src_url, _, dlq_url, dlq_arn = _dead_lettered(sqs, 3)
+    handle = sqs.start_message_move_task(SourceArn=dlq_arn)["TaskHandle"]
+    assert isinstance(handle, str) and handle
+    res = _wait_status(sqs, dlq_arn, "COMPLETED")
+    assert res["SourceArn"] == dlq_arn
+    assert res["ApproximateNumberOfMessagesMoved"] == 3
+    assert res["ApproximateNumberOfMessagesToMove"] == 3
+    assert "TaskHandle" not in res and "DestinationArn" not in res
+    assert isinstance(res["StartedTimestamp"], int)
+    assert _count(sqs, dlq_url) == 0
+    back = sqs.receive_message(
+        QueueUrl=src_url, MaxNumberOfMessages=10, MessageSystemAttributeNames=["All"]
+    )["Messages"]
+    assert sorted(m["Body"] for m in back) == ["m0", "m1", "m2"]
+    assert {m["Attributes"]["ApproximateReceiveCount"] for m in back} == {"1"}
+
+
+def test_message_move_task_destination_rate_and_cancel(sqs: Any) -> None:
+    _, _, _, dlq_arn = _dead_lettered(sqs, 10)
+    dest_url, dest_arn = _queue(sqs)
+    handle = sqs.start_message_move_task(
+        SourceArn=dlq_arn, DestinationArn=dest_arn, MaxNumberOfMessagesPerSecond=1
+    )["TaskHandle"]
+    (running,) = sqs.list_message_move_tasks(SourceArn=dlq_arn, MaxResults=10)["Results"]
+    assert running["Status"] == "RUNNING" and running["TaskHandle"] == handle
+    assert running["DestinationArn"] == dest_arn
+    assert running["MaxNumberOfMessagesPerSecond"] == 1
+    assert running["ApproximateNumberOfMessagesToMove"] == 10
+    with pytest.raises(ClientError) as exc:
+        sqs.start_message_move_task(SourceArn=dlq_arn)
+    assert _err(exc) == (
+        400,
+        "InvalidParameterValue",
+        "There is already a task running. Only one active task is allowed for a source queue"
+        " arn at a given time.",
+    )
+    moved = sqs.cancel_message_move_task(TaskHandle=handle)["ApproximateNumberOfMessagesMoved"]
+    assert 0 <= moved < 10
+    res = _wait_status(sqs, dlq_arn, "CANCELLED")
+    assert res["ApproximateNumberOfMessagesMoved"] == moved == _count(sqs, dest_url)
+
+
+def test_message_move_task_errors(sqs: Any) -> None:
+    _, src_arn, _, dlq_arn = _dead_lettered(sqs, 1)
+    missing = dlq_arn + "-missing"
+    cases = [
+        (
+            {"SourceArn": src_arn},
+            (400, "InvalidParameterValue", "Source queue must be configured as a Dead Letter"
+             " Queue."),
+        ),
+        (
+            {"SourceArn": missing},
+            (404, "ResourceNotFoundException", "The resource that you specified for the SourceArn"
+             " parameter doesn't exist."),
+        ),
+        (
+            {"SourceArn": dlq_arn, "DestinationArn": missing},
+            (404, "ResourceNotFoundException", "The resource that you specified for the"
+             " DestinationArn parameter doesn't exist."),
+        ),
+    ]  # fmt: skip
+    for kw, want in cases:
+        with pytest.raises(ClientError) as exc:
+            sqs.start_message_move_task(**kw)
+        assert _err(exc) == want, kw
+    with pytest.raises(ClientError) as exc:
+        sqs.cancel_message_move_task(TaskHandle="not-a-handle")
+    assert _err(exc) == (400, "InvalidParameterValue", "Value for parameter TaskHandle is invalid.")
+    unknown = base64.b64encode(
+        json.dumps(
+            {"taskId": "00000000-0000-0000-0000-000000000000", "sourceArn": dlq_arn}
+        ).encode()
+    ).decode()
+    with pytest.raises(ClientError) as exc:
+        sqs.cancel_message_move_task(TaskHandle=unknown)
+    assert _err(exc) == (404, "ResourceNotFoundException", "Task does not exist.")
+    assert sqs.list_message_move_tasks(SourceArn=dlq_arn)["Results"] == []
