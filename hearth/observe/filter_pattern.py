@@ -8,9 +8,10 @@ Supported (the subset that covers ``aws logs tail --filter-pattern`` in practice
 * ``?ERROR ?WARN``: at least one of the ``?`` terms must occur.
 * ``-DEBUG``: the term must *not* occur (combinable with the two forms above).
 
-JSON (``{ $.level = "x" }``) and space-delimited (``[ip, user, ...]``) patterns are
-rejected with :class:`FilterPatternError` rather than silently matching everything: a
-caller who asked for structured matching must not get unfiltered data back.
+JSON patterns (``{ $.level = "x" }``) are compiled by :mod:`json_pattern`; here they
+and space-delimited (``[ip, user, ...]``) patterns are rejected with
+:class:`FilterPatternError` rather than silently matching everything: a caller who asked
+for structured matching must not get unfiltered data back.
 
 Matching is done by the store in SQL (``instr(message, term)``), so the parsed form is
 plain data with no behaviour beyond :meth:`TermFilter.matches`, which the tests use as

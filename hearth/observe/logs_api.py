@@ -34,7 +34,8 @@ from typing import Any
 
 from hearth.api.types import Response
 from hearth.errors import AwsError
-from hearth.observe.filter_pattern import FilterPatternError, parse_filter_pattern
+from hearth.observe.filter_pattern import FilterPatternError, TermFilter, parse_filter_pattern
+from hearth.observe.json_pattern import JsonFilter, parse_json_pattern
 from hearth.observe.logs_wire import (
     MAX_RESPONSE_BYTES,
     Params,
@@ -429,7 +430,12 @@ async def _filter_log_events(ctx: _Ctx, p: Params) -> dict[str, Any]:
     if start is not None and end is not None and start > end:
         raise invalid("startTime must be less than or equal to endTime.")
     try:
-        terms = parse_filter_pattern(p.get_str("filterPattern", max_len=1024))
+        pattern = p.get_str("filterPattern", max_len=1024)
+        terms: TermFilter | JsonFilter = (
+            parse_json_pattern(pattern)
+            if pattern and pattern.lstrip().startswith("{")
+            else parse_filter_pattern(pattern)
+        )
     except FilterPatternError as exc:
         raise invalid(str(exc)) from exc
     limit = p.get_int("limit", lo=1, hi=10_000) or 10_000

@@ -60,6 +60,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from hearth.observe.filter_pattern import TermFilter
+from hearth.observe.json_pattern import JsonFilter
 
 log = logging.getLogger(__name__)
 
@@ -628,7 +629,7 @@ class LogStore:
         start: int | None = None,
         end: int | None = None,
         after: Position | None = None,
-        terms: TermFilter | None = None,
+        terms: TermFilter | JsonFilter | None = None,
         limit: int = 10_000,
         max_bytes: int = 1024 * 1024,
     ) -> tuple[list[EventRow], bool] | None:
@@ -655,7 +656,10 @@ class LogStore:
                 )
                 args += sargs
             _bounds(where, args, start, end, after, None, end_inclusive=True)
-            if terms is not None:
+            if isinstance(terms, JsonFilter):
+                where.append(terms.sql)
+                args += terms.args
+            elif terms is not None:
                 for term in terms.required:
                     where.append("instr(e.message, ?) > 0")
                     args.append(term)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from typing import Any
 
 import pytest
@@ -155,3 +156,48 @@ def test_client_context_must_be_a_json_object(lam: Any, make_function: Any) -> N
         )
     ok = base64.b64encode(json.dumps({"custom": {"k": "v"}}).encode()).decode()
     assert lam.invoke(FunctionName=name, ClientContext=ok)["StatusCode"] == 200
+
+
+JSON_LEVELS = """
+import logging
+logger = logging.getLogger()
+def handler(event, context):
+    print("plain text line")
+    logger.info("all good", extra={"code": 200})
+    logger.error("it broke", extra={"code": 503, "tags": {"team": "core"}})
+    logger.warning("a [bracket] and ? mark")
+    return {}
+"""
+
+
+def test_filter_log_events_json_patterns(lam: Any, logs: Any, make_function: Any) -> None:
+    name = make_function(JSON_LEVELS, LoggingConfig={"LogFormat": "JSON"})["FunctionName"]
+    lam.invoke(FunctionName=name, Payload=b"{}")
+    group = f"/aws/lambda/{name}"
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # the log sink writes in batches; REPORT comes last
+        groups = logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"]
+        if groups and logs.filter_log_events(logGroupName=group, filterPattern="REPORT")["events"]:
+            break
+        time.sleep(0.2)
+
+    def messages(pattern: str) -> list[str]:
+        events = logs.filter_log_events(logGroupName=group, filterPattern=pattern)["events"]
+        return [json.loads(e["message"])["message"] for e in events]
+
+    assert messages('{ $.level = "ERROR" }') == ["it broke"]
+    assert messages("{ $.level = ERROR }") == ["it broke"]
+    assert messages('{ $.level = "WARN*" }') == ["a [bracket] and ? mark"]
+    assert messages("{ $.code >= 500 }") == ["it broke"]
+    assert messages("{ $.code = 200 }") == ["all good"]
+    assert messages('{ $.tags.team = "core" && $.code > 1 }') == ["it broke"]
+    assert messages('{ ($.code = 200) || ($.level = "WARNING") }') == [
+        "all good",
+        "a [bracket] and ? mark",
+    ]
+    assert messages('{ $.level != "INFO" && $.code NOT EXISTS }') == ["a [bracket] and ? mark"]
+    assert messages('{ $.message = "*[bracket]*" }') == ["a [bracket] and ? mark"]
+    with pytest.raises(logs.exceptions.InvalidParameterException):
+        logs.filter_log_events(logGroupName=group, filterPattern='{ $.level = "x" ')
+    with pytest.raises(logs.exceptions.InvalidParameterException):
+        logs.filter_log_events(logGroupName=group, filterPattern='{ $.level > "x" }')

@@ -547,7 +547,10 @@ def test_filter_log_events(harness: Harness, logs: Any, group: str) -> None:
     assert msgs(logStreamNamePrefix="s2") == [lines[i][1] for i in (1, 3)]
     assert msgs(startTime=base + 2, endTime=base + 3) == [lines[2][1], lines[3][1]]
     with pytest.raises(logs.exceptions.InvalidParameterException):
-        logs.filter_log_events(logGroupName=group, filterPattern="{ $.a = 1 }")
+        logs.filter_log_events(logGroupName=group, filterPattern="[ip, user]")
+    with pytest.raises(logs.exceptions.InvalidParameterException):
+        logs.filter_log_events(logGroupName=group, filterPattern="{ $.a ~ 1 }")
+    assert msgs(filterPattern="{ $.a = 1 }") == []  # no line is JSON
     with pytest.raises(logs.exceptions.InvalidParameterException):
         logs.filter_log_events(logGroupName=group, logStreamNames=["s1"], logStreamNamePrefix="s")
     with pytest.raises(logs.exceptions.ResourceNotFoundException):
