@@ -18,11 +18,13 @@ Algorithm per request:
 7. Build the event in the integration's payload format, run the function, map its
    answer. A function error or unmappable answer is a 500
    ``{"message":"Internal Server Error"}``, as HTTP APIs answer; an event over the 6 MB
-   invoke limit is a 413.
+   invoke limit is a 413; an answer slower than the integration's ``timeoutInMillis`` is
+   a 503 ``{"message":"Service Unavailable"}``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from typing import Any, Protocol
@@ -168,9 +170,15 @@ class HttpApiDoor:
             return message(413, "Request Entity Too Large")
         try:
             region, account, name, qualifier = parse_integration_uri(integration["integrationUri"])
-            result = await invoke_function(
-                self._router, account, region, name, qualifier, payload, rid
+            task = asyncio.ensure_future(
+                invoke_function(self._router, account, region, name, qualifier, payload, rid)
             )
+            done, _ = await asyncio.wait({task}, timeout=_timeout_s(integration))
+            if not done:
+                # The function runs on to its own timeout; its late answer is dropped.
+                task.add_done_callback(_drop_result)
+                return message(503, "Service Unavailable")
+            result = task.result()
         except TooManyRequests:
             return message(429, "Too Many Requests")
         except (AwsError, BadRequest) as err:
@@ -194,3 +202,12 @@ def _stage_of(live: LiveApi, path: str) -> tuple[str | None, str]:
     if "$default" in stages:
         return "$default", path
     return None, path
+
+
+def _timeout_s(integration: dict[str, Any]) -> float:
+    return int(integration.get("timeoutInMillis", 30000)) / 1000
+
+
+def _drop_result(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.info("HTTP API: late integration failed: %s", task.exception())

@@ -380,3 +380,32 @@ def test_body_that_is_not_json_is_a_bad_request(
     )
     assert status == 400 and hdrs["x-amzn-errortype"] == "BadRequestException"
     assert "message" in json.loads(data)
+
+
+SLOW = """
+import time
+def handler(event, context):
+    time.sleep(3)
+    return {"statusCode": 200, "body": "late"}
+"""
+
+
+def test_integration_timeout_is_service_unavailable(
+    apigw: Any, make_function: Any, server: ServerProcess
+) -> None:
+    fn = make_function(SLOW, Timeout=10)
+    api_id = apigw.create_api(Name="slow", ProtocolType="HTTP")["ApiId"]
+    iid = apigw.create_integration(
+        ApiId=api_id, IntegrationType="AWS_PROXY", IntegrationUri=fn["FunctionArn"],
+        PayloadFormatVersion="2.0", TimeoutInMillis=1000,
+    )["IntegrationId"]  # fmt: skip
+    apigw.create_route(ApiId=api_id, RouteKey="$default", Target=f"integrations/{iid}")
+    apigw.create_stage(ApiId=api_id, StageName="$default")
+    start = time.monotonic()
+    status, _, _, data = request(server, "GET", "/", host=_host(api_id, server))
+    assert status == 503 and json.loads(data) == {"message": "Service Unavailable"}
+    assert time.monotonic() - start < 2.9
+    # A generous timeout lets the same function answer.
+    apigw.update_integration(ApiId=api_id, IntegrationId=iid, TimeoutInMillis=30000)
+    status, _, _, data = request(server, "GET", "/", host=_host(api_id, server))
+    assert status == 200 and data == b"late"
