@@ -201,3 +201,20 @@ def test_filter_log_events_json_patterns(lam: Any, logs: Any, make_function: Any
         logs.filter_log_events(logGroupName=group, filterPattern='{ $.level = "x" ')
     with pytest.raises(logs.exceptions.InvalidParameterException):
         logs.filter_log_events(logGroupName=group, filterPattern='{ $.level > "x" }')
+
+
+def test_logged_exception_does_not_swallow_the_next_line(lam: Any, make_function: Any) -> None:
+    name = make_function(
+        "import logging, sys\n"
+        "def handler(event, context):\n"
+        "    try:\n"
+        "        1 / 0\n"
+        "    except ZeroDivisionError:\n"
+        "        logging.getLogger().exception('caught')\n"
+        "    print('next line')\n"
+        "    return 1\n"
+    )["FunctionName"]
+    resp = lam.invoke(FunctionName=name, LogType="Tail", Payload=b"{}")
+    lines = base64.b64decode(resp["LogResult"]).decode().splitlines()
+    assert "ZeroDivisionError: division by zero" in lines
+    assert "next line" in lines

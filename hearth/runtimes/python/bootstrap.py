@@ -565,7 +565,10 @@ class _StdoutHandler(logging.Handler):
 
     def emit(self, record):
         try:
-            sys.stdout.write(self.format(record))
+            text = self.format(record)
+            # A record with a traceback ends without a newline (logging appends exc_text
+            # after the format's "\n"): end it here, or the next write joins its last line.
+            sys.stdout.write(text if text.endswith("\n") else text + "\n")
         except Exception:
             self.handleError(record)
 
