@@ -38,6 +38,7 @@ from hearth.layers._model import (
     parse_layer_arn,
 )
 from hearth.layers._opt import tree_size
+from hearth.layers._policy import LayerPolicies
 from hearth.layers._store import LayerStore
 
 MAX_LAYERS = 5
@@ -62,10 +63,12 @@ class LayersApi:
         store: LayerStore,
         content: CodeStore,
         secret: bytes,
+        policies: LayerPolicies | None = None,
     ) -> None:
         self._store = store
         self._content = content
         self._secret = secret
+        self._policies = policies
 
     def routes(self) -> list[tuple[str, str, Any]]:
         """(method, path regex, handler) for ``LambdaApi.add_route``."""
@@ -79,6 +82,14 @@ class LayersApi:
         ]
 
     # -- helpers ----------------------------------------------------------------------
+    def name_of(self, p: Principal, m: re.Match[str]) -> str:
+        """The ``LayerName`` path member: a name, or an ARN of the caller's account."""
+        return self._name(p, m)
+
+    def version_of(self, m: re.Match[str]) -> int:
+        """The ``VersionNumber`` path member."""
+        return self._version(m)
+
     def _name(self, p: Principal, m: re.Match[str]) -> str:
         raw = check_string(
             unquote(m.group("name")),
@@ -292,9 +303,14 @@ class LayersApi:
         parsed = parse_layer_arn(arn)
         if parsed is None or parsed.version is None:
             raise ResourceNotFound(NOT_FOUND)
-        if parsed.account_id != p.account_id:
+        if parsed.account_id != p.account_id and not (
+            self._policies is not None
+            and await self._policies.allows(
+                parsed.account_id, parsed.name, parsed.version, p.account_id
+            )
+        ):
             raise denied(p.account_id, arn)
-        lv = await self._store.get(p.account_id, parsed.name, parsed.version)
+        lv = await self._store.get(parsed.account_id, parsed.name, parsed.version)
         if lv is None or lv.region != parsed.region:
             raise ResourceNotFound(NOT_FOUND)
         host = req.headers.get("host", "localhost")

@@ -3,8 +3,9 @@
 :meth:`FunctionLayers.resolve` validates a function's ``Layers`` with Lambda's errors:
 more than 5 → InvalidParameterValueException "Cannot reference more than 5 layers."; a
 malformed ARN → ValidationException; a layer of another account → AccessDeniedException
-(403; Hearth has no layer permissions, so only the owner may use a layer); an unknown or
-deleted version → InvalidParameterValueException "Layer version <arn> does not exist.".
+(403) unless the version's policy grants the caller's account (AddLayerVersionPermission);
+an unknown or deleted version → InvalidParameterValueException "Layer version <arn> does
+not exist.".
 Function code plus its layers, unzipped, must fit Lambda's 250 MB
 ("Function code combined with layers exceeds the maximum allowed size of ...").
 Functions that already use a deleted version keep it: :meth:`opt_dir` and
@@ -23,14 +24,21 @@ from hearth.errors import InvalidParameterValue
 from hearth.layers._api import MAX_LAYERS, denied
 from hearth.layers._model import LAYER_VERSION_ARN_PATTERN, LayerVersion, parse_layer_arn
 from hearth.layers._opt import OptTrees, tree_size
+from hearth.layers._policy import LayerPolicies
 from hearth.layers._store import LayerStore
 
 
 class FunctionLayers:
     def __init__(
-        self, store: LayerStore, trees: OptTrees, function_code: CodeStore, max_unzipped: int
+        self,
+        store: LayerStore,
+        trees: OptTrees,
+        function_code: CodeStore,
+        max_unzipped: int,
+        policies: LayerPolicies | None = None,
     ) -> None:
         self._store = store
+        self._policies = policies
         self._trees = trees
         self._function_code = function_code
         self._max_unzipped = max_unzipped
@@ -55,20 +63,25 @@ class FunctionLayers:
                 f" regular expression pattern: {LAYER_VERSION_ARN_PATTERN}]",
             )
         names = [parse_layer_arn(a) for a in value]
-        seen_names: set[str] = set()
+        seen_names: set[tuple[str, str]] = set()
         out: list[LayerVersion] = []
         for arn, parsed in zip(value, names, strict=True):
             if parsed is None or parsed.version is None:
                 raise InvalidParameterValue(f"Layer version {arn} does not exist.")
-            if parsed.account_id != account_id:
+            if parsed.account_id != account_id and not (
+                self._policies is not None
+                and await self._policies.allows(
+                    parsed.account_id, parsed.name, parsed.version, account_id
+                )
+            ):
                 raise denied(account_id, arn)
-            if parsed.name in seen_names:
+            if (parsed.account_id, parsed.name) in seen_names:
                 raise InvalidParameterValue(
                     "Two different versions of the same layer are not allowed to be"
                     " referenced in the same function."
                 )
-            seen_names.add(parsed.name)
-            lv = await self._store.get(account_id, parsed.name, parsed.version)
+            seen_names.add((parsed.account_id, parsed.name))
+            lv = await self._store.get(parsed.account_id, parsed.name, parsed.version)
             if lv is None or parsed.region != region or lv.region != region:
                 raise InvalidParameterValue(f"Layer version {arn} does not exist.")
             out.append(lv)

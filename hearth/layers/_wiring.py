@@ -9,6 +9,7 @@ from hearth.code import CodeStore
 from hearth.layers._api import LayerDownloads, LayersApi
 from hearth.layers._functions import FunctionLayers
 from hearth.layers._opt import OptTrees
+from hearth.layers._policy import LayerPolicies, LayerPolicyApi
 from hearth.layers._store import LayerStore, StoreLike
 from hearth.types import FunctionConfig
 
@@ -28,9 +29,12 @@ async def install(
     rows = LayerStore(store)
     await rows.open()
     trees = OptTrees(data / "layers-opt", content.unpacked)
-    api = LayersApi(rows, content, secret)
-    uses = FunctionLayers(rows, trees, function_code, content.limits.max_unzipped)
-    for method, pattern, handler in api.routes():
+    policies = LayerPolicies(store)
+    await policies.open()
+    api = LayersApi(rows, content, secret, policies)
+    uses = FunctionLayers(rows, trees, function_code, content.limits.max_unzipped, policies)
+    permissions = LayerPolicyApi(policies, rows, api.name_of, api.version_of)
+    for method, pattern, handler in [*api.routes(), *permissions.routes()]:
         lambda_api.add_route(method, pattern, handler)
     app.add_front_door(LayerDownloads(api))
     functions.layers = uses

@@ -15,9 +15,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from tests.conftest import ROLE, invoke_json
-from tests.helpers import make_zip
+from tests.helpers import make_zip, start_server
 from tests.integration.test_runtimes_node import NODE
 
 _ids = itertools.count()
@@ -384,3 +385,205 @@ def test_custom_runtime_exiting_is_exit_error(
         "errorType": "Runtime.ExitError",
         "errorMessage": f"RequestId: {rid} Error: {message}",
     }
+
+
+# -- layer version permissions ------------------------------------------------------------
+
+OWNER, OTHER = "111111111111", "222222222222"
+
+
+@pytest.fixture(scope="module")
+def two_accounts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Any]]:
+    keys = f"ka:secret-a:{OWNER},kb:secret-b:{OTHER}"
+    srv = start_server(
+        tmp_path_factory.mktemp("accounts") / "data",
+        ["--no-egress"],
+        env={"HEARTH_ACCESS_KEYS": keys},
+    )
+    try:
+        yield (
+            srv.client("lambda", key="ka", secret="secret-a"),
+            srv.client("lambda", key="kb", secret="secret-b"),
+        )
+    finally:
+        srv.stop()
+
+
+def _error(exc: pytest.ExceptionInfo[Any]) -> tuple[int, str, str]:
+    resp = exc.value.response
+    return (
+        resp["ResponseMetadata"]["HTTPStatusCode"],
+        resp["Error"]["Code"],
+        resp["Error"]["Message"],
+    )
+
+
+def test_layer_version_permission_shapes(two_accounts: tuple[Any, Any]) -> None:
+    """AddLayerVersionPermission / GetLayerVersionPolicy / RemoveLayerVersionPermission
+    as the API reference and the CLI examples show them.
+    """
+    owner, _ = two_accounts
+    lname = _name("shared")
+    lv = owner.publish_layer_version(LayerName=lname, Content={"ZipFile": make_zip({"a": "1"})})
+    arn = lv["LayerVersionArn"]
+    with pytest.raises(owner.exceptions.ResourceNotFoundException) as exc:
+        owner.get_layer_version_policy(LayerName=lname, VersionNumber=1)
+    assert _error(exc) == (
+        404,
+        "ResourceNotFoundException",
+        "No policy is associated with the given resource.",
+    )
+    added = owner.add_layer_version_permission(
+        LayerName=lname,
+        VersionNumber=1,
+        StatementId="xaccount",
+        Action="lambda:GetLayerVersion",
+        Principal=OTHER,
+    )
+    assert added["ResponseMetadata"]["HTTPStatusCode"] == 201
+    assert json.loads(added["Statement"]) == {
+        "Sid": "xaccount",
+        "Effect": "Allow",
+        "Principal": {"AWS": f"arn:aws:iam::{OTHER}:root"},
+        "Action": "lambda:GetLayerVersion",
+        "Resource": arn,
+    }
+    public = owner.add_layer_version_permission(
+        LayerName=lname,
+        VersionNumber=1,
+        StatementId="org",
+        Action="lambda:GetLayerVersion",
+        Principal="*",
+        OrganizationId="o-abcdefghij",
+    )
+    assert json.loads(public["Statement"])["Principal"] == "*"
+    assert json.loads(public["Statement"])["Condition"] == {
+        "StringEquals": {"aws:PrincipalOrgID": "o-abcdefghij"}
+    }
+    got = owner.get_layer_version_policy(LayerName=lname, VersionNumber=1)
+    assert got["RevisionId"] == public["RevisionId"] != added["RevisionId"]
+    policy = json.loads(got["Policy"])
+    assert policy["Version"] == "2012-10-17" and policy["Id"] == "default"
+    assert [s["Sid"] for s in policy["Statement"]] == ["xaccount", "org"]
+
+    with pytest.raises(owner.exceptions.ResourceConflictException) as exc:
+        owner.add_layer_version_permission(
+            LayerName=lname,
+            VersionNumber=1,
+            StatementId="xaccount",
+            Action="lambda:GetLayerVersion",
+            Principal="*",
+        )
+    assert _error(exc) == (
+        409,
+        "ResourceConflictException",
+        "The statement id (xaccount) provided already exists. Please provide a new statement"
+        " id, or remove the existing statement.",
+    )
+    with pytest.raises(owner.exceptions.PreconditionFailedException):
+        owner.remove_layer_version_permission(
+            LayerName=lname, VersionNumber=1, StatementId="org", RevisionId=added["RevisionId"]
+        )
+    removed = owner.remove_layer_version_permission(
+        LayerName=lname, VersionNumber=1, StatementId="org", RevisionId=got["RevisionId"]
+    )
+    assert removed["ResponseMetadata"]["HTTPStatusCode"] == 204
+    with pytest.raises(owner.exceptions.ResourceNotFoundException) as exc:
+        owner.remove_layer_version_permission(LayerName=lname, VersionNumber=1, StatementId="org")
+    assert _error(exc)[2] == "Statement org is not found in resource policy."
+    owner.remove_layer_version_permission(LayerName=lname, VersionNumber=1, StatementId="xaccount")
+    with pytest.raises(owner.exceptions.ResourceNotFoundException):
+        owner.get_layer_version_policy(LayerName=lname, VersionNumber=1)
+
+
+def test_layer_version_permission_bad_input(two_accounts: tuple[Any, Any]) -> None:
+    owner, _ = two_accounts
+    lname = _name("strict")
+    owner.publish_layer_version(LayerName=lname, Content={"ZipFile": make_zip({"a": "1"})})
+    base = {"LayerName": lname, "VersionNumber": 1, "StatementId": "s"}
+    for kw, member in (
+        ({"Action": "lambda:InvokeFunction", "Principal": "*"}, "action"),
+        ({"Action": "lambda:GetLayerVersion", "Principal": "someone"}, "principal"),
+        (
+            {"Action": "lambda:GetLayerVersion", "Principal": "*", "OrganizationId": "org-1"},
+            "organizationId",
+        ),
+    ):
+        with pytest.raises(ClientError) as exc:
+            owner.add_layer_version_permission(**base, **kw)
+        status, code, message = _error(exc)
+        assert (status, code) == (400, "ValidationException")
+        assert f"at '{member}' failed to satisfy constraint" in message
+    with pytest.raises(owner.exceptions.ResourceNotFoundException) as exc:
+        owner.add_layer_version_permission(
+            **{**base, "VersionNumber": 9}, Action="lambda:GetLayerVersion", Principal="*"
+        )
+    assert _error(exc)[2] == (
+        f"Layer version arn:aws:lambda:us-east-1:{OWNER}:layer:{lname}:9 does not exist."
+    )
+
+
+def test_layer_version_permission_lets_another_account_use_it(
+    two_accounts: tuple[Any, Any],
+) -> None:
+    """Without a statement another account is denied; with one for it (or for ``*``) it
+    may read the version by ARN and use it in a function; removing it denies again.
+    """
+    owner, other = two_accounts
+    lname = _name("lib")
+    arn = owner.publish_layer_version(
+        LayerName=lname, Content={"ZipFile": make_zip({"python/shared_lib.py": "X = 41\n"})}
+    )["LayerVersionArn"]
+    with pytest.raises(ClientError) as exc:
+        other.get_layer_version_by_arn(Arn=arn)
+    assert _error(exc)[:2] == (403, "AccessDeniedException")
+
+    owner.add_layer_version_permission(
+        LayerName=lname,
+        VersionNumber=1,
+        StatementId="other",
+        Action="lambda:GetLayerVersion",
+        Principal=OTHER,
+    )
+    got = other.get_layer_version_by_arn(Arn=arn)
+    assert got["LayerVersionArn"] == arn and got["Content"]["CodeSize"] > 0
+    fn = _name("uses-shared")
+    other.create_function(
+        FunctionName=fn,
+        Runtime="python3.11",
+        Role=f"arn:aws:iam::{OTHER}:role/r",
+        Handler="app.handler",
+        Code={
+            "ZipFile": make_zip(
+                {"app.py": "import shared_lib\ndef handler(e, c):\n    return shared_lib.X + 1\n"}
+            )
+        },
+        Layers=[arn],
+    )
+    other.get_waiter("function_active_v2").wait(FunctionName=fn)
+    assert json.loads(other.invoke(FunctionName=fn)["Payload"].read()) == 42
+
+    owner.remove_layer_version_permission(LayerName=lname, VersionNumber=1, StatementId="other")
+    with pytest.raises(ClientError) as exc:
+        other.get_layer_version_by_arn(Arn=arn)
+    assert _error(exc)[:2] == (403, "AccessDeniedException")
+    owner.add_layer_version_permission(
+        LayerName=lname,
+        VersionNumber=1,
+        StatementId="org-only",
+        Action="lambda:GetLayerVersion",
+        Principal="*",
+        OrganizationId="o-abcdefghij",
+    )
+    with pytest.raises(ClientError) as exc:
+        other.get_layer_version_by_arn(Arn=arn)
+    assert _error(exc)[:2] == (403, "AccessDeniedException")
+    owner.add_layer_version_permission(
+        LayerName=lname,
+        VersionNumber=1,
+        StatementId="public",
+        Action="lambda:GetLayerVersion",
+        Principal="*",
+    )
+    assert other.get_layer_version_by_arn(Arn=arn)["Version"] == 1
+    other.delete_function(FunctionName=fn)
