@@ -97,11 +97,18 @@ class EventSourceMappings:
             raise ResourceNotFound("The resource you requested does not exist.")
         return found
 
-    async def _function(self, p: Principal, raw: Any) -> tuple[str, str | None]:
+    async def _function(self, p: Principal, raw: Any, source: str) -> tuple[str, str | None]:
+        """Resolve the function; Lambda requires the queue's visibility timeout ≥ its timeout."""
         if not isinstance(raw, str) or not raw:
             raise InvalidParameterValue("FunctionName is required.")
         ref = parse_function_name(raw, p.account_id)
-        await self._router.resolve(p.account_id, p.region, ref.name, ref.qualifier)
+        cfg = await self._router.resolve(p.account_id, p.region, ref.name, ref.qualifier)
+        q = self._queues.by_arn(source)
+        if q is not None and q.int_attr("VisibilityTimeout") < cfg.timeout:
+            raise InvalidParameterValue(
+                f"Queue visibility timeout: {q.int_attr('VisibilityTimeout')} seconds is less"
+                f" than Function timeout: {cfg.timeout} seconds"
+            )
         return ref.name, ref.qualifier
 
     async def _create(self, p: Principal, req: Request, match: re.Match[str]) -> Response:
@@ -112,7 +119,7 @@ class EventSourceMappings:
                 "Hearth supports event source mappings from its SQS queues only:"
                 f" EventSourceArn {source!r} is not an SQS queue ARN."
             )
-        name, qualifier = await self._function(p, body.get("FunctionName"))
+        name, qualifier = await self._function(p, body.get("FunctionName"), source)
         if self._queues.by_arn(source) is None:
             raise InvalidParameterValue(
                 "Error occurred while ReceiveMessage. SQS Error Code:"
@@ -179,7 +186,9 @@ class EventSourceMappings:
         body = parse_json_body(req.body)
         new = Mapping.from_json(current.to_json())
         if body.get("FunctionName"):
-            new.function_name, new.qualifier = await self._function(p, body["FunctionName"])
+            new.function_name, new.qualifier = await self._function(
+                p, body["FunctionName"], new.event_source_arn
+            )
         apply_settings(new, body)
         new.last_modified = time.time()
         new.state = "Enabled" if new.enabled else "Disabled"

@@ -61,14 +61,14 @@ def logs(srv: ServerProcess) -> Any:
 _n = iter(range(10_000))
 
 
-def _fn(lam: Any, name: str | None = None) -> str:
+def _fn(lam: Any, name: str | None = None, timeout: int = 30) -> str:
     name = name or f"esm-{next(_n)}"
     lam.create_function(
         FunctionName=name,
         Runtime="python3.11",
         Role=ROLE,
         Handler="app.handler",
-        Timeout=30,
+        Timeout=timeout,
         Code={"ZipFile": make_zip({"app.py": RECORDER})},
     )
     return name
@@ -260,7 +260,7 @@ def test_batching_window_collects_one_big_batch(lam: Any, sqs: Any, logs: Any) -
 
 
 def test_partial_batch_response_and_redrive(lam: Any, sqs: Any, logs: Any) -> None:
-    name = _fn(lam, f"PARTIAL-{next(_n)}")
+    name = _fn(lam, f"PARTIAL-{next(_n)}", timeout=1)  # ≤ the queue's visibility timeout
     dlq_url, dlq_arn = _queue(sqs)
     policy = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2})
     url, arn = _queue(sqs, VisibilityTimeout="1", RedrivePolicy=policy)
@@ -289,7 +289,7 @@ def test_partial_batch_response_and_redrive(lam: Any, sqs: Any, logs: Any) -> No
 def test_function_error_retries_whole_batch_after_visibility_timeout(
     lam: Any, sqs: Any, logs: Any
 ) -> None:
-    name = _fn(lam)
+    name = _fn(lam, timeout=1)  # ≤ the queue's visibility timeout
     dlq_url, dlq_arn = _queue(sqs)
     policy = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 3})
     url, arn = _queue(sqs, VisibilityTimeout="1", RedrivePolicy=policy)

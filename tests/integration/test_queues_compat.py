@@ -414,3 +414,25 @@ def test_message_move_task_errors(sqs: Any) -> None:
         sqs.cancel_message_move_task(TaskHandle=unknown)
     assert _err(exc) == (404, "ResourceNotFoundException", "Task does not exist.")
     assert sqs.list_message_move_tasks(SourceArn=dlq_arn)["Results"] == []
+
+
+def test_mapping_needs_visibility_timeout_not_below_function_timeout(
+    sqs: Any, lam: Any, make_function: Callable[..., dict[str, Any]]
+) -> None:
+    url = sqs.create_queue(QueueName=_name("vt"), Attributes={"VisibilityTimeout": "10"})[
+        "QueueUrl"
+    ]
+    arn = _arn(sqs, url)
+    fn = make_function(PRINTER, Timeout=60)["FunctionName"]
+    with pytest.raises(lam.exceptions.InvalidParameterValueException) as exc:
+        lam.create_event_source_mapping(FunctionName=fn, EventSourceArn=arn)
+    assert exc.value.response["Error"]["Message"] == (
+        "Queue visibility timeout: 10 seconds is less than Function timeout: 60 seconds"
+    )
+    short = make_function(PRINTER, Timeout=10)["FunctionName"]
+    uid = lam.create_event_source_mapping(FunctionName=short, EventSourceArn=arn)["UUID"]
+    try:
+        with pytest.raises(lam.exceptions.InvalidParameterValueException):
+            lam.update_event_source_mapping(UUID=uid, FunctionName=fn)
+    finally:
+        lam.delete_event_source_mapping(UUID=uid)
