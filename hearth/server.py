@@ -204,6 +204,7 @@ class Server:
         await gateway.open()
         gateway.install(lambda_api.add_route, app)
         invalidator.gateway = gateway
+        versions.aliases.on_delete.append(gateway.alias_deleted)
         app.add_service(LogsService(logs_handler))
         secret = _url_secret(data)
         await install_layers(data, store, code, functions, worker, lambda_api, app, secret)

@@ -68,6 +68,9 @@ class Gateway:
     async def function_deleted(self, account_id: str, name: str) -> None:
         await self.urls.function_deleted(account_id, name)
 
+    async def alias_deleted(self, account_id: str, name: str, alias: str) -> None:
+        await self.urls.alias_deleted(account_id, name, alias)
+
 
 def api_endpoint(req: Request, api_id: str) -> str:
     """``ApiEndpoint`` of an HTTP API: host-based, on the port the request came in on."""

@@ -167,6 +167,18 @@ class FunctionUrls:
         self._cache[url_id] = found
         return found
 
+    async def alias_deleted(self, account_id: str, name: str, alias: str) -> None:
+        """An alias's URL goes with the alias (a re-created alias has none)."""
+
+        def op(db: sqlite3.Connection) -> None:
+            db.execute(
+                "DELETE FROM function_urls WHERE account_id=? AND function=? AND qualifier=?",
+                (account_id, name, alias),
+            )
+
+        await self._store.run(op)
+        self._cache.clear()
+
     async def function_deleted(self, account_id: str, name: str) -> None:
         def op(db: sqlite3.Connection) -> None:
             db.execute(

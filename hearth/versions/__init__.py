@@ -30,6 +30,7 @@ class Versions:
         self.versions = VersionsApi(store)
         self.aliases = AliasesApi(store)
         self.policy = PolicyApi(store)
+        self.aliases.on_delete.append(self.policy.qualifier_deleted)
 
     async def open(self) -> None:
         await self._store.add_schema(SCHEMA)

@@ -23,6 +23,7 @@ import random
 import re
 import sqlite3
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from hearth.api.functions import PreconditionFailed
@@ -98,6 +99,9 @@ class AliasesApi:
     def __init__(self, store: FeatureStore) -> None:
         self._store = store
         self._cache: dict[tuple[str, str, str], Alias] = {}
+        #: Called with (account, function, alias) after an alias is deleted, so what hangs
+        #: off it (its function URL, its policy) goes with it, as on AWS.
+        self.on_delete: list[Callable[[str, str, str], Awaitable[None]]] = []
 
     def register(self, add_route: Any) -> None:
         one = _FN + r"/aliases/(?P<alias>[^/]+)/?"
@@ -239,6 +243,8 @@ class AliasesApi:
 
         await self._store.run(op)
         self.forget(p.account_id, ref.name)
+        for hook in self.on_delete:
+            await hook(p.account_id, ref.name, name)
         return Response(204, [("x-amzn-RequestId", new_request_id())], b"")
 
     async def _list(self, p: Principal, req: Request, m: re.Match[str]) -> Response:

@@ -21,6 +21,7 @@ import sqlite3
 import uuid
 from typing import Any
 
+from hearth.api.functions import PreconditionFailed
 from hearth.api.names import FunctionRef, merge_qualifier, parse_function_name, path_param
 from hearth.api.types import Principal, Request, Response
 from hearth.api.wire import (
@@ -51,11 +52,6 @@ _ACTION = r"(lambda:[*]|lambda:[a-zA-Z]+|[*])"
 _SERVICE = re.compile(r"[a-z0-9.-]+\.amazonaws\.com(\.cn)?")
 #: Lambda's limit on a function's policy document.
 MAX_POLICY_BYTES = 20 * 1024
-
-
-class PreconditionFailed(AwsError):
-    code = "PreconditionFailedException"
-    status = 412
 
 
 class PolicyLengthExceeded(AwsError):
@@ -271,6 +267,15 @@ class PolicyApi:
 
         await self._store.run(op)
         return Response(204, [], b"")
+
+    async def qualifier_deleted(self, account_id: str, name: str, qualifier: str) -> None:
+        def op(db: sqlite3.Connection) -> None:
+            db.execute(
+                "DELETE FROM function_policies WHERE account_id=? AND function=? AND qualifier=?",
+                (account_id, name, qualifier),
+            )
+
+        await self._store.run(op)
 
     async def function_deleted(self, account_id: str, name: str) -> None:
         def op(db: sqlite3.Connection) -> None:

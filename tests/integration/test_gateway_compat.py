@@ -409,3 +409,29 @@ def test_integration_timeout_is_service_unavailable(
     apigw.update_integration(ApiId=api_id, IntegrationId=iid, TimeoutInMillis=30000)
     status, _, _, data = request(server, "GET", "/", host=_host(api_id, server))
     assert status == 200 and data == b"late"
+
+
+def test_deleting_an_alias_deletes_its_url_and_policy(
+    lam: Any, make_function: Any, server: ServerProcess
+) -> None:
+    fn = make_function(ECHO_V1)
+    name = fn["FunctionName"]
+    version = lam.publish_version(FunctionName=name)["Version"]
+    lam.create_alias(FunctionName=name, Name="live", FunctionVersion=version)
+    url = lam.create_function_url_config(FunctionName=name, Qualifier="live", AuthType="NONE")
+    host = url["FunctionUrl"].split("//", 1)[1].rstrip("/")
+    assert url["FunctionArn"].endswith(":live")
+    assert request(server, "GET", "/", host=host)[0] == 200
+    lam.add_permission(
+        FunctionName=name, Qualifier="live", StatementId="s", Principal="*",
+        Action="lambda:InvokeFunctionUrl", FunctionUrlAuthType="NONE",
+    )  # fmt: skip
+    lam.delete_alias(FunctionName=name, Name="live")
+    lam.create_alias(FunctionName=name, Name="live", FunctionVersion=version)
+    with pytest.raises(lam.exceptions.ResourceNotFoundException):
+        lam.get_function_url_config(FunctionName=name, Qualifier="live")
+    with pytest.raises(lam.exceptions.ResourceNotFoundException):
+        lam.get_policy(FunctionName=name, Qualifier="live")
+    assert lam.list_function_url_configs(FunctionName=name)["FunctionUrlConfigs"] == []
+    status, _, _, data = request(server, "GET", "/", host=host)
+    assert status == 404 and json.loads(data) == {"message": "Not Found"}
