@@ -269,8 +269,10 @@ class Environment:
         rid = self._current.request_id
         secs = f"{self.cfg.timeout:.2f}"
         if self._output is not None:
-            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
-            self._output.emit(f"{stamp}Z {rid} Task timed out after {secs} seconds")
+            now = time.time()
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
+            stamp += f".{int(now * 1000) % 1000:03d}Z"  # milliseconds, as Lambda writes it
+            self._output.emit(f"{stamp} {rid} Task timed out after {secs} seconds")
         self._result.set_result(
             _Outcome(
                 error_payload(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
 from typing import Any
 
@@ -218,3 +219,17 @@ def test_logged_exception_does_not_swallow_the_next_line(lam: Any, make_function
     lines = base64.b64decode(resp["LogResult"]).decode().splitlines()
     assert "ZeroDivisionError: division by zero" in lines
     assert "next line" in lines
+
+
+def test_timeout_log_line_has_milliseconds(lam: Any, make_function: Any) -> None:
+    name = make_function(
+        "import time\ndef handler(event, context):\n    time.sleep(5)\n", Timeout=1
+    )["FunctionName"]
+    resp = lam.invoke(FunctionName=name, LogType="Tail", Payload=b"{}")
+    rid = resp["ResponseMetadata"]["RequestId"]
+    tail = base64.b64decode(resp["LogResult"]).decode()
+    assert re.search(
+        rf"^\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{{3}}Z {rid} Task timed out after 1\.00 seconds$",
+        tail,
+        re.M,
+    ), tail
