@@ -32,6 +32,7 @@ from typing import Any, Protocol
 from hearth.api.types import Request, Response
 from hearth.errors import AwsError, TooManyRequests
 from hearth.gateway import cors
+from hearth.gateway.api_items import substitute_stage_variables
 from hearth.gateway.apis import parse_integration_uri
 from hearth.gateway.apis_store import ApiStore, LiveApi
 from hearth.gateway.errors import BadRequest
@@ -169,7 +170,12 @@ class HttpApiDoor:
         except EventTooLarge:
             return message(413, "Request Entity Too Large")
         try:
-            region, account, name, qualifier = parse_integration_uri(integration["integrationUri"])
+            uri = substitute_stage_variables(
+                integration["integrationUri"], stage_doc.get("stageVariables") or {}
+            )
+            region, account, name, qualifier = parse_integration_uri(uri)
+            if account != d.account_id:  # a stage variable may not reach another account
+                raise BadRequest(f"Integration URI {uri} names another account's function")
             task = asyncio.ensure_future(
                 invoke_function(self._router, account, region, name, qualifier, payload, rid)
             )

@@ -44,8 +44,28 @@ def iso_now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
+_STAGE_VAR_REF = re.compile(r"\$\{stageVariables\.([A-Za-z0-9_]{1,64})\}")
+
+
+def substitute_stage_variables(uri: str, variables: dict[str, str]) -> str:
+    """``${stageVariables.<name>}`` in an integration URI replaced by the stage's values
+    (HTTP APIs allow them in Lambda integration URIs); an undefined one is BadRequest."""
+
+    def value(m: re.Match[str]) -> str:
+        if m.group(1) not in variables:
+            raise BadRequest(f"Stage variable {m.group(1)} is not defined")
+        return variables[m.group(1)]
+
+    return _STAGE_VAR_REF.sub(value, uri)
+
+
 def parse_integration_uri(uri: str) -> tuple[str, str, str, str | None]:
-    """(region, account, function, qualifier) of a Lambda integration URI, or BadRequest."""
+    """(region, account, function, qualifier) of a Lambda integration URI, or BadRequest.
+
+    Stage-variable references are checked with a stand-in value (``x``); the door
+    substitutes the stage's own values before it parses the URI again.
+    """
+    uri = _STAGE_VAR_REF.sub("x", uri)
     m = _APIGW_URI.fullmatch(uri)
     arn = m.group("arn") if m else uri
     f = _LAMBDA_ARN.fullmatch(arn)

@@ -435,3 +435,28 @@ def test_deleting_an_alias_deletes_its_url_and_policy(
     assert lam.list_function_url_configs(FunctionName=name)["FunctionUrlConfigs"] == []
     status, _, _, data = request(server, "GET", "/", host=host)
     assert status == 404 and json.loads(data) == {"message": "Not Found"}
+
+
+def test_stage_variables_in_the_integration_uri(
+    apigw: Any, make_function: Any, server: ServerProcess
+) -> None:
+    blue = make_function(ECHO_V1)
+    green = make_function(ECHO_V1.replace("json.dumps(event)", '"green"'))
+    prefix = blue["FunctionArn"].rsplit(":", 1)[0]
+    api_id = apigw.create_api(Name="stagevars", ProtocolType="HTTP")["ApiId"]
+    iid = apigw.create_integration(
+        ApiId=api_id, IntegrationType="AWS_PROXY", PayloadFormatVersion="2.0",
+        IntegrationUri=prefix + ":${stageVariables.fn}",
+    )["IntegrationId"]  # fmt: skip
+    apigw.create_route(ApiId=api_id, RouteKey="GET /who", Target=f"integrations/{iid}")
+    apigw.create_stage(ApiId=api_id, StageName="blue", StageVariables={"fn": blue["FunctionName"]})
+    apigw.create_stage(
+        ApiId=api_id, StageName="green", StageVariables={"fn": green["FunctionName"]}
+    )
+    apigw.create_stage(ApiId=api_id, StageName="bare")
+    host = _host(api_id, server)
+    status, _, _, data = request(server, "GET", "/blue/who", host=host)
+    assert status == 200 and json.loads(data)["requestContext"]["stage"] == "blue"
+    assert request(server, "GET", "/green/who", host=host)[3] == b"green"
+    status, _, _, data = request(server, "GET", "/bare/who", host=host)
+    assert status == 500 and json.loads(data) == {"message": "Internal Server Error"}
