@@ -9,6 +9,12 @@ Paths, headers and status codes follow AWS's "Using the Lambda runtime API" page
 invocation/{id}/response`` and ``POST invocation/{id}/error`` answer 202; ``POST
 init/error`` answers 202 and the environment is then torn down. An unknown or stale
 request id answers 400 ``InvalidRequestID``; a response past the limit 413.
+
+``init/error`` is Init's alone, as in Lambda's Runtime API (RAPID): once the runtime has
+called ``invocation/next`` it answers 403 ``InvalidStateTransition`` ("State transition
+from Running to InitError failed for runtime. Error: State transition is not allowed"),
+naming the runtime's state: ``Ready`` (waiting in ``next``), ``Running`` (holding an
+invocation) or ``RuntimeResponseSentState`` (answered it).
 """
 
 from __future__ import annotations
@@ -45,6 +51,8 @@ class RuntimeApi:
     def __init__(self, target: RuntimeApiTarget, max_response: int) -> None:
         self._target = target
         self._max_response = max_response
+        self._state = "Started"
+        """The runtime's state as RAPID names it; ``init/error`` is taken only when Started."""
 
     async def __call__(self, req: Request) -> Response:
         path = req.path
@@ -54,10 +62,21 @@ class RuntimeApi:
         if rest == "invocation/next":
             if req.method != "GET":
                 return _error(405, "MethodNotAllowed", "invocation/next takes GET")
-            return await self._target.next_invocation()
+            self._state = "Ready"
+            invocation = await self._target.next_invocation()
+            if invocation.status == 200:
+                self._state = "Running"
+            return invocation
         if rest == "init/error":
             if req.method != "POST":
                 return _error(405, "MethodNotAllowed", "init/error takes POST")
+            if self._state != "Started":
+                return _error(
+                    403,
+                    "InvalidStateTransition",
+                    f"State transition from {self._state} to InitError failed for runtime."
+                    " Error: State transition is not allowed",
+                )
             error_type = req.headers.get("lambda-runtime-function-error-type", "Runtime.Unknown")
             self._target.post_init_error(error_type, req.body)
             return _ACCEPTED
@@ -77,6 +96,7 @@ class RuntimeApi:
             else:
                 return _error(404, "UnknownPath", f"Unknown path {path}")
             if answer is None:
+                self._state = "RuntimeResponseSentState"
                 return _ACCEPTED
             return answer
         return _error(404, "UnknownPath", f"Unknown path {path}")

@@ -587,3 +587,50 @@ def test_layer_version_permission_lets_another_account_use_it(
     )
     assert other.get_layer_version_by_arn(Arn=arn)["Version"] == 1
     other.delete_function(FunctionName=fn)
+
+
+LATE_INIT_ERROR = r"""#!/usr/bin/python3
+import http.client, json, os
+HOST, PORT = os.environ["AWS_LAMBDA_RUNTIME_API"].split(":")
+def call(method, path, headers=None, body=b""):
+    conn = http.client.HTTPConnection(HOST, int(PORT), timeout=30)
+    conn.request(method, path, body=body, headers=headers or {})
+    r = conn.getresponse()
+    return r.status, json.loads(r.read() or b"null")
+while True:
+    conn = http.client.HTTPConnection(HOST, int(PORT), timeout=None)
+    conn.request("GET", "/2018-06-01/runtime/invocation/next")
+    r = conn.getresponse()
+    rid = r.getheader("Lambda-Runtime-Aws-Request-Id")
+    r.read()
+    late = call("POST", "/2018-06-01/runtime/init/error",
+                {"Lambda-Runtime-Function-Error-Type": "Custom.Late"},
+                b'{"errorMessage": "too late", "errorType": "Custom.Late"}')
+    call("POST", f"/2018-06-01/runtime/invocation/{rid}/response", body=json.dumps(late).encode())
+"""
+
+
+def test_runtime_init_error_after_init_is_an_invalid_state_transition(
+    lam: Any, create: Any
+) -> None:
+    """Lambda's Runtime API takes ``init/error`` only during Init: once the runtime has
+    asked for an invocation, it answers 403 ``InvalidStateTransition`` and the invocation
+    goes on.
+    """
+    name = create(
+        {"bootstrap": LATE_INIT_ERROR},
+        "provided.al2023",
+        "unused",
+        modes={"bootstrap": 0o755},
+    )
+    for _ in range(2):
+        resp, out = invoke_json(lam, name)
+        assert "FunctionError" not in resp, out
+        assert out == [
+            403,
+            {
+                "errorMessage": "State transition from Running to InitError failed for"
+                " runtime. Error: State transition is not allowed",
+                "errorType": "InvalidStateTransition",
+            },
+        ]
