@@ -30,6 +30,14 @@ MAX_ASYNC_PAYLOAD = 1024 * 1024
 Handler = Callable[[Principal, Request, "re.Match[str]"], Awaitable[Response]]
 
 
+class RequestEntityTooLarge(AwsError):
+    """An Event payload past the async limit: AWS answers with this code (not in botocore's
+    model, so clients see a plain ClientError), unlike RequestTooLargeException for sync."""
+
+    code = "RequestEntityTooLargeException"
+    status = 413
+
+
 class UnknownOperation(AwsError):
     code = "UnknownOperationException"
     status = 404
@@ -143,6 +151,11 @@ class LambdaApi:
         check_enum(log_type, "logType", ["None", "Tail"])
         limit = MAX_ASYNC_PAYLOAD if invocation_type == "Event" else MAX_SYNC_PAYLOAD
         payload = req.body
+        if invocation_type == "Event" and len(payload) > limit:
+            raise RequestEntityTooLarge(
+                f"{len(payload)} byte payload is too large for the Event invocation type"
+                f" (limit {limit} bytes)"
+            )
         if len(payload) > limit:
             raise RequestTooLarge(
                 f"Request must be smaller than {limit} bytes for the InvokeFunction operation"

@@ -228,7 +228,7 @@ def test_event_payload_limit(lam: Any) -> None:
             InvocationType="Event",
             Payload=json.dumps({"x": "a" * (1024 * 1024)}),
         )
-    assert exc.value.response["Error"]["Code"] == "RequestTooLargeException"
+    assert exc.value.response["Error"]["Code"] == "RequestEntityTooLargeException"
     assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 413
 
 

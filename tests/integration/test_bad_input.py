@@ -76,8 +76,9 @@ def test_oversized_payload(lam: Any, make_function: Any) -> None:
 def test_async_payload_limit(lam: Any, make_function: Any) -> None:
     make_function(name="bigasync-fn")
     payload = b'"' + b"x" * (1024 * 1024) + b'"'
-    with pytest.raises(lam.exceptions.RequestTooLargeException):
+    with pytest.raises(lam.exceptions.ClientError) as exc:
         lam.invoke(FunctionName="bigasync-fn", Payload=payload, InvocationType="Event")
+    assert exc.value.response["Error"]["Code"] == "RequestEntityTooLargeException"
 
 
 def _create(lam: Any, name: str, zip_bytes: bytes, handler: str = "app.handler") -> Any:

@@ -233,3 +233,16 @@ def test_timeout_log_line_has_milliseconds(lam: Any, make_function: Any) -> None
         tail,
         re.M,
     ), tail
+
+
+def test_event_payload_past_the_async_limit(lam: Any, make_function: Any) -> None:
+    name = make_function(CODE)["FunctionName"]
+    payload = b'"' + b"x" * (1024 * 1024) + b'"'
+    with pytest.raises(lam.exceptions.ClientError) as exc:
+        lam.invoke(FunctionName=name, InvocationType="Event", Payload=payload)
+    assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 413
+    assert exc.value.response["Error"] == {
+        "Code": "RequestEntityTooLargeException",
+        "Message": f"{len(payload)} byte payload is too large for the Event invocation type"
+        " (limit 1048576 bytes)",
+    }
