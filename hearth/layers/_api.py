@@ -244,8 +244,20 @@ class LayersApi:
         return json_response(201, lv.doc(self.location(host, lv.sha256_hex)))
 
     async def _get(self, p: Principal, req: Request, m: re.Match[str]) -> Response:
-        name = self._name(p, m)
-        lv = await self._store.get(p.account_id, name, self._version(m))
+        raw = unquote(m.group("name"))
+        parsed = parse_layer_arn(raw) if raw.startswith("arn:") else None
+        if parsed is not None and parsed.account_id != p.account_id:
+            # Another account's layer, by ARN: as GetLayerVersionByArn, its policy decides.
+            version = self._version(m)
+            arn = f"{raw}:{version}"
+            allowed = self._policies is not None and await self._policies.allows(
+                parsed.account_id, parsed.name, version, p.account_id
+            )
+            if not allowed:
+                raise denied(p.account_id, arn)
+            lv = await self._store.get(parsed.account_id, parsed.name, version)
+        else:
+            lv = await self._store.get(p.account_id, self._name(p, m), self._version(m))
         if lv is None:
             raise ResourceNotFound(NOT_FOUND)
         host = req.headers.get("host", "localhost")

@@ -537,6 +537,15 @@ def test_layer_version_permission_lets_another_account_use_it(
     with pytest.raises(ClientError) as exc:
         other.get_layer_version_by_arn(Arn=arn)
     assert _error(exc)[:2] == (403, "AccessDeniedException")
+    with pytest.raises(ClientError) as exc:
+        other.get_layer_version(LayerName=arn.rsplit(":", 1)[0], VersionNumber=1)
+    assert _error(exc) == (
+        403,
+        "AccessDeniedException",
+        f"User: arn:aws:iam::{OTHER}:root is not authorized to perform: lambda:GetLayerVersion"
+        f" on resource: {arn} because no resource-based policy allows the"
+        " lambda:GetLayerVersion action",
+    )
 
     owner.add_layer_version_permission(
         LayerName=lname,
@@ -547,6 +556,8 @@ def test_layer_version_permission_lets_another_account_use_it(
     )
     got = other.get_layer_version_by_arn(Arn=arn)
     assert got["LayerVersionArn"] == arn and got["Content"]["CodeSize"] > 0
+    by_name = other.get_layer_version(LayerName=arn.rsplit(":", 1)[0], VersionNumber=1)
+    assert by_name["LayerVersionArn"] == arn
     fn = _name("uses-shared")
     other.create_function(
         FunctionName=fn,
