@@ -44,6 +44,7 @@ class Gateway:
         self._store = store
         self.usage = UsagePlans(store, self.buckets, self._api_stage_exists)
         self.api_door.keys = self.usage
+        self.api_door.verifier = verifier
 
     async def open(self) -> None:
         await self.urls.open()

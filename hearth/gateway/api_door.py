@@ -9,13 +9,16 @@ Algorithm per request:
    route matching); otherwise the ``$default`` stage if there is one; otherwise 404.
 3. With a CORS configuration, answer a preflight here.
 4. Match the route (most specific wins, see :mod:`hearth.gateway.routes`); none → 404.
-5. Usage plans (a Hearth extension, see :mod:`hearth.gateway.usage`): if the stage is
+5. A route with ``authorizationType`` ``AWS_IAM`` needs a valid SigV4 signature (any
+   account's: HTTP APIs have no resource policies), else 403 ``{"message":"Forbidden"}``;
+   the signer is ``requestContext.authorizer.iam`` in the event.
+6. Usage plans (a Hearth extension, see :mod:`hearth.gateway.usage`): if the stage is
    in a usage plan, the ``x-api-key`` header must name an enabled key of such a plan
    (else 403 ``{"message":"Forbidden"}``); the plan's throttle and quota apply (429
    ``{"message":"Too Many Requests"}`` / ``{"message":"Limit Exceeded"}``).
-6. Stage and route throttling: the route's ``RouteSettings`` if set, else the stage's
+7. Stage and route throttling: the route's ``RouteSettings`` if set, else the stage's
    ``DefaultRouteSettings``; a refused token is a 429 ``{"message":"Too Many Requests"}``.
-7. Build the event in the integration's payload format, run the function, map its
+8. Build the event in the integration's payload format, run the function, map its
    answer. A function error or unmappable answer is a 500
    ``{"message":"Internal Server Error"}``, as HTTP APIs answer; an event over the 6 MB
    invoke limit is a 413; an answer slower than the integration's ``timeoutInMillis`` is
@@ -29,8 +32,8 @@ import logging
 import re
 from typing import Any, Protocol
 
-from hearth.api.types import Request, Response
-from hearth.errors import AwsError, TooManyRequests
+from hearth.api.types import Principal, Request, Response
+from hearth.errors import AuthError, AwsError, TooManyRequests
 from hearth.gateway import cors
 from hearth.gateway.api_items import substitute_stage_variables
 from hearth.gateway.apis import parse_integration_uri
@@ -46,7 +49,7 @@ from hearth.gateway.events import (
 from hearth.gateway.invoker import EventTooLarge, RouterLike, encode_event, invoke_function
 from hearth.gateway.routes import Match
 from hearth.gateway.throttle import Buckets
-from hearth.gateway.url_door import message
+from hearth.gateway.url_door import Verifier, iam_context, message
 from hearth.invoke.router import new_request_id
 
 log = logging.getLogger(__name__)
@@ -75,6 +78,7 @@ class HttpApiDoor:
         self._router = router
         self._buckets = buckets
         self.keys: KeyCheck | None = None
+        self.verifier: Verifier | None = None  # for routes with authorizationType AWS_IAM
 
     def claims(self, req: Request) -> bool:
         if req.path.startswith(PATH_PREFIX):
@@ -119,6 +123,12 @@ class HttpApiDoor:
         match = live.table.match(req.method, route_path)
         if match is None or not match.target.startswith("integrations/"):
             return message(404, "Not Found")
+        authorizer: dict[str, Any] | None = None
+        if _auth_type(live, match) == "AWS_IAM":
+            principal = self._signer(req)
+            if principal is None:
+                return message(403, "Forbidden")
+            authorizer = {"iam": iam_context(principal)}
         if self.keys is not None:
             refused = await self.keys.check(live.doc.api_id, stage, req.headers.get("x-api-key"))
             if refused is not None:
@@ -137,7 +147,18 @@ class HttpApiDoor:
         integration = live.doc.integrations.get(match.target[len("integrations/") :])
         if integration is None:
             return message(500, "Internal Server Error")
-        return await self._invoke(live, req, stage, stage_doc, raw_path, match, integration, rid)
+        return await self._invoke(
+            live, req, stage, stage_doc, raw_path, match, integration, rid, authorizer
+        )
+
+    def _signer(self, req: Request) -> Principal | None:
+        """Who signed the request (SigV4, as sent), or None if it is not validly signed."""
+        if self.verifier is None:
+            return None
+        try:
+            return self.verifier.verify(req.method, req.path, req.query, req.headers, req.body)
+        except AuthError:
+            return None
 
     async def _invoke(
         self,
@@ -149,6 +170,7 @@ class HttpApiDoor:
         match: Match,
         integration: dict[str, Any],
         rid: str,
+        authorizer: dict[str, Any] | None,
     ) -> Response:
         d = live.doc
         version = integration.get("payloadFormatVersion", "2.0")
@@ -163,6 +185,7 @@ class HttpApiDoor:
             resource_path=match.key.path or "$default",
             path_parameters=match.path_parameters or None,
             stage_variables=stage_doc.get("stageVariables") or None,
+            authorizer=authorizer,
         )
         event = event_v1(req, ctx) if version == "1.0" else event_v2(req, ctx)
         try:
@@ -217,3 +240,10 @@ def _timeout_s(integration: dict[str, Any]) -> float:
 def _drop_result(task: asyncio.Future[Any]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.info("HTTP API: late integration failed: %s", task.exception())
+
+
+def _auth_type(live: LiveApi, match: Match) -> str:
+    for route in live.doc.routes.values():
+        if route.get("routeKey") == match.key.key:
+            return str(route.get("authorizationType", "NONE"))
+    return "NONE"

@@ -262,8 +262,11 @@ def _apply_route(d: ApiDoc, item: dict[str, Any], body: dict[str, Any]) -> None:
     b = bool_member(body, "apiKeyRequired")
     if b is not None:
         item["apiKeyRequired"] = b
-    if body.get("authorizationType") not in (None, "NONE"):
-        raise BadRequest("Hearth HTTP APIs support authorizationType NONE only")
+    auth = body.get("authorizationType")
+    if auth not in (None, "NONE", "AWS_IAM"):
+        raise BadRequest("Hearth HTTP APIs support authorizationType NONE and AWS_IAM only")
+    if auth is not None:
+        item["authorizationType"] = auth
     op = string_member(body, "operationName", lo=1, hi=64)
     if op is not None:
         item["operationName"] = op

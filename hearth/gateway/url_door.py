@@ -81,7 +81,7 @@ class FunctionUrlDoor:
                 return message(403, "Forbidden", "Message")
             if principal.account_id != u.account_id:
                 return message(403, "Forbidden", "Message")
-            authorizer = {"iam": _iam(principal)}
+            authorizer = {"iam": iam_context(principal)}
         if u.cors and cors.is_preflight(req):
             return cors.preflight(u.cors, req)
         resp = await self._run(u, req, raw_path, request_id, authorizer)
@@ -131,7 +131,7 @@ class FunctionUrlDoor:
             return message(502, "Internal Server Error", "Message")
 
 
-def _iam(p: Principal) -> dict[str, Any]:
+def iam_context(p: Principal) -> dict[str, Any]:
     return {
         "accessKey": p.access_key,
         "accountId": p.account_id,

@@ -460,3 +460,31 @@ def test_stage_variables_in_the_integration_uri(
     assert request(server, "GET", "/green/who", host=host)[3] == b"green"
     status, _, _, data = request(server, "GET", "/bare/who", host=host)
     assert status == 500 and json.loads(data) == {"message": "Internal Server Error"}
+
+
+def test_aws_iam_route_needs_a_signature(
+    apigw: Any, make_function: Any, server: ServerProcess
+) -> None:
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    fn = make_function(ECHO_V1)
+    api_id = _http_api(apigw, fn["FunctionArn"], "2.0", route="GET /private")
+    route = apigw.get_routes(ApiId=api_id)["Items"][0]
+    upd = apigw.update_route(ApiId=api_id, RouteId=route["RouteId"], AuthorizationType="AWS_IAM")
+    assert upd["AuthorizationType"] == "AWS_IAM"
+    host = _host(api_id, server)
+    status, _, _, data = request(server, "GET", "/private", host=host)
+    assert status == 403 and json.loads(data) == {"message": "Forbidden"}
+    signed = AWSRequest(method="GET", url=f"http://{host}/private?a=1")
+    SigV4Auth(Credentials("test", "test"), "execute-api", "us-east-1").add_auth(signed)
+    headers = [(k, v) for k, v in signed.headers.items() if k.lower() != "host"]
+    status, _, _, data = request(server, "GET", "/private?a=1", host=host, headers=headers)
+    assert status == 200, data
+    iam = json.loads(data)["requestContext"]["authorizer"]["iam"]
+    assert iam["accessKey"] == "test" and iam["accountId"] == "000000000000"
+    forged = [(k, v[:-4] + "0000" if k == "Authorization" else v) for k, v in headers]
+    assert request(server, "GET", "/private?a=1", host=host, headers=forged)[0] == 403
+    with pytest.raises(apigw.exceptions.BadRequestException):
+        apigw.update_route(ApiId=api_id, RouteId=route["RouteId"], AuthorizationType="JWT")
