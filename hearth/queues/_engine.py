@@ -35,6 +35,7 @@ from typing import Any, TypeVar
 
 from hearth.queues._db import QueueDb
 from hearth.queues._errors import (
+    InvalidParameterValue,
     MessageNotInflight,
     OverLimit,
     PurgeQueueInProgress,
@@ -572,13 +573,25 @@ class QueueEngine:
                     " receipt=? AND visible_at>?",
                     (now + vt, seq, q.id, token, now),
                 )
-                out.append(
-                    None
-                    if cur.rowcount
-                    else MessageNotInflight(
-                        "Message does not exist or is not available for visibility timeout change."
+                if cur.rowcount:
+                    out.append(None)
+                elif db.execute(
+                    "SELECT 1 FROM sqs_messages WHERE seq=? AND queue_id=?", (seq, q.id)
+                ).fetchone():
+                    out.append(
+                        MessageNotInflight(
+                            "Message does not exist or is not available for visibility timeout"
+                            " change."
+                        )
                     )
-                )
+                else:  # deleted (or expired): SQS names the handle
+                    out.append(
+                        InvalidParameterValue(
+                            f"Value {make_receipt(q.id, seq, token)} for parameter ReceiptHandle"
+                            " is invalid. Reason: Message does not exist or is not available for"
+                            " visibility timeout change."
+                        )
+                    )
             return out
 
         res = await self.db.run(op)

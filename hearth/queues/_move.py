@@ -48,6 +48,7 @@ class MoveTask:
     moved: int = 0
     failure: str | None = None
     runner: asyncio.Task[None] | None = field(default=None, repr=False)
+    stop: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
     @property
     def handle(self) -> str:
@@ -171,11 +172,11 @@ class MoveTasks:
             raise InvalidParameterValue(
                 f"Value for parameter TaskHandle is invalid. Reason: The task is {task.status}."
             )
+        # Stop between batches (never inside one), so the moved count stays exact.
         task.status = "CANCELLING"
+        task.stop.set()
         if task.runner is not None:
-            task.runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task.runner
+            await task.runner
         task.status = "CANCELLED"
         return {"ApproximateNumberOfMessagesMoved": task.moved}
 
@@ -189,7 +190,10 @@ class MoveTasks:
                     n = min(n, task.rate)
                     due = started + task.moved / task.rate
                     if due > time.monotonic():
-                        await asyncio.sleep(due - time.monotonic())
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(task.stop.wait(), due - time.monotonic())
+                if task.stop.is_set():
+                    return
                 step = functools.partial(self._batch, task=task, src=src, n=n)
                 moved, touched = await self.engine.run(step)
                 for q in touched:
@@ -197,7 +201,8 @@ class MoveTasks:
                 if moved == 0:
                     break
                 task.moved += moved
-            task.status = "COMPLETED"
+            if not task.stop.is_set():
+                task.status = "COMPLETED"
         except _Missing:
             task.status, task.failure = "FAILED", "AWS.SimpleQueueService.NonExistentQueue"
         except asyncio.CancelledError:

@@ -436,3 +436,26 @@ def test_mapping_needs_visibility_timeout_not_below_function_timeout(
             lam.update_event_source_mapping(UUID=uid, FunctionName=fn)
     finally:
         lam.delete_event_source_mapping(UUID=uid)
+
+
+def test_change_visibility_of_a_deleted_message(sqs: Any) -> None:
+    """A deleted message's handle: InvalidParameterValue naming the handle (single and batch)."""
+    url, _ = _queue(sqs)
+    sqs.send_message(QueueUrl=url, MessageBody="x")
+    handle = sqs.receive_message(QueueUrl=url)["Messages"][0]["ReceiptHandle"]
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=handle)
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=handle)  # again: no error, as SQS
+    message = (
+        f"Value {handle} for parameter ReceiptHandle is invalid. Reason: Message does not exist"
+        " or is not available for visibility timeout change."
+    )
+    with pytest.raises(ClientError) as exc:
+        sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=handle, VisibilityTimeout=5)
+    assert _err(exc) == (400, "InvalidParameterValue", message)
+    res = sqs.change_message_visibility_batch(
+        QueueUrl=url, Entries=[{"Id": "a", "ReceiptHandle": handle, "VisibilityTimeout": 5}]
+    )
+    assert res["Successful"] == []
+    assert res["Failed"] == [
+        {"Id": "a", "SenderFault": True, "Code": "InvalidParameterValue", "Message": message}
+    ]
