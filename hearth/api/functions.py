@@ -79,7 +79,7 @@ class Qualifiers(Protocol):
 
     async def delete_version(
         self, account_id: str, region: str, ref: FunctionRef
-    ) -> FunctionConfig: ...
+    ) -> FunctionConfig | None: ...
 
     async def publish(self, account_id: str, region: str, name: str) -> FunctionConfig:
         """Publish ``$LATEST`` as a version (``Publish: true`` on create / code update)."""
@@ -481,6 +481,8 @@ class FunctionsApi:
                 raise InvalidParameterValue("Deleting a published version is not supported.")
             async with self._lock(account_id, ref.name):
                 gone = await self.qualifiers.delete_version(account_id, region, ref)
+                if gone is None:
+                    return
                 # An empty keep-revision retires every environment of that version.
                 await self._invalidator.function_changed(
                     gone.replace(revision_id=""), account_id, ref.name

@@ -60,8 +60,11 @@ class Versions:
 
     async def delete_version(
         self, account_id: str, region: str, ref: FunctionRef
-    ) -> FunctionConfig:
-        return await self.versions.delete_version(account_id, region, ref)
+    ) -> FunctionConfig | None:
+        cfg = await self.versions.delete_version(account_id, region, ref)
+        if ref.qualifier:  # the version's resource policy goes with it
+            await self.policy.qualifier_deleted(account_id, ref.name, ref.qualifier)
+        return cfg
 
     async def publish(self, account_id: str, region: str, name: str) -> FunctionConfig:
         return await self.versions.publish(account_id, region, name)

@@ -201,8 +201,8 @@ class AliasesApi:
 
         def op(db: sqlite3.Connection) -> Alias:
             old = get_alias(db, p.account_id, ref.name, name)
-            if old is None:
-                raise _no_alias(p, ref.name, name)
+            if old is None:  # UpdateAlias words it apart from GetAlias, as AWS does
+                raise _no_alias(p, ref.name, name, "Alias not found: ")
             if rev is not None and rev != old.revision_id:
                 raise PreconditionFailed(
                     "The Revision Id provided does not match the latest Revision Id. Call the"
@@ -269,9 +269,11 @@ class AliasesApi:
         return json_response(200, doc)
 
 
-def _no_alias(p: Principal, function: str, name: str) -> ResourceNotFound:
+def _no_alias(
+    p: Principal, function: str, name: str, lead: str = "Cannot find alias arn: "
+) -> ResourceNotFound:
     arn = function_arn(p.region, p.account_id, function)
-    return ResourceNotFound(f"Cannot find alias arn: {arn}:{name}")
+    return ResourceNotFound(f"{lead}{arn}:{name}")
 
 
 def _check_function(db: sqlite3.Connection, region: str, account_id: str, name: str) -> None:

@@ -172,8 +172,9 @@ class VersionsApi:
 
     async def delete_version(
         self, account_id: str, region: str, ref: FunctionRef
-    ) -> FunctionConfig:
-        """DeleteFunction with a numeric Qualifier: remove that one version.
+    ) -> FunctionConfig | None:
+        """DeleteFunction with a numeric Qualifier: remove that one version (None: there
+        was no such version, which AWS answers with 204 like a deletion).
 
         A version an alias points to (as primary or weighted second version) cannot be
         deleted (ResourceConflictException, as on AWS); an alias name as qualifier is an
@@ -183,13 +184,20 @@ class VersionsApi:
         if not qualifier.isdigit():
             raise InvalidParameterValue("Deletion of aliases is not supported.")
 
-        def op(db: sqlite3.Connection) -> FunctionConfig:
+        def op(db: sqlite3.Connection) -> FunctionConfig | None:
             row = db.execute(
                 "SELECT config FROM function_versions WHERE account_id=? AND name=? AND version=?",
                 (account_id, ref.name, qualifier),
             ).fetchone()
             if row is None:
-                raise ResourceNotFound(unknown_function(region, account_id, ref.name, qualifier))
+                # As on AWS: an absent version of an existing function is a no-op (204).
+                latest = db.execute(
+                    "SELECT 1 FROM function_versions WHERE account_id=? AND name=? AND version=?",
+                    (account_id, ref.name, LATEST),
+                ).fetchone()
+                if latest is None:
+                    raise ResourceNotFound(unknown_function(region, account_id, ref.name, None))
+                return None
             users = [
                 a.name
                 for a in aliases_of(db, account_id, ref.name)

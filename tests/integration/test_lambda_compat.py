@@ -246,3 +246,25 @@ def test_event_payload_past_the_async_limit(lam: Any, make_function: Any) -> Non
         "Message": f"{len(payload)} byte payload is too large for the Event invocation type"
         " (limit 1048576 bytes)",
     }
+
+
+def test_delete_absent_version_is_a_no_op(lam: Any, make_function: Any) -> None:
+    name = make_function(CODE)["FunctionName"]
+    resp = lam.delete_function(FunctionName=name, Qualifier="99")
+    assert resp["ResponseMetadata"]["HTTPStatusCode"] == 204
+    assert lam.get_function(FunctionName=name)["Configuration"]["Version"] == "$LATEST"
+    with pytest.raises(lam.exceptions.ResourceNotFoundException) as exc:
+        lam.delete_function(FunctionName="compat-no-such-function", Qualifier="1")
+    assert exc.value.response["Error"]["Message"] == (
+        "Function not found: arn:aws:lambda:us-east-1:000000000000:function:compat-no-such-function"
+    )
+
+
+def test_update_absent_alias(lam: Any, make_function: Any) -> None:
+    fn = make_function(CODE)
+    with pytest.raises(lam.exceptions.ResourceNotFoundException) as exc:
+        lam.update_alias(FunctionName=fn["FunctionName"], Name="nope", FunctionVersion="$LATEST")
+    assert exc.value.response["Error"]["Message"] == f"Alias not found: {fn['FunctionArn']}:nope"
+    # DeleteAlias of an absent alias answers 204, as on AWS.
+    resp = lam.delete_alias(FunctionName=fn["FunctionName"], Name="nope")
+    assert resp["ResponseMetadata"]["HTTPStatusCode"] == 204
