@@ -488,3 +488,23 @@ def test_aws_iam_route_needs_a_signature(
     assert request(server, "GET", "/private?a=1", host=host, headers=forged)[0] == 403
     with pytest.raises(apigw.exceptions.BadRequestException):
         apigw.update_route(ApiId=api_id, RouteId=route["RouteId"], AuthorizationType="JWT")
+
+
+def test_version_policies_are_their_own(lam: Any, make_function: Any) -> None:
+    fn = make_function(ECHO_V1)
+    name = fn["FunctionName"]
+    v1 = lam.publish_version(FunctionName=name)["Version"]
+    stmt = lam.add_permission(
+        FunctionName=name, Qualifier=v1, StatementId="v", Action="lambda:InvokeFunction",
+        Principal="events.amazonaws.com",
+    )["Statement"]  # fmt: skip
+    assert json.loads(stmt)["Resource"] == f"{fn['FunctionArn']}:{v1}"
+    assert json.loads(stmt)["Principal"] == {"Service": "events.amazonaws.com"}
+    with pytest.raises(lam.exceptions.ResourceNotFoundException):
+        lam.get_policy(FunctionName=name)  # the unqualified function has none
+    assert json.loads(lam.get_policy(FunctionName=f"{name}:{v1}")["Policy"])["Statement"]
+    with pytest.raises(lam.exceptions.InvalidParameterValueException):
+        lam.get_policy(FunctionName=f"{name}:{v1}", Qualifier="other")
+    lam.delete_function(FunctionName=name, Qualifier=v1)
+    with pytest.raises(lam.exceptions.ResourceNotFoundException):
+        lam.get_policy(FunctionName=name, Qualifier=v1)
