@@ -91,8 +91,10 @@ def parse_filter_pattern(pattern: str | None) -> TermFilter:
         return TermFilter()
     if text[0] in "{[":
         raise FilterPatternError(
-            "Invalid filter pattern: JSON and space-delimited filter patterns are not "
-            "supported by this server; use term patterns."
+            "Invalid filter pattern: space-delimited filter patterns are not supported by "
+            "this server; use term or JSON patterns."
+            if text[0] == "["
+            else "Invalid filter pattern: JSON patterns are compiled by json_pattern."
         )
     required: list[str] = []
     any_of: list[str] = []
