@@ -645,3 +645,50 @@ def test_runtime_init_error_after_init_is_an_invalid_state_transition(
                 "errorType": "InvalidStateTransition",
             },
         ]
+
+
+NODE_STREAMING = """\
+exports.plain = awslambda.streamifyResponse(async (event, responseStream, context) => {
+  responseStream.setContentType('text/plain');
+  responseStream.write('Hello, ');
+  await new Promise((r) => setTimeout(r, 10));
+  responseStream.write(event.name + ' from ' + context.functionName);
+  responseStream.end();
+});
+exports.http = awslambda.streamifyResponse(async (event, responseStream) => {
+  const stream = awslambda.HttpResponseStream.from(responseStream, {
+    statusCode: 201, headers: { 'x-kind': 'stream' },
+  });
+  stream.write('body');
+  stream.end();
+});
+exports.fails = awslambda.streamifyResponse(async () => {
+  throw new TypeError('stream broke');
+});
+"""
+
+
+@pytest.mark.skipif(NODE is None, reason="no node on this host")
+def test_node_streamify_response_handlers_buffered_by_invoke(lam: Any, create: Any) -> None:
+    """ "Response streaming for Lambda functions": ``awslambda.streamifyResponse`` and
+    ``awslambda.HttpResponseStream`` exist in the Node runtime; invoked with Invoke, the
+    streamed bytes come back buffered as the payload.
+    """
+    name = create({"index.js": NODE_STREAMING}, "nodejs20.x", "index.plain")
+    resp = lam.invoke(FunctionName=name, Payload=b'{"name": "world"}')
+    assert "FunctionError" not in resp
+    assert resp["Payload"].read() == f"Hello, world from {name}".encode()
+
+    lam.update_function_configuration(FunctionName=name, Handler="index.http")
+    lam.get_waiter("function_updated_v2").wait(FunctionName=name)
+    resp = lam.invoke(FunctionName=name, Payload=b"{}")
+    prelude = json.dumps(
+        {"statusCode": 201, "headers": {"x-kind": "stream"}}, separators=(",", ":")
+    )
+    assert resp["Payload"].read() == prelude.encode() + b"\0" * 8 + b"body"
+
+    lam.update_function_configuration(FunctionName=name, Handler="index.fails")
+    lam.get_waiter("function_updated_v2").wait(FunctionName=name)
+    resp, err = invoke_json(lam, name)
+    assert resp["FunctionError"] == "Unhandled"
+    assert (err["errorType"], err["errorMessage"]) == ("TypeError", "stream broke")

@@ -12,6 +12,8 @@
 //    is empty (context.callbackWaitsForEmptyEventLoop, true by default) or at once.
 // 3. Errors are {errorType, errorMessage, trace}; an uncaught exception or an unhandled
 //    rejection fails the invocation and ends the process, as on Lambda.
+// 4. Handlers wrapped in awslambda.streamifyResponse get (event, responseStream, context)
+//    and settle when the stream ends; their bytes are the payload (streaming.js).
 //
 // console.* writes "<ISO time>\t<request id>\t<LEVEL>\t<message>" lines with inner
 // newlines turned into '\r', so one call stays one log event (as Lambda's runtime does).
@@ -96,6 +98,9 @@ class Client {
 }
 
 const client = new Client(API);
+
+// `awslambda` (streamifyResponse, HttpResponseStream) for function code: see streaming.js.
+const { STREAMING, BufferedResponseStream, RawResponse } = require('./streaming.js');
 
 function postError(urlPath, err, type) {
   const doc = errorDoc(err, type);
@@ -356,6 +361,21 @@ function invokeOnce(handler, headers, body) {
       finish(namedError('Runtime.UnmarshalError', `Unable to parse event: ${err.message}`));
       return;
     }
+    if (handler[STREAMING] === 'response') {
+      // Settles when the stream ends (the handler must end it, as on Lambda) or fails.
+      const stream = new BufferedResponseStream();
+      stream.on('finish', () => finish(null, new RawResponse(stream.body())));
+      stream.on('error', (err) => finish(err));
+      try {
+        const ret = handler(event, stream, ctx);
+        if (ret && typeof ret.then === 'function') {
+          ret.then(null, (err) => finish(err == null ? new Error('handled') : err));
+        }
+      } catch (err) {
+        finish(err == null ? new Error('handled') : err);
+      }
+      return;
+    }
     let ret;
     try {
       ret = handler(event, ctx, (err, result) => settle(err, result, true));
@@ -396,6 +416,8 @@ async function main() {
     if (err !== null && err !== undefined) {
       logError('Invoke Error', err);
       await postError(`/invocation/${rid}/error`, err);
+    } else if (result instanceof RawResponse) {
+      await client.request('POST', `/invocation/${rid}/response`, result.bytes);
     } else {
       let text;
       try {
