@@ -58,6 +58,28 @@ class LayersLike(Protocol):
     async def check_code_update(self, arns: tuple[str, ...], code_sha256_hex: str) -> None: ...
 
 
+_LOGGING_ENUMS = {
+    "LogFormat": ["JSON", "Text"],
+    "ApplicationLogLevel": ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"],
+    "SystemLogLevel": ["DEBUG", "INFO", "WARN"],
+}
+
+
+def _check_logging_config(cfg: dict[str, Any]) -> None:
+    """LoggingConfig's members against botocore's model (enums; the log group's pattern)."""
+    for key, allowed in _LOGGING_ENUMS.items():
+        if key in cfg:
+            check_enum(cfg[key], f"loggingConfig.{key[0].lower()}{key[1:]}", allowed)
+    if "LogGroup" in cfg:
+        check_string(
+            cfg["LogGroup"],
+            "loggingConfig.logGroup",
+            min_len=1,
+            max_len=512,
+            pattern=r"[\.\-_/#A-Za-z0-9]+",
+        )
+
+
 def _no_layers() -> InvalidParameterValue:
     return InvalidParameterValue("Layers are not supported by this Hearth server.")
 
@@ -263,6 +285,7 @@ class FunctionsApi:
         if "KMSKeyArn" in body:
             base["kms_key_arn"] = str(body["KMSKeyArn"] or "")
         if "LoggingConfig" in body and isinstance(body["LoggingConfig"], dict):
+            _check_logging_config(body["LoggingConfig"])
             base["logging_config"] = {
                 k: str(v) for k, v in body["LoggingConfig"].items() if isinstance(v, str)
             }

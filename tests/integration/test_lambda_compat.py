@@ -268,3 +268,32 @@ def test_update_absent_alias(lam: Any, make_function: Any) -> None:
     # DeleteAlias of an absent alias answers 204, as on AWS.
     resp = lam.delete_alias(FunctionName=fn["FunctionName"], Name="nope")
     assert resp["ResponseMetadata"]["HTTPStatusCode"] == 204
+
+
+def test_logging_config_is_validated(lam: Any, make_function: Any) -> None:
+    name = make_function(CODE)["FunctionName"]
+    cases = [
+        ({"LogFormat": "XML"}, "'XML' at 'loggingConfig.logFormat'", "[JSON, Text]"),
+        (
+            {"LogFormat": "JSON", "ApplicationLogLevel": "LOUD"},
+            "'LOUD' at 'loggingConfig.applicationLogLevel'",
+            "[TRACE, DEBUG, INFO, WARN, ERROR, FATAL]",
+        ),
+        (
+            {"LogFormat": "JSON", "SystemLogLevel": "ERROR"},
+            "'ERROR' at 'loggingConfig.systemLogLevel'",
+            "[DEBUG, INFO, WARN]",
+        ),
+    ]
+    for config, where, allowed in cases:
+        with pytest.raises(lam.exceptions.ClientError) as exc:
+            lam.update_function_configuration(FunctionName=name, LoggingConfig=config)
+        assert exc.value.response["Error"]["Code"] == "ValidationException"
+        assert exc.value.response["Error"]["Message"] == (
+            f"1 validation error detected: Value {where} failed to satisfy constraint:"
+            f" Member must satisfy enum value set: {allowed}"
+        )
+    with pytest.raises(lam.exceptions.ClientError) as exc:
+        lam.update_function_configuration(FunctionName=name, LoggingConfig={"LogGroup": "a b"})
+    assert exc.value.response["Error"]["Code"] == "ValidationException"
+    assert lam.get_function_configuration(FunctionName=name)["LoggingConfig"]["LogFormat"] == "Text"
