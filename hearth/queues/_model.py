@@ -139,10 +139,31 @@ def validate_queue_attributes(attrs: Any, *, fifo: bool, creating: bool) -> dict
         elif name == "RedrivePolicy":
             out[name] = _redrive_policy(value)
         elif name in OPAQUE_ATTRIBUTES:
+            _check_policy_document(name, value)
             out[name] = value
         else:
             raise InvalidAttributeName(f"Unknown Attribute {name}.")
     return out
+
+
+def _check_policy_document(name: str, value: str) -> None:
+    """Policy and RedriveAllowPolicy are JSON objects ("" clears them), as SQS checks."""
+    if name not in ("Policy", "RedriveAllowPolicy") or value == "":
+        return
+    try:
+        doc = json.loads(value)
+    except ValueError:
+        doc = None
+    if name == "Policy" and not isinstance(doc, dict):
+        raise InvalidAttributeValue("Invalid value for the parameter Policy.")
+    if name == "RedriveAllowPolicy" and (
+        not isinstance(doc, dict)
+        or doc.get("redrivePermission") not in ("allowAll", "denyAll", "byQueue")
+    ):
+        raise InvalidAttributeValue(
+            "Invalid value for the parameter RedriveAllowPolicy. Reason: Amazon SQS can\u2019t"
+            " create the redrive allow policy, as it\u2019s in an unsupported format."
+        )
 
 
 def _redrive_policy(value: str) -> str:

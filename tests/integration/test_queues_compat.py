@@ -459,3 +459,23 @@ def test_change_visibility_of_a_deleted_message(sqs: Any) -> None:
     assert res["Failed"] == [
         {"Id": "a", "SenderFault": True, "Code": "InvalidParameterValue", "Message": message}
     ]
+
+
+def test_policy_documents_must_be_json(sqs: Any) -> None:
+    url, _ = _queue(sqs)
+    with pytest.raises(ClientError) as exc:
+        sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": "file://policy.json"})
+    assert _err(exc) == (400, "InvalidAttributeValue", "Invalid value for the parameter Policy.")
+    with pytest.raises(ClientError) as exc:
+        sqs.set_queue_attributes(
+            QueueUrl=url, Attributes={"RedriveAllowPolicy": '{"redrivePermission": "some"}'}
+        )
+    assert _err(exc)[:2] == (400, "InvalidAttributeValue")
+    assert _err(exc)[2].startswith("Invalid value for the parameter RedriveAllowPolicy.")
+    policy = json.dumps({"Version": "2012-10-17", "Statement": []})
+    allow = json.dumps({"redrivePermission": "denyAll"})
+    sqs.set_queue_attributes(
+        QueueUrl=url, Attributes={"Policy": policy, "RedriveAllowPolicy": allow}
+    )
+    got = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy", "RedriveAllowPolicy"])
+    assert got["Attributes"] == {"Policy": policy, "RedriveAllowPolicy": allow}
