@@ -38,6 +38,7 @@ from hearth.queues._model import (
     FIFO_DEFAULTS,
     INT_ATTRIBUTES,
     MAX_MESSAGE_SIZE,
+    MessageAttribute,
     attributes_to_json,
     check_body,
     check_queue_name,
@@ -432,6 +433,8 @@ class SqsService:
         out = {"MessageId": msg.message_id, "MD5OfMessageBody": msg.md5_body}
         if msg.md5_attributes:
             out["MD5OfMessageAttributes"] = msg.md5_attributes
+        if msg.trace_header:
+            out["MD5OfMessageSystemAttributes"] = _md5_of_system_attributes(msg)
         if msg.sequence_number:
             out["SequenceNumber"] = msg.sequence_number
         return out
@@ -461,6 +464,8 @@ class SqsService:
             item = {"Id": eid, "MessageId": m.message_id, "MD5OfMessageBody": m.md5_body}
             if m.md5_attributes:
                 item["MD5OfMessageAttributes"] = m.md5_attributes
+            if m.trace_header:
+                item["MD5OfMessageSystemAttributes"] = _md5_of_system_attributes(m)
             if m.sequence_number:
                 item["SequenceNumber"] = m.sequence_number
             successful.append(item)
@@ -558,6 +563,11 @@ class SqsService:
             elif isinstance(problem, AwsError):
                 failed.append(self._failed(eid, problem))
         return {"Successful": successful, "Failed": failed}
+
+
+def _md5_of_system_attributes(m: NewMessage) -> str:
+    """MD5OfMessageSystemAttributes: the message-attribute digest over AWSTraceHeader."""
+    return md5_of_attributes([MessageAttribute("AWSTraceHeader", "String", m.trace_header, None)])
 
 
 def _opt_int(body: dict[str, Any], name: str, lo: int, hi: int, default: int, reason: str) -> int:

@@ -4,7 +4,9 @@ botocore's models and AWS's documentation (boto3 as the client, a real server)."
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
+import struct
 import time
 from collections.abc import Callable
 from typing import Any
@@ -479,3 +481,27 @@ def test_policy_documents_must_be_json(sqs: Any) -> None:
     )
     got = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy", "RedriveAllowPolicy"])
     assert got["Attributes"] == {"Policy": policy, "RedriveAllowPolicy": allow}
+
+
+def test_md5_of_message_system_attributes(sqs: Any) -> None:
+    """SendMessage(Batch) with an AWSTraceHeader answers MD5OfMessageSystemAttributes."""
+    url, _ = _queue(sqs)
+    trace = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+    h = hashlib.md5()
+    for part in (b"AWSTraceHeader", b"String"):
+        h.update(struct.pack(">I", len(part)) + part)
+    h.update(b"\x01" + struct.pack(">I", len(trace)) + trace.encode())
+    system = {"AWSTraceHeader": {"DataType": "String", "StringValue": trace}}
+    sent = sqs.send_message(QueueUrl=url, MessageBody="x", MessageSystemAttributes=system)
+    assert sent["MD5OfMessageSystemAttributes"] == h.hexdigest()
+    batch = sqs.send_message_batch(
+        QueueUrl=url,
+        Entries=[
+            {"Id": "a", "MessageBody": "y", "MessageSystemAttributes": system},
+            {"Id": "b", "MessageBody": "z"},
+        ],
+    )
+    by_id = {e["Id"]: e for e in batch["Successful"]}
+    assert by_id["a"]["MD5OfMessageSystemAttributes"] == h.hexdigest()
+    assert "MD5OfMessageSystemAttributes" not in by_id["b"]
+    assert "MD5OfMessageSystemAttributes" not in sqs.send_message(QueueUrl=url, MessageBody="w")
