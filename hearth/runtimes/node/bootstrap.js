@@ -15,8 +15,8 @@
 // 4. Handlers wrapped in awslambda.streamifyResponse get (event, responseStream, context)
 //    and settle when the stream ends; their bytes are the payload (streaming.js).
 //
-// console.* writes "<ISO time>\t<request id>\t<LEVEL>\t<message>" lines with inner
-// newlines turned into '\r', so one call stays one log event (as Lambda's runtime does).
+// console.* writes Lambda's text lines, or JSON records with LoggingConfig JSON
+// (logpatch.js).
 //
 // The HTTP client is a single keep-alive socket (net), unref'd while idle so that the
 // event loop can drain for callbackWaitsForEmptyEventLoop.
@@ -25,7 +25,6 @@
 const net = require('net');
 const fs = require('fs');
 const path = require('path');
-const util = require('util');
 const { pathToFileURL } = require('url');
 
 const API = process.env.AWS_LAMBDA_RUNTIME_API || '127.0.0.1:9001';
@@ -143,97 +142,8 @@ function namedError(name, message, cause) {
   return e;
 }
 
-// ---------------------------------------------------------------- console
-// LoggingConfig reaches the runtime as AWS_LAMBDA_LOG_FORMAT / AWS_LAMBDA_LOG_LEVEL; as
-// Lambda's runtime (LogPatch): JSON writes {timestamp, level, requestId, message} (an
-// Error argument adds errorType, errorMessage, stackTrace), and calls below the level are
-// dropped (console.fatal always writes).
-const LEVELS = { TRACE: 1, DEBUG: 2, INFO: 3, WARN: 4, ERROR: 5, FATAL: 6 };
-const JSON_LOGS = (process.env.AWS_LAMBDA_LOG_FORMAT || '').toUpperCase() === 'JSON';
-
-function jsonErrorReplacer(_key, value) {
-  if (value instanceof Error) {
-    return Object.assign({
-      errorType: (value.constructor && value.constructor.name) || 'UnknownError',
-      errorMessage: value.message,
-      stackTrace: typeof value.stack === 'string' ? value.stack.split('\n') : value.stack,
-    }, value);
-  }
-  return value;
-}
-
-function jsonLine(timestamp, level, requestId, args) {
-  const doc = { timestamp, level, requestId };
-  if (args.length === 1) {
-    doc.message = args[0];
-    try {
-      return JSON.stringify(doc, jsonErrorReplacer);
-    } catch (_e) {
-      doc.message = util.format(doc.message);
-      return JSON.stringify(doc);
-    }
-  }
-  doc.message = util.format(...args);
-  const err = args.find((a) => a instanceof Error);
-  if (err) {
-    doc.errorType = (err.constructor && err.constructor.name) || 'UnknownError';
-    doc.errorMessage = err.message;
-    doc.stackTrace = typeof err.stack === 'string' ? err.stack.split('\n') : [];
-  }
-  return JSON.stringify(doc);
-}
-
-let currentRequestId;
-function patchConsole() {
-  const min = LEVELS[(process.env.AWS_LAMBDA_LOG_LEVEL || '').toUpperCase()] || LEVELS.TRACE;
-  const write = (level, always) => {
-    if (!always && LEVELS[level] < min) return () => {};
-    return (...args) => {
-      const time = new Date().toISOString();
-      const line = JSON_LOGS
-        ? jsonLine(time, level, currentRequestId, args)
-        : `${time}\t${currentRequestId === undefined ? 'undefined' : currentRequestId}\t${level}\t${util.format(...args)}`;
-      process.stdout.write(`${line.replace(/\n/g, '\r')}\n`);
-    };
-  };
-  console.log = write('INFO');
-  console.info = write('INFO');
-  console.warn = write('WARN');
-  console.error = write('ERROR');
-  console.debug = write('DEBUG');
-  console.fatal = write('FATAL', true);
-  const trace = write('TRACE');
-  console.trace = (...args) => {
-    const e = new Error(util.format(...args));
-    e.name = 'Trace';
-    trace(e.stack);
-  };
-}
-
-// An error the runtime reports itself ("Invoke Error", "Uncaught Exception"): in text,
-// the label, a tab and the error as Lambda's runtime formats it (errorType, errorMessage,
-// its own enumerable fields, stack as lines); in JSON, the error as the record's message.
-function enumerableError(_key, v) {
-  if (!(v instanceof Error)) return v;
-  const out = Object.assign({ errorType: v.name, errorMessage: v.message, code: v.code }, v);
-  if (typeof v.stack === 'string') out.stack = v.stack.split('\n');
-  return out;
-}
-
-function logError(label, err) {
-  const e = err instanceof Error ? err : new Error(err);
-  if (JSON_LOGS) {
-    console.error(e);
-    return;
-  }
-  let text;
-  try {
-    text = JSON.stringify(e, enumerableError);
-  } catch (_e) {
-    text = JSON.stringify(errorDoc(e));
-  }
-  console.error(label, `\t${text}`);
-}
+// ---------------------------------------------------------------- console (logpatch.js)
+const logs = require('./logpatch.js');
 
 // ---------------------------------------------------------------- handler loading
 function nearestPackageType(dir) {
@@ -394,7 +304,7 @@ function invokeOnce(handler, headers, body) {
 let activeRequestId = null;
 
 async function main() {
-  patchConsole();
+  logs.patchConsole();
   let handler;
   try {
     handler = await loadHandler(process.env._HANDLER || '');
@@ -409,12 +319,12 @@ async function main() {
     const rid = headers['lambda-runtime-aws-request-id'];
     if (headers['lambda-runtime-trace-id']) process.env._X_AMZN_TRACE_ID = headers['lambda-runtime-trace-id'];
     else delete process.env._X_AMZN_TRACE_ID;
-    currentRequestId = rid;
+    logs.setRequestId(rid);
     activeRequestId = rid;
     const { err, result } = await invokeOnce(handler, headers, body);
     activeRequestId = null;
     if (err !== null && err !== undefined) {
-      logError('Invoke Error', err);
+      logs.logError('Invoke Error', err);
       await postError(`/invocation/${rid}/error`, err);
     } else if (result instanceof RawResponse) {
       await client.request('POST', `/invocation/${rid}/response`, result.bytes);
@@ -435,7 +345,7 @@ async function main() {
 
 async function failInvocation(err, type, code) {
   const rid = activeRequestId;
-  logError(type === 'Runtime.UnhandledPromiseRejection' ? 'Unhandled Promise Rejection' : 'Uncaught Exception', err);
+  logs.logError(type === 'Runtime.UnhandledPromiseRejection' ? 'Unhandled Promise Rejection' : 'Uncaught Exception', err);
   if (rid) await postError(`/invocation/${rid}/error`, err, type).catch(() => {});
   process.exit(code);
 }
