@@ -7,7 +7,7 @@ Algorithm per request:
    ``DisableExecuteApiEndpoint`` → 403 ``{"message":"Forbidden"}``).
 2. Pick the stage: a first path segment naming a stage selects it (and is stripped for
    route matching); otherwise the ``$default`` stage if there is one; otherwise 404.
-3. With a CORS configuration, answer a preflight here.
+3. With a CORS configuration, answer a preflight here (204, as HTTP APIs do).
 4. Match the route (most specific wins, see :mod:`hearth.gateway.routes`); none → 404.
 5. A route with ``authorizationType`` ``AWS_IAM`` needs a valid SigV4 signature (any
    account's: HTTP APIs have no resource policies), else 403 ``{"message":"Forbidden"}``;
@@ -117,7 +117,7 @@ class HttpApiDoor:
     ) -> Response:
         api_cors = live.doc.api.get("corsConfiguration")
         if api_cors and cors.is_preflight(req):
-            return cors.preflight(lambda_cors(api_cors), req)
+            return cors.preflight(lambda_cors(api_cors), req, 204)
         if len(req.body) > MAX_BODY:
             return message(413, "Request Entity Too Large")
         match = live.table.match(req.method, route_path)

@@ -2,10 +2,11 @@
 
 With a CORS configuration, an ``OPTIONS`` request carrying ``Origin`` and
 ``Access-Control-Request-Method`` is a preflight and never reaches the function: it gets
-a 200 (AWS answers 200 either way) whose CORS headers are present only if the origin is
-allowed. On other requests from an allowed origin, ``Access-Control-Allow-Origin``,
-``-Expose-Headers`` and ``-Allow-Credentials`` are added to the function's response
-(replacing any the function set, as AWS does when CORS is configured).
+a 200 from a function URL, a 204 from an HTTP API (allowed origin or not), whose CORS
+headers are present only if the origin is allowed. On other requests from an allowed
+origin, ``Access-Control-Allow-Origin``, ``-Expose-Headers`` and ``-Allow-Credentials``
+are added to the function's response (replacing any the function set, as AWS does when
+CORS is configured).
 
 Configurations use the Lambda member names (``AllowOrigins``...); HTTP APIs' are the same.
 """
@@ -38,7 +39,8 @@ def is_preflight(req: Request) -> bool:
     )
 
 
-def preflight(cors: dict[str, Any], req: Request) -> Response:
+def preflight(cors: dict[str, Any], req: Request, status: int = 200) -> Response:
+    """The answer to a preflight: 200 from function URLs, 204 from HTTP APIs."""
     headers: list[tuple[str, str]] = []
     origin = _allowed_origin(cors, req.headers.get("origin", ""))
     if origin is not None:
@@ -55,7 +57,7 @@ def preflight(cors: dict[str, Any], req: Request) -> Response:
             headers.append(("Access-Control-Max-Age", str(cors["MaxAge"])))
         if origin != "*":
             headers.append(("Vary", "Origin"))
-    return Response(200, headers, b"")
+    return Response(status, headers, b"")
 
 
 def decorate(cors: dict[str, Any], req: Request, resp: Response) -> Response:

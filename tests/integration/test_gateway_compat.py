@@ -508,3 +508,29 @@ def test_version_policies_are_their_own(lam: Any, make_function: Any) -> None:
     lam.delete_function(FunctionName=name, Qualifier=v1)
     with pytest.raises(lam.exceptions.ResourceNotFoundException):
         lam.get_policy(FunctionName=name, Qualifier=v1)
+
+
+def test_http_api_preflight_is_204_function_url_preflight_200(
+    apigw: Any, lam: Any, make_function: Any, server: ServerProcess
+) -> None:
+    fn = make_function(ECHO_V1)
+    cors = {"AllowOrigins": ["https://a.example"], "AllowMethods": ["GET"]}
+    api_id = apigw.create_api(Name="cors", ProtocolType="HTTP", CorsConfiguration=cors)["ApiId"]
+    iid = apigw.create_integration(
+        ApiId=api_id, IntegrationType="AWS_PROXY", IntegrationUri=fn["FunctionArn"],
+        PayloadFormatVersion="2.0",
+    )["IntegrationId"]  # fmt: skip
+    apigw.create_route(ApiId=api_id, RouteKey="GET /x", Target=f"integrations/{iid}")
+    apigw.create_stage(ApiId=api_id, StageName="$default")
+    pre = [("Origin", "https://a.example"), ("Access-Control-Request-Method", "GET")]
+    status, hdrs, _, data = request(
+        server, "OPTIONS", "/x", host=_host(api_id, server), headers=pre
+    )
+    assert status == 204 and data == b""
+    assert hdrs["access-control-allow-origin"] == "https://a.example"
+    url = lam.create_function_url_config(
+        FunctionName=fn["FunctionName"], AuthType="NONE", Cors=cors
+    )
+    host = url["FunctionUrl"].split("//", 1)[1].rstrip("/")
+    status, hdrs, _, _ = request(server, "OPTIONS", "/x", host=host, headers=pre)
+    assert status == 200 and hdrs["access-control-allow-origin"] == "https://a.example"

@@ -158,7 +158,7 @@ def test_cors_preflight(server: ServerProcess, apigw: Any, make_function: Any) -
     host = _host(api)
     pre = [("Origin", "https://a.example"), ("Access-Control-Request-Method", "GET")]
     status, hdrs, _, data = request(server, "OPTIONS", "/x", host=host, headers=pre)
-    assert status == 200 and data == b""
+    assert status == 204 and data == b""
     assert hdrs["access-control-allow-origin"] == "https://a.example"
     assert hdrs["access-control-allow-methods"] == "GET"
     assert hdrs["access-control-allow-headers"] == "x-a"
