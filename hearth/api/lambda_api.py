@@ -192,7 +192,8 @@ class LambdaApi:
             client_context=client_context if invocation_type != "Event" else "",
             want_log_tail=log_type == "Tail",
         )
-        base = [("x-amzn-RequestId", request_id), ("X-Amz-Executed-Version", cfg.version)]
+        # ExecutedVersion is a RequestResponse header only (as on AWS).
+        base = [("x-amzn-RequestId", request_id)]
         if invocation_type == "DryRun":
             return Response(204, base, b"")
         if invocation_type == "Event":

@@ -297,3 +297,12 @@ def test_logging_config_is_validated(lam: Any, make_function: Any) -> None:
         lam.update_function_configuration(FunctionName=name, LoggingConfig={"LogGroup": "a b"})
     assert exc.value.response["Error"]["Code"] == "ValidationException"
     assert lam.get_function_configuration(FunctionName=name)["LoggingConfig"]["LogFormat"] == "Text"
+
+
+def test_executed_version_only_for_request_response(lam: Any, make_function: Any) -> None:
+    name = make_function(CODE)["FunctionName"]
+    event = lam.invoke(FunctionName=name, InvocationType="Event", Payload=b"{}")
+    assert event["StatusCode"] == 202 and "ExecutedVersion" not in event
+    dry = lam.invoke(FunctionName=name, InvocationType="DryRun")
+    assert dry["StatusCode"] == 204 and "ExecutedVersion" not in dry
+    assert lam.invoke(FunctionName=name)["ExecutedVersion"] == "$LATEST"
