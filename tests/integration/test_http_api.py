@@ -29,7 +29,7 @@ def apigw(server: ServerProcess) -> Any:
 
 
 def _host(api: dict[str, Any]) -> str:
-    return api["ApiEndpoint"].split("//", 1)[1]
+    return str(api["ApiEndpoint"]).split("//", 1)[1]
 
 
 def _api(apigw: Any, fn_arn: str, **kw: Any) -> tuple[dict[str, Any], str, str]:
