@@ -174,7 +174,7 @@ def event_v1(req: Request, ctx: EventContext, *, now: float | None = None) -> di
             "domainPrefix": ctx.domain_name.split(".", 1)[0],
             "extendedRequestId": ctx.request_id,
             "httpMethod": req.method,
-            "identity": {"sourceIp": req.client, "userAgent": req.headers.get("user-agent", "")},
+            "identity": _identity_v1(req, ctx.authorizer),
             "path": path,
             "protocol": "HTTP/1.1",
             "requestId": ctx.request_id,
@@ -188,6 +188,28 @@ def event_v1(req: Request, ctx: EventContext, *, now: float | None = None) -> di
         "body": body,
         "isBase64Encoded": b64,
     }
+
+
+_IDENTITY_V1 = (
+    "accessKey", "accountId", "caller", "cognitoAuthenticationProvider",
+    "cognitoAuthenticationType", "cognitoIdentityId", "cognitoIdentityPoolId",
+    "principalOrgId", "user", "userArn",
+)  # fmt: skip
+
+
+def _identity_v1(req: Request, authorizer: dict[str, Any] | None) -> dict[str, Any]:
+    """``requestContext.identity`` of format 1.0: every documented member, null unless
+    known (the signer's, for an ``AWS_IAM`` route)."""
+    out: dict[str, Any] = dict.fromkeys(_IDENTITY_V1)
+    out["sourceIp"] = req.client
+    out["userAgent"] = req.headers.get("user-agent", "")
+    iam = (authorizer or {}).get("iam")
+    if iam:
+        out.update(
+            accessKey=iam["accessKey"], accountId=iam["accountId"], caller=iam["callerId"],
+            user=iam["userId"], userArn=iam["userArn"],
+        )  # fmt: skip
+    return out
 
 
 class BadLambdaResponse(Exception):

@@ -534,3 +534,18 @@ def test_http_api_preflight_is_204_function_url_preflight_200(
     host = url["FunctionUrl"].split("//", 1)[1].rstrip("/")
     status, hdrs, _, _ = request(server, "OPTIONS", "/x", host=host, headers=pre)
     assert status == 200 and hdrs["access-control-allow-origin"] == "https://a.example"
+
+
+def test_v1_identity_has_every_documented_member(
+    apigw: Any, make_function: Any, server: ServerProcess
+) -> None:
+    fn = make_function(ECHO_V1)
+    api_id = _http_api(apigw, fn["FunctionArn"], "1.0")
+    status, _, _, data = request(
+        server, "GET", "/id", host=_host(api_id, server), headers=[("User-Agent", "ua/1")]
+    )
+    assert status == 200, data
+    identity = json.loads(data)["requestContext"]["identity"]
+    assert identity["sourceIp"] == "127.0.0.1" and identity["userAgent"] == "ua/1"
+    for member in ("accessKey", "accountId", "caller", "user", "userArn", "cognitoIdentityId"):
+        assert member in identity and identity[member] is None
