@@ -43,6 +43,7 @@ _LIST_ITEMS = {
     "Messages": "Message",
     "Successful": None,  # set per action below
     "Failed": "BatchResultErrorEntry",
+    "Results": "ListMessageMoveTasksResultEntry",
 }
 
 

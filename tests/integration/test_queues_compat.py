@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import importlib
 import json
 import struct
 import time
@@ -505,3 +506,36 @@ def test_md5_of_message_system_attributes(sqs: Any) -> None:
     assert by_id["a"]["MD5OfMessageSystemAttributes"] == h.hexdigest()
     assert "MD5OfMessageSystemAttributes" not in by_id["b"]
     assert "MD5OfMessageSystemAttributes" not in sqs.send_message(QueueUrl=url, MessageBody="w")
+
+
+def test_query_protocol_permissions_and_move_tasks(server: Any, sqs: Any) -> None:
+    """The older query protocol: indexed AWSAccountId/ActionName; move task result entries."""
+    # test_sqs's signed form-post helper (looked up at run time: that module is not typed)
+    _query = importlib.import_module("tests.integration.test_sqs")._query
+
+    url, _ = _queue(sqs)
+    status, _ = _query(
+        server,
+        {
+            "Action": "AddPermission",
+            "QueueUrl": url,
+            "Label": "q",
+            "AWSAccountId.1": "111111111111",
+            "ActionName.1": "SendMessage",
+            "ActionName.2": "ReceiveMessage",
+        },
+    )
+    assert status == 200
+    policy = json.loads(
+        sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"])["Attributes"]["Policy"]
+    )
+    assert policy["Statement"][0]["Action"] == ["SQS:SendMessage", "SQS:ReceiveMessage"]
+    _, _, _, dlq_arn = _dead_lettered(sqs, 1)
+    sqs.start_message_move_task(SourceArn=dlq_arn)
+    _wait_status(sqs, dlq_arn, "COMPLETED")
+    status, doc = _query(server, {"Action": "ListMessageMoveTasks", "SourceArn": dlq_arn})
+    assert status == 200
+    entry = doc.find("ListMessageMoveTasksResult/ListMessageMoveTasksResultEntry")
+    assert entry is not None
+    assert entry.find("Status").text == "COMPLETED"
+    assert entry.find("ApproximateNumberOfMessagesMoved").text == "1"
