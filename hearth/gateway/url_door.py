@@ -6,7 +6,8 @@ Algorithm per request:
 1. Find the URL configuration by id (unknown → 404 ``{"message":"Not Found"}``).
 2. ``AuthType AWS_IAM``: verify the SigV4 signature (service ``lambda``) over the request
    exactly as sent; a missing or bad signature, or a signer of another account, is a 403
-   ``{"Message":"Forbidden"}``. ``NONE`` lets everyone in.
+   ``{"Message":"Forbidden"}`` (``x-amzn-ErrorType: AccessDeniedException``). ``NONE``
+   lets everyone in.
 3. A CORS preflight is answered here when the URL has a CORS configuration.
 4. The request becomes a payload format 2.0 event (a body over the 6 MB synchronous
    limit is a 413), the function (or alias) runs through the router, and its answer is
@@ -78,9 +79,9 @@ class FunctionUrlDoor:
                     req.method, req.path, req.query, req.headers, req.body
                 )
             except AuthError:
-                return message(403, "Forbidden", "Message")
+                return _forbidden()
             if principal.account_id != u.account_id:
-                return message(403, "Forbidden", "Message")
+                return _forbidden()
             authorizer = {"iam": iam_context(principal)}
         if u.cors and cors.is_preflight(req):
             return cors.preflight(u.cors, req)
@@ -129,6 +130,12 @@ class FunctionUrlDoor:
         except BadLambdaResponse as exc:
             log.info("function URL %s: unmappable response: %s", u.url_id, exc)
             return message(502, "Internal Server Error", "Message")
+
+
+def _forbidden() -> Response:
+    resp = message(403, "Forbidden", "Message")
+    resp.headers.append(("x-amzn-ErrorType", "AccessDeniedException"))
+    return resp
 
 
 def iam_context(p: Principal) -> dict[str, Any]:

@@ -549,3 +549,14 @@ def test_v1_identity_has_every_documented_member(
     assert identity["sourceIp"] == "127.0.0.1" and identity["userAgent"] == "ua/1"
     for member in ("accessKey", "accountId", "caller", "user", "userArn", "cognitoIdentityId"):
         assert member in identity and identity[member] is None
+
+
+def test_aws_iam_url_refusal_is_access_denied(
+    lam: Any, make_function: Any, server: ServerProcess
+) -> None:
+    fn = make_function(ECHO_V1)
+    url = lam.create_function_url_config(FunctionName=fn["FunctionName"], AuthType="AWS_IAM")
+    host = url["FunctionUrl"].split("//", 1)[1].rstrip("/")
+    status, hdrs, _, data = request(server, "GET", "/", host=host)
+    assert status == 403 and json.loads(data) == {"Message": "Forbidden"}
+    assert hdrs["x-amzn-errortype"] == "AccessDeniedException"
