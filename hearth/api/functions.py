@@ -127,6 +127,26 @@ def now_iso() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t * 1000) % 1000:03d}+0000"
 
 
+#: What ListFunctions leaves out of each FunctionConfiguration (AWS: "use GetFunction").
+LIST_OMITS = (
+    "State",
+    "StateReason",
+    "StateReasonCode",
+    "LastUpdateStatus",
+    "LastUpdateStatusReason",
+    "LastUpdateStatusReasonCode",
+    "RuntimeVersionConfig",
+)
+
+
+def list_entry(cfg: FunctionConfig) -> dict[str, Any]:
+    """A ListFunctions entry: the configuration without the fields AWS lists only in Get."""
+    doc = configuration_doc(cfg)
+    for key in LIST_OMITS:
+        doc.pop(key, None)
+    return doc
+
+
 def configuration_doc(cfg: FunctionConfig) -> dict[str, Any]:
     """The ``FunctionConfiguration`` shape of botocore's Lambda model."""
     doc: dict[str, Any] = {
@@ -428,7 +448,7 @@ class FunctionsApi:
             except (binascii.Error, ValueError, UnicodeDecodeError):
                 raise InvalidParameterValue("Invalid marker") from None
         cfgs = await self._store.list_functions(account_id, after, limit + 1)
-        doc: dict[str, Any] = {"Functions": [configuration_doc(c) for c in cfgs[:limit]]}
+        doc: dict[str, Any] = {"Functions": [list_entry(c) for c in cfgs[:limit]]}
         if len(cfgs) > limit:
             doc["NextMarker"] = base64.urlsafe_b64encode(cfgs[limit - 1].name.encode()).decode()
         return doc

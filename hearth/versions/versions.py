@@ -30,7 +30,7 @@ import uuid
 from typing import Any
 from urllib.parse import parse_qsl
 
-from hearth.api.functions import PreconditionFailed, configuration_doc, now_iso
+from hearth.api.functions import PreconditionFailed, configuration_doc, list_entry, now_iso
 from hearth.api.names import FunctionRef, parse_function_name, path_param
 from hearth.api.types import Principal, Request, Response
 from hearth.api.wire import check_int, check_string, json_response, parse_json_body
@@ -161,7 +161,7 @@ class VersionsApi:
             )
 
         cfgs = await self._store.run(op)
-        docs = [configuration_doc(c) for c in cfgs[offset : offset + limit]]
+        docs = [list_entry(c) for c in cfgs[offset : offset + limit]]
         for d in docs:
             if d["Version"] == LATEST:
                 d["FunctionArn"] = f"{d['FunctionArn']}:{LATEST}"

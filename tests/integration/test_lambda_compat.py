@@ -306,3 +306,24 @@ def test_executed_version_only_for_request_response(lam: Any, make_function: Any
     dry = lam.invoke(FunctionName=name, InvocationType="DryRun")
     assert dry["StatusCode"] == 204 and "ExecutedVersion" not in dry
     assert lam.invoke(FunctionName=name)["ExecutedVersion"] == "$LATEST"
+
+
+def test_list_functions_leaves_out_state_fields(lam: Any, make_function: Any) -> None:
+    name = make_function(CODE, name="compat-list-subset")["FunctionName"]
+    lam.publish_version(FunctionName=name)
+    omitted = {
+        "State",
+        "StateReason",
+        "StateReasonCode",
+        "LastUpdateStatus",
+        "LastUpdateStatusReason",
+        "LastUpdateStatusReasonCode",
+        "RuntimeVersionConfig",
+    }
+    for kw in ({}, {"FunctionVersion": "ALL"}):
+        pages = lam.get_paginator("list_functions").paginate(**kw)
+        entries = [f for p in pages for f in p["Functions"] if f["FunctionName"] == name]
+        assert entries and all(not omitted & set(f) for f in entries)
+        assert all(f["CodeSha256"] and f["RevisionId"] for f in entries)
+    got = lam.get_function(FunctionName=name)["Configuration"]
+    assert got["State"] == "Active" and got["LastUpdateStatus"] == "Successful"
