@@ -340,6 +340,7 @@ def _create_stage(d: ApiDoc, body: dict[str, Any], account: str) -> dict[str, An
     if len(d.stages) >= MAX_STAGES:
         raise BadRequest(f"An API can have at most {MAX_STAGES} stages")
     item = new_stage(name, body)
+    _stage_deployment(d, item, body)
     d.stages[name] = item
     return item
 
@@ -348,7 +349,18 @@ def _update_stage(
     d: ApiDoc, item: dict[str, Any], body: dict[str, Any], account: str
 ) -> dict[str, Any]:
     _apply_stage(item, body)
+    _stage_deployment(d, item, body)
     return item
+
+
+def _stage_deployment(d: ApiDoc, item: dict[str, Any], body: dict[str, Any]) -> None:
+    """``deploymentId`` on a stage must name one of the API's deployments."""
+    dep = body.get("deploymentId")
+    if dep is None:
+        return
+    if not isinstance(dep, str) or dep not in d.deployments:
+        raise NotFound(f"Invalid Deployment identifier specified {d.account_id}:{dep}")
+    item["deploymentId"] = dep
 
 
 CREATE: dict[str, Callable[[ApiDoc, dict[str, Any], str], dict[str, Any]]] = {

@@ -560,3 +560,19 @@ def test_aws_iam_url_refusal_is_access_denied(
     status, hdrs, _, data = request(server, "GET", "/", host=host)
     assert status == 403 and json.loads(data) == {"Message": "Forbidden"}
     assert hdrs["x-amzn-errortype"] == "AccessDeniedException"
+
+
+def test_stage_deployment_id(apigw: Any) -> None:
+    api_id = apigw.create_api(Name="stage-dep", ProtocolType="HTTP")["ApiId"]
+    dep = apigw.create_deployment(ApiId=api_id)["DeploymentId"]
+    stage = apigw.create_stage(ApiId=api_id, StageName="v1", DeploymentId=dep)
+    assert stage["DeploymentId"] == dep
+    dep2 = apigw.create_deployment(ApiId=api_id)["DeploymentId"]
+    assert (
+        apigw.update_stage(ApiId=api_id, StageName="v1", DeploymentId=dep2)["DeploymentId"] == dep2
+    )
+    with pytest.raises(apigw.exceptions.NotFoundException):
+        apigw.create_stage(ApiId=api_id, StageName="v2", DeploymentId="nosuch")
+    with pytest.raises(apigw.exceptions.NotFoundException):
+        apigw.update_stage(ApiId=api_id, StageName="v1", DeploymentId="nosuch")
+    assert apigw.get_stage(ApiId=api_id, StageName="v1")["DeploymentId"] == dep2
