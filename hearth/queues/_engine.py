@@ -39,6 +39,7 @@ from hearth.queues._errors import (
     MessageNotInflight,
     OverLimit,
     PurgeQueueInProgress,
+    QueueDeletedRecently,
     QueueNameExists,
     ReceiptHandleIsInvalid,
     queue_does_not_exist,
@@ -53,6 +54,9 @@ from hearth.queues._model import (
 )
 
 T = TypeVar("T")
+
+REUSE_DELAY = 60.0
+"""Seconds before a deleted queue's name can be used again (as SQS)."""
 
 DEDUP_WINDOW = 300.0
 """Seconds a FIFO deduplication id is remembered (as SQS)."""
@@ -176,6 +180,7 @@ class QueueEngine:
         self._counts: dict[int, int] = {}  # touched on the database thread only
         self._signals: dict[int, asyncio.Event] = {}
         self._last_expiry: dict[int, float] = {}
+        self._deleted: dict[tuple[str, str], float] = {}  # name → deletion time, < 60 s old
 
     async def open(self) -> None:
         def load(db: sqlite3.Connection) -> list[QueueInfo]:
@@ -223,6 +228,12 @@ class QueueEngine:
         self, account_id: str, region: str, name: str, attrs: dict[str, str], tags: dict[str, str]
     ) -> QueueInfo:
         existing = self._queues.get((account_id, name))
+        gone = self._deleted.get((account_id, name))
+        if existing is None and gone is not None and time.monotonic() - gone < REUSE_DELAY:
+            raise QueueDeletedRecently(
+                "You must wait 60 seconds after deleting a queue before you can create another"
+                " with the same name."
+            )
         if existing is not None:
             for key, value in attrs.items():
                 if existing.attributes.get(key, _default(key)) != value:
@@ -255,6 +266,9 @@ class QueueEngine:
         await self.db.run(op)
         self._queues.pop((q.account_id, q.name), None)
         self._signal(q.id).set()
+        now = time.monotonic()
+        self._deleted = {k: t for k, t in self._deleted.items() if now - t < REUSE_DELAY}
+        self._deleted[(q.account_id, q.name)] = now
 
     async def purge(self, q: QueueInfo) -> None:
         now = time.time()

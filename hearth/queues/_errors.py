@@ -24,6 +24,11 @@ QueueDoesNotExist = _err(
     "QueueDoesNotExist", "QueueDoesNotExist", "AWS.SimpleQueueService.NonExistentQueue"
 )
 QueueNameExists = _err("QueueNameExists", "QueueNameExists", "QueueAlreadyExists")
+QueueDeletedRecently = _err(
+    "QueueDeletedRecently",
+    "QueueDeletedRecently",
+    "AWS.SimpleQueueService.QueueDeletedRecently",
+)
 InvalidAttributeName = _err("InvalidAttributeName", "InvalidAttributeName", "InvalidAttributeName")
 InvalidAttributeValue = _err(
     "InvalidAttributeValue", "InvalidAttributeValue", "InvalidAttributeValue"

@@ -539,3 +539,17 @@ def test_query_protocol_permissions_and_move_tasks(server: Any, sqs: Any) -> Non
     assert entry is not None
     assert entry.find("Status").text == "COMPLETED"
     assert entry.find("ApproximateNumberOfMessagesMoved").text == "1"
+
+
+def test_queue_name_reuse_after_delete_waits_60_seconds(sqs: Any) -> None:
+    name = _name("reuse")
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    sqs.delete_queue(QueueUrl=url)
+    with pytest.raises(sqs.exceptions.QueueDeletedRecently) as exc:
+        sqs.create_queue(QueueName=name)
+    assert _err(exc) == (
+        400,
+        "AWS.SimpleQueueService.QueueDeletedRecently",
+        "You must wait 60 seconds after deleting a queue before you can create another with the"
+        " same name.",
+    )
