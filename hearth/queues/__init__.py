@@ -1,5 +1,7 @@
 """SQS-compatible queues: durable storage (``_db``, ``_engine``), rules (``_model``) and the
-JSON 1.0 API (``_service``). Imports point down: service → engine → db; nothing here imports
+JSON 1.0 API (``_service``, with queue-policy permissions in ``_permissions`` and
+dead-letter redrive tasks in ``_move``; the older query protocol in ``_query``).
+Imports point down: service → engine → db; nothing here imports
 ``invoke`` or ``events`` (they use the engine)."""
 
 from hearth.queues._db import QueueDb
