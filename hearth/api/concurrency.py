@@ -239,6 +239,17 @@ class ConcurrencyApi:
             hi=2**31 - 1,
         )
         cfg = await self._resolve(p.account_id, p.region, name, qualifier)
+        reserved = self._admission.reserved(p.account_id, cfg.name)
+        others = sum(
+            c.requested
+            for c in self._provisioned.list(p.account_id, cfg.name)
+            if c.qualifier != qualifier
+        )
+        if reserved is not None and reserved < others + count:
+            raise InvalidParameterValue(
+                "Requested Provisioned Concurrency should not be greater than the"
+                " reservedConcurrentExecution for function"
+            )
         pc = PcConfig(p.account_id, cfg.name, qualifier, p.region, count, now_iso())
         pc = await self._provisioned.put(pc, cfg)
         return json_response(202, self._pc_doc(pc))

@@ -327,3 +327,20 @@ def test_list_functions_leaves_out_state_fields(lam: Any, make_function: Any) ->
         assert all(f["CodeSha256"] and f["RevisionId"] for f in entries)
     got = lam.get_function(FunctionName=name)["Configuration"]
     assert got["State"] == "Active" and got["LastUpdateStatus"] == "Successful"
+
+
+def test_provisioned_concurrency_within_reserved(lam: Any, make_function: Any) -> None:
+    name = make_function(CODE, Publish=True)["FunctionName"]
+    lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=2)
+    with pytest.raises(lam.exceptions.InvalidParameterValueException) as exc:
+        lam.put_provisioned_concurrency_config(
+            FunctionName=name, Qualifier="1", ProvisionedConcurrentExecutions=3
+        )
+    assert exc.value.response["Error"]["Message"] == (
+        "Requested Provisioned Concurrency should not be greater than the"
+        " reservedConcurrentExecution for function"
+    )
+    lam.put_provisioned_concurrency_config(
+        FunctionName=name, Qualifier="1", ProvisionedConcurrentExecutions=2
+    )
+    lam.delete_provisioned_concurrency_config(FunctionName=name, Qualifier="1")
