@@ -416,12 +416,22 @@ class SqsService:
         self, p: Principal, req: Request, body: dict[str, Any]
     ) -> dict[str, Any]:
         q = self._queue(p, body)
-        urls = []
-        for other in self.engine.list_queues(p.account_id, ""):
-            policy = other.redrive()
-            if policy is not None and policy[0] == q.arn:
-                urls.append(queue_url(self._host(req), other.account_id, other.name))
-        return {"queueUrls": urls}
+        limit = body.get("MaxResults")
+        if limit is not None and (not isinstance(limit, int) or not 1 <= limit <= 1000):
+            raise invalid_value("MaxResults", limit, "MaxResults must be >= 1 and <= 1000.")
+        token = str(body.get("NextToken") or "")
+        sources = [
+            other
+            for other in self.engine.list_queues(p.account_id, "")
+            if (policy := other.redrive()) is not None and policy[0] == q.arn and other.name > token
+        ]
+        page = sources[: limit or 1000]
+        out: dict[str, Any] = {
+            "queueUrls": [queue_url(self._host(req), o.account_id, o.name) for o in page]
+        }
+        if limit and len(sources) > limit:
+            out["NextToken"] = page[-1].name
+        return out
 
     # -- messages ---------------------------------------------------------------------
     async def _send_message(

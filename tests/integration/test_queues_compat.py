@@ -553,3 +553,22 @@ def test_queue_name_reuse_after_delete_waits_60_seconds(sqs: Any) -> None:
         "You must wait 60 seconds after deleting a queue before you can create another with the"
         " same name.",
     )
+
+
+def test_dead_letter_source_queues_pages(sqs: Any) -> None:
+    dlq_url, dlq_arn = _queue(sqs)
+    policy = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2})
+    urls = sorted(
+        sqs.create_queue(QueueName=_name("dls"), Attributes={"RedrivePolicy": policy})["QueueUrl"]
+        for _ in range(3)
+    )
+    first = sqs.list_dead_letter_source_queues(QueueUrl=dlq_url, MaxResults=2)
+    assert first["queueUrls"] == urls[:2] and first["NextToken"]
+    rest = sqs.list_dead_letter_source_queues(
+        QueueUrl=dlq_url, MaxResults=2, NextToken=first["NextToken"]
+    )
+    assert rest["queueUrls"] == urls[2:] and "NextToken" not in rest
+    pages = sqs.get_paginator("list_dead_letter_source_queues").paginate(
+        QueueUrl=dlq_url, PaginationConfig={"PageSize": 1}
+    )
+    assert [u for page in pages for u in page["queueUrls"]] == urls
