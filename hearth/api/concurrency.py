@@ -41,7 +41,7 @@ from hearth.api.wire import (
     json_response,
     parse_json_body,
 )
-from hearth.errors import AwsError, InvalidParameterValue
+from hearth.errors import AwsError, InvalidParameterValue, ResourceConflict
 from hearth.invoke.admission import Admission
 from hearth.invoke.provisioned import PcConfig, Provisioned, Resolver
 from hearth.types import LATEST
@@ -240,11 +240,19 @@ class ConcurrencyApi:
         )
         cfg = await self._resolve(p.account_id, p.region, name, qualifier)
         reserved = self._admission.reserved(p.account_id, cfg.name)
-        others = sum(
-            c.requested
-            for c in self._provisioned.list(p.account_id, cfg.name)
-            if c.qualifier != qualifier
-        )
+        other_configs = [
+            c for c in self._provisioned.list(p.account_id, cfg.name) if c.qualifier != qualifier
+        ]
+        # One version is provisioned once: directly or through one alias (as on AWS).
+        for c in other_configs:
+            if not qualifier.isdigit() and c.qualifier == cfg.version:
+                raise ResourceConflict(
+                    "Alias can't be used for Provisioned Concurrency configuration on an"
+                    " already Provisioned version"
+                )
+            if qualifier.isdigit() and c.cfg is not None and c.cfg.version == qualifier:
+                raise ResourceConflict("Version is pointed by a Provisioned Concurrency alias")
+        others = sum(c.requested for c in other_configs)
         if reserved is not None and reserved < others + count:
             raise InvalidParameterValue(
                 "Requested Provisioned Concurrency should not be greater than the"

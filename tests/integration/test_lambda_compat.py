@@ -331,16 +331,37 @@ def test_list_functions_leaves_out_state_fields(lam: Any, make_function: Any) ->
 
 def test_provisioned_concurrency_within_reserved(lam: Any, make_function: Any) -> None:
     name = make_function(CODE, Publish=True)["FunctionName"]
-    lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=2)
+    lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=1)
     with pytest.raises(lam.exceptions.InvalidParameterValueException) as exc:
         lam.put_provisioned_concurrency_config(
-            FunctionName=name, Qualifier="1", ProvisionedConcurrentExecutions=3
+            FunctionName=name, Qualifier="1", ProvisionedConcurrentExecutions=2
         )
     assert exc.value.response["Error"]["Message"] == (
         "Requested Provisioned Concurrency should not be greater than the"
         " reservedConcurrentExecution for function"
     )
     lam.put_provisioned_concurrency_config(
-        FunctionName=name, Qualifier="1", ProvisionedConcurrentExecutions=2
+        FunctionName=name, Qualifier="1", ProvisionedConcurrentExecutions=1
     )
     lam.delete_provisioned_concurrency_config(FunctionName=name, Qualifier="1")
+
+
+def test_a_version_is_provisioned_once(lam: Any, make_function: Any) -> None:
+    name = make_function(CODE, Publish=True)["FunctionName"]
+    lam.create_alias(FunctionName=name, Name="live", FunctionVersion="1")
+    put = lam.put_provisioned_concurrency_config
+    put(FunctionName=name, Qualifier="1", ProvisionedConcurrentExecutions=1)
+    with pytest.raises(lam.exceptions.ResourceConflictException) as exc:
+        put(FunctionName=name, Qualifier="live", ProvisionedConcurrentExecutions=1)
+    assert exc.value.response["Error"]["Message"] == (
+        "Alias can't be used for Provisioned Concurrency configuration on an already"
+        " Provisioned version"
+    )
+    lam.delete_provisioned_concurrency_config(FunctionName=name, Qualifier="1")
+    put(FunctionName=name, Qualifier="live", ProvisionedConcurrentExecutions=1)
+    with pytest.raises(lam.exceptions.ResourceConflictException) as exc:
+        put(FunctionName=name, Qualifier="1", ProvisionedConcurrentExecutions=1)
+    assert exc.value.response["Error"]["Message"] == (
+        "Version is pointed by a Provisioned Concurrency alias"
+    )
+    lam.delete_provisioned_concurrency_config(FunctionName=name, Qualifier="live")
