@@ -495,6 +495,14 @@ class FunctionsApi:
             cfg = await self.load(account_id, region, FunctionRef(ref.name, None))
             _check_revision(cfg, body)
             settings = self._apply_settings(body, {})
+            if "logging_config" in settings:
+                # LoggingConfig is merged into the current one, as on AWS; log levels only
+                # exist in the JSON format.
+                merged = {**cfg.logging_config, **settings["logging_config"]}
+                if merged.get("LogFormat") != "JSON":
+                    merged.pop("ApplicationLogLevel", None)
+                    merged.pop("SystemLogLevel", None)
+                settings["logging_config"] = merged
             if body.get("Layers") is not None:
                 if self.layers is None:
                     raise _no_layers()

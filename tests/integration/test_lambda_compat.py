@@ -365,3 +365,20 @@ def test_a_version_is_provisioned_once(lam: Any, make_function: Any) -> None:
         "Version is pointed by a Provisioned Concurrency alias"
     )
     lam.delete_provisioned_concurrency_config(FunctionName=name, Qualifier="live")
+
+
+def test_logging_config_updates_merge(lam: Any, make_function: Any) -> None:
+    name = make_function(CODE, LoggingConfig={"LogFormat": "JSON", "ApplicationLogLevel": "DEBUG"})[
+        "FunctionName"
+    ]
+    resp = lam.update_function_configuration(
+        FunctionName=name, LoggingConfig={"LogGroup": "/custom/compat-group"}
+    )
+    assert resp["LoggingConfig"] == {
+        "LogFormat": "JSON",
+        "ApplicationLogLevel": "DEBUG",
+        "SystemLogLevel": "INFO",
+        "LogGroup": "/custom/compat-group",
+    }
+    resp = lam.update_function_configuration(FunctionName=name, LoggingConfig={"LogFormat": "Text"})
+    assert resp["LoggingConfig"] == {"LogFormat": "Text", "LogGroup": "/custom/compat-group"}
