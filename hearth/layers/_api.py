@@ -32,6 +32,7 @@ from hearth.api.wire import (
 from hearth.code import CodeStore
 from hearth.errors import AwsError, InvalidParameterValue, ResourceNotFound
 from hearth.layers._model import (
+    LAYER_NAME_MAX,
     LAYER_NAME_PATTERN,
     LAYER_VERSION_ARN_PATTERN,
     LayerVersion,
@@ -95,7 +96,7 @@ class LayersApi:
             unquote(m.group("name")),
             "layerName",
             min_len=1,
-            max_len=140,
+            max_len=LAYER_NAME_MAX,
             pattern=LAYER_NAME_PATTERN,
         )
         if raw.startswith("arn:"):

@@ -6,10 +6,13 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+#: ``LayerName`` (botocore's model): 1..2048 characters, a name or a layer ARN whose name
+#: part is 1..140 characters.
 LAYER_NAME_PATTERN = (
     r"(arn:(aws[a-zA-Z-]*)?:lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}"
-    r":\d{12}:layer:[a-zA-Z0-9-_]+)|[a-zA-Z0-9-_]+"
+    r":\d{12}:layer:[a-zA-Z0-9-_]{1,140}|[a-zA-Z0-9-_]{1,140})"
 )
+LAYER_NAME_MAX = 2048
 LAYER_VERSION_ARN_PATTERN = (
     r"(arn:(aws[a-zA-Z-]*)?:lambda:(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}"
     r":\d{12}:layer:[a-zA-Z0-9-_]+:[0-9]+)|(arn:[a-zA-Z0-9-]+:lambda:::awslayer:[a-zA-Z0-9-_]+)"

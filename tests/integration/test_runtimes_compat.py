@@ -692,3 +692,33 @@ def test_node_streamify_response_handlers_buffered_by_invoke(lam: Any, create: A
     resp, err = invoke_json(lam, name)
     assert resp["FunctionError"] == "Unhandled"
     assert (err["errorType"], err["errorMessage"]) == ("TypeError", "stream broke")
+
+
+def test_layer_name_limits_follow_the_model(lam: Any) -> None:
+    """botocore's model: ``LayerName`` is 1..2048 characters matching a name of 1..140
+    characters, or a layer ARN whose name part is 1..140 characters.
+    """
+    long_name = "n" * 120
+    arn_name = f"arn:aws:lambda:us-east-1:000000000000:layer:{long_name}"
+    published = lam.publish_layer_version(
+        LayerName=arn_name, Content={"ZipFile": make_zip({"a": "1"})}
+    )
+    try:
+        assert published["LayerArn"] == arn_name
+        got = lam.get_layer_version(LayerName=arn_name, VersionNumber=published["Version"])
+        assert got["LayerVersionArn"] == published["LayerVersionArn"]
+    finally:
+        lam.delete_layer_version(LayerName=long_name, VersionNumber=published["Version"])
+    pattern = (
+        lam.meta.service_model.operation_model("GetLayerVersion")
+        .input_shape.members["LayerName"]
+        .metadata["pattern"]
+    )
+    with pytest.raises(ClientError) as exc:
+        lam.get_layer_version(LayerName="n" * 141, VersionNumber=1)
+    assert _error(exc) == (
+        400,
+        "ValidationException",
+        f"1 validation error detected: Value '{'n' * 141}' at 'layerName' failed to satisfy"
+        f" constraint: Member must satisfy regular expression pattern: {pattern}",
+    )
