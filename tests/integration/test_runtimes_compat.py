@@ -722,3 +722,47 @@ def test_layer_name_limits_follow_the_model(lam: Any) -> None:
         f"1 validation error detected: Value '{'n' * 141}' at 'layerName' failed to satisfy"
         f" constraint: Member must satisfy regular expression pattern: {pattern}",
     )
+
+
+@pytest.mark.skipif(NODE is None, reason="no node on this host")
+def test_node_es_module_imports_packages_from_layers(lam: Any, create: Any) -> None:
+    """Lambda's Node.js 18+ runtimes resolve an ES module handler's ``import`` of a
+    package shipped in a layer (``nodejs/node_modules``, ``nodejs/nodeNN/node_modules``);
+    the function's own ``node_modules`` come first.
+    """
+    assert NODE is not None
+    major = NODE.removeprefix("nodejs").removesuffix(".x")
+    layer = lam.publish_layer_version(
+        LayerName=_name("esm-layer"),
+        Content={
+            "ZipFile": make_zip(
+                {
+                    "nodejs/node_modules/cjspkg/package.json": '{"name": "cjspkg"}',
+                    "nodejs/node_modules/cjspkg/index.js": "module.exports = { v: 'cjs' };\n",
+                    f"nodejs/node{major}/node_modules/esmpkg/package.json": (
+                        '{"name": "esmpkg", "type": "module", "exports": "./index.js"}'
+                    ),
+                    f"nodejs/node{major}/node_modules/esmpkg/index.js": "export const w = 'esm';\n",
+                    "nodejs/node_modules/shadowed/index.js": "module.exports = 'layer';\n",
+                }
+            )
+        },
+    )
+    try:
+        code = (
+            "import c from 'cjspkg';\nimport { w } from 'esmpkg';\nimport s from 'shadowed';\n"
+            "export const handler = async () => ({ v: c.v, w, s });\n"
+        )
+        name = create(
+            {"index.mjs": code, "node_modules/shadowed/index.js": "module.exports = 'own';\n"},
+            NODE,
+            "index.handler",
+            Layers=[layer["LayerVersionArn"]],
+        )
+        resp, out = invoke_json(lam, name)
+        assert "FunctionError" not in resp, out
+        assert out == {"v": "cjs", "w": "esm", "s": "own"}
+    finally:
+        lam.delete_layer_version(
+            LayerName=layer["LayerArn"].rsplit(":", 1)[1], VersionNumber=layer["Version"]
+        )

@@ -158,13 +158,23 @@ function nearestPackageType(dir) {
   return 'commonjs';
 }
 
+// ES module handlers may import packages from layers, as on Lambda (esm_layers.mjs); the
+// hook is registered only when a layer ships Node packages, so other starts pay nothing.
+function importEsm(file) {
+  const { register } = require('module');
+  if (typeof register === 'function' && fs.existsSync('/opt/nodejs')) {
+    register(pathToFileURL(path.join(__dirname, 'esm_layers.mjs')).href);
+  }
+  return import(pathToFileURL(file).href);
+}
+
 async function loadModule(modulePath) {
   const base = path.resolve(TASK_ROOT, modulePath);
   for (const ext of ['.js', '.mjs', '.cjs']) {
     const file = base + ext;
     if (!fs.existsSync(file)) continue;
     const esm = ext === '.mjs' || (ext === '.js' && nearestPackageType(path.dirname(file)) === 'module');
-    return esm ? import(pathToFileURL(file).href) : require(file);
+    return esm ? importEsm(file) : require(file);
   }
   const resolved = require.resolve(modulePath, { paths: [TASK_ROOT, ...(process.env.NODE_PATH || '').split(':')] });
   return resolved.endsWith('.mjs') ? import(pathToFileURL(resolved).href) : require(resolved);
