@@ -260,10 +260,10 @@ def test_batching_window_collects_one_big_batch(lam: Any, sqs: Any, logs: Any) -
 
 
 def test_partial_batch_response_and_redrive(lam: Any, sqs: Any, logs: Any) -> None:
-    name = _fn(lam, f"PARTIAL-{next(_n)}", timeout=1)  # ≤ the queue's visibility timeout
+    name = _fn(lam, f"PARTIAL-{next(_n)}", timeout=3)  # ≤ the queue's visibility timeout
     dlq_url, dlq_arn = _queue(sqs)
     policy = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2})
-    url, arn = _queue(sqs, VisibilityTimeout="1", RedrivePolicy=policy)
+    url, arn = _queue(sqs, VisibilityTimeout="3", RedrivePolicy=policy)
     ids = _send(sqs, url, ["ok1", "fail", "ok2", "ok3"])
     uid = lam.create_event_source_mapping(
         EventSourceArn=arn,
@@ -289,10 +289,10 @@ def test_partial_batch_response_and_redrive(lam: Any, sqs: Any, logs: Any) -> No
 def test_function_error_retries_whole_batch_after_visibility_timeout(
     lam: Any, sqs: Any, logs: Any
 ) -> None:
-    name = _fn(lam, timeout=1)  # ≤ the queue's visibility timeout
+    name = _fn(lam, timeout=3)  # ≤ the queue's visibility timeout
     dlq_url, dlq_arn = _queue(sqs)
     policy = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 3})
-    url, arn = _queue(sqs, VisibilityTimeout="1", RedrivePolicy=policy)
+    url, arn = _queue(sqs, VisibilityTimeout="3", RedrivePolicy=policy)
     ids = _send(sqs, url, ["a", "fail"])
     uid = lam.create_event_source_mapping(
         EventSourceArn=arn, FunctionName=name, BatchSize=10, MaximumBatchingWindowInSeconds=1
