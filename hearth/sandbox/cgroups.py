@@ -16,6 +16,7 @@ done synchronously; only waits (freeze, kill) yield to the event loop.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import errno
@@ -121,7 +122,7 @@ def _owned_by_live_process(cg: EnvCgroup) -> bool:
     return any(_ppid(p) not in members and _ppid(p) > 1 for p in members)
 
 
-class EnvCgroup:
+class EnvCgroup(abc.ABC):
     """The cgroup(s) of one sandbox. Subclasses implement one cgroup version."""
 
     def __init__(self, dirs: dict[str, str]) -> None:
@@ -148,23 +149,23 @@ class EnvCgroup:
     def pids(self) -> set[int]:
         return _pids_in(set(self.dirs.values()))
 
-    def peak_bytes(self) -> int:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def peak_bytes(self) -> int: ...
 
-    def reset_peak(self) -> None:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def reset_peak(self) -> None: ...
 
-    def cpu_ns(self) -> int:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def cpu_ns(self) -> int: ...
 
-    def oom_kills(self) -> int:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def oom_kills(self) -> int: ...
 
-    async def freeze(self) -> None:
-        raise NotImplementedError
+    @abc.abstractmethod
+    async def freeze(self) -> None: ...
 
-    async def thaw(self) -> None:
-        raise NotImplementedError
+    @abc.abstractmethod
+    async def thaw(self) -> None: ...
 
     def _kill_round(self) -> None:
         """SIGKILL every member and let frozen ones run so the signal is delivered."""

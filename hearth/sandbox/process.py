@@ -75,9 +75,10 @@ def _exit_info(status: int, oom: bool) -> ExitInfo:
 class ProcessSandbox:
     """One running sandbox of :class:`ProcessBackend` (implements ``Sandbox``)."""
 
-    def __init__(self, backend: ProcessBackend, spec: SandboxSpec) -> None:
+    def __init__(self, backend: ProcessBackend, spec: SandboxSpec, *, fork: bool = True) -> None:
         self._backend = backend
         self._spec = spec
+        self._fork = fork
         self._life = Lifecycle(spec.env_id)
         self._uid = -1
         self._cg: EnvCgroup | None = None
@@ -173,7 +174,7 @@ class ProcessSandbox:
             os.set_blocking(r, False)
             self._life.push("output pipe", self._close_output)
             try:
-                forked = await be.zygotes.launcher(spec, w) if be.zygotes else None
+                forked = await be.zygotes.launcher(spec, w) if be.zygotes and self._fork else None
                 self._launcher = launcher = forked or Launcher(be.nsinit, w)
             finally:
                 os.close(w)
@@ -320,7 +321,19 @@ class ProcessBackend:
         validate_spec(spec)
         if spec.env_id in self._live:
             raise SandboxError(f"sandbox {spec.env_id} is already running")
-        sandbox = ProcessSandbox(self, spec)
+        try:
+            return await self._start_one(spec, fork=True)
+        except SandboxError as exc:
+            if not (self.zygotes and self.zygotes.would_fork(spec)):
+                raise
+            # The fork path is an optimisation: a start it could not finish (its launcher
+            # gone before joining its cgroup, say) is tried once more by exec, which
+            # needs no zygote.
+            log.warning("sandbox %s: fork path failed (%s); starting by exec", spec.env_id, exc)
+            return await self._start_one(spec, fork=False)
+
+    async def _start_one(self, spec: SandboxSpec, *, fork: bool) -> ProcessSandbox:
+        sandbox = ProcessSandbox(self, spec, fork=fork)
         self._live[spec.env_id] = sandbox
         sandbox._life.push("registration", lambda: self._forget(spec.env_id))
         await sandbox._start()

@@ -208,6 +208,10 @@ class Zygotes:
     def register(self, argv: Sequence[str], spec: ZygoteSpec) -> None:
         self._specs[tuple(argv)] = spec
 
+    def would_fork(self, sandbox: SandboxSpec) -> bool:
+        """Whether starts of this sandbox's command go by fork (a zygote is configured)."""
+        return tuple(sandbox.argv) in self._specs and forkable(sandbox)
+
     async def launcher(self, sandbox: SandboxSpec, output_w: int) -> Launcher | None:
         """A forked launcher for the sandbox's command, or None: use the exec path."""
         key = tuple(sandbox.argv)
