@@ -31,7 +31,7 @@ import uuid
 from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
-from hearth.api.functions import FunctionsApi, now_iso
+from hearth.api.functions import FunctionsApi
 from hearth.api.names import FunctionRef, merge_qualifier, parse_function_name, path_param
 from hearth.api.types import Principal, Request, Response
 from hearth.api.wire import (
@@ -39,6 +39,7 @@ from hearth.api.wire import (
     check_int,
     check_string,
     json_response,
+    now_iso,
     parse_json_body,
 )
 from hearth.errors import AwsError, InvalidParameterValue, ResourceConflict

@@ -11,16 +11,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import hashlib
-import hmac
 import json
-import time
 import uuid
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from hearth.api.names import FunctionRef
-from hearth.api.wire import check_enum, check_int, check_string
+from hearth.api.signed_urls import SignedUrls
+from hearth.api.wire import check_enum, check_int, check_string, now_iso
 from hearth.errors import AwsError, InvalidParameterValue, ResourceNotFound
 from hearth.runtimes.registry import RESERVED_ENV, RuntimeRegistry
 from hearth.store.base import Store
@@ -122,11 +120,6 @@ class AccountDefaults:
     code_size_zipped: int = 52_428_800
 
 
-def now_iso() -> str:
-    t = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t * 1000) % 1000:03d}+0000"
-
-
 #: What ListFunctions leaves out of each FunctionConfiguration (AWS: "use GetFunction").
 LIST_OMITS = (
     "State",
@@ -210,7 +203,7 @@ class FunctionsApi:
         self._code = code
         self._runtimes = runtimes
         self._invalidator = invalidator
-        self._secret = url_secret
+        self._urls = SignedUrls(url_secret)
         self._defaults = defaults
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
         self.layers: LayersLike | None = None
@@ -577,20 +570,11 @@ class FunctionsApi:
 
     # -- code download URLs -----------------------------------------------------------
     def code_url(self, host: str, cfg: FunctionConfig) -> str:
-        expires = int(time.time()) + 600
-        sig = self._sign(cfg.code_sha256_hex, expires)
-        return f"http://{host}/_hearth/code/{cfg.code_sha256_hex}.zip?Expires={expires}&Signature={sig}"
-
-    def _sign(self, sha: str, expires: int) -> str:
-        return hmac.new(self._secret, f"{sha}:{expires}".encode(), hashlib.sha256).hexdigest()
+        return self._urls.url(host, "/_hearth/code/", cfg.code_sha256_hex)
 
     def read_code(self, sha: str, expires: str, signature: str) -> bytes | None:
         """The zip behind a code URL, if the URL is genuine and unexpired."""
-        try:
-            exp = int(expires)
-        except ValueError:
-            return None
-        if exp < time.time() or not hmac.compare_digest(self._sign(sha, exp), signature):
+        if not self._urls.valid(sha, expires, signature):
             return None
         try:
             return self._code.read(sha)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import uuid
 from typing import Any
 
@@ -105,3 +106,9 @@ def check_enum(value: Any, member: str, allowed: list[str]) -> str:
     if not isinstance(value, str) or value not in allowed:
         raise validation_error(value, member, f"satisfy enum value set: [{', '.join(allowed)}]")
     return value
+
+
+def now_iso() -> str:
+    """Now as Lambda writes ``LastModified`` / ``CreatedDate``: ``2024-01-31T12:00:00.000+0000``."""
+    t = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t * 1000) % 1000:03d}+0000"

@@ -49,7 +49,7 @@ from hearth.gateway.events import (
 from hearth.gateway.invoker import EventTooLarge, RouterLike, encode_event, invoke_function
 from hearth.gateway.routes import Match
 from hearth.gateway.throttle import Buckets
-from hearth.gateway.url_door import Verifier, iam_context, message
+from hearth.gateway.url_door import Verifier, addressed, iam_context, message
 from hearth.invoke.router import new_request_id
 
 log = logging.getLogger(__name__)
@@ -86,14 +86,10 @@ class HttpApiDoor:
         return _HOST.fullmatch(req.headers.get("host", "").lower()) is not None
 
     async def __call__(self, req: Request) -> Response:
-        m = _HOST.fullmatch(req.headers.get("host", "").lower())
-        if m is not None:
-            api_id, path = m.group("id"), req.path or "/"
-        else:
-            pm = _PATH.fullmatch(req.path)
-            if pm is None:
-                return message(404, "Not Found")
-            api_id, path = pm.group("id"), pm.group("rest") or "/"
+        target = addressed(req, _HOST, _PATH)
+        if target is None:
+            return message(404, "Not Found")
+        api_id, path = target
         live = await self._apis.live(api_id)
         if live is None:
             return message(404, "Not Found")

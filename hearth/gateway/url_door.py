@@ -48,6 +48,22 @@ def message(status: int, text: str, key: str = "message") -> Response:
     return Response(status, [("Content-Type", "application/json")], body)
 
 
+def addressed(req: Request, host: re.Pattern[str], path: re.Pattern[str]) -> tuple[str, str] | None:
+    """The target id and path a front-door request addresses, by Host or path form.
+
+    Host form: ``<id>.<suffix>`` with the request's own path; path form:
+    ``/_hearth/<kind>/<id>/<rest>`` for clients that cannot set Host. Both patterns
+    capture ``id`` (and the path form ``rest``).
+    """
+    m = host.fullmatch(req.headers.get("host", "").lower())
+    if m is not None:
+        return m.group("id"), req.path or "/"
+    pm = path.fullmatch(req.path)
+    if pm is None:
+        return None
+    return pm.group("id"), pm.group("rest") or "/"
+
+
 class FunctionUrlDoor:
     def __init__(self, urls: FunctionUrls, router: RouterLike, verifier: Verifier) -> None:
         self._urls = urls
@@ -60,14 +76,10 @@ class FunctionUrlDoor:
         return _HOST.fullmatch(req.headers.get("host", "").lower()) is not None
 
     async def __call__(self, req: Request) -> Response:
-        m = _HOST.fullmatch(req.headers.get("host", "").lower())
-        if m is not None:
-            url_id, raw_path = m.group("id"), req.path or "/"
-        else:
-            pm = _PATH.fullmatch(req.path)
-            if pm is None:
-                return message(404, "Not Found")
-            url_id, raw_path = pm.group("id"), pm.group("rest") or "/"
+        target = addressed(req, _HOST, _PATH)
+        if target is None:
+            return message(404, "Not Found")
+        url_id, raw_path = target
         u = await self._urls.lookup(url_id)
         if u is None:
             return message(404, "Not Found")

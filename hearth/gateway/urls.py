@@ -20,7 +20,6 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from hearth.api.functions import now_iso
 from hearth.api.names import FunctionRef, parse_function_name, path_param
 from hearth.api.types import Principal, Request, Response
 from hearth.api.wire import (
@@ -29,6 +28,7 @@ from hearth.api.wire import (
     check_int,
     check_string,
     json_response,
+    now_iso,
     parse_json_body,
 )
 from hearth.errors import InvalidParameterValue, ResourceConflict, ResourceNotFound

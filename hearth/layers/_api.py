@@ -12,20 +12,19 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import hashlib
-import hmac
 import json
 import re
-import time
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
+from hearth.api.signed_urls import SignedUrls
 from hearth.api.types import Principal, Request, Response
 from hearth.api.wire import (
     check_enum,
     check_int,
     check_string,
     json_response,
+    now_iso,
     parse_json_body,
     validation_error,
 )
@@ -53,11 +52,6 @@ class AccessDenied(AwsError):
     status = 403
 
 
-def _now_iso() -> str:
-    t = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t * 1000) % 1000:03d}+0000"
-
-
 class LayersApi:
     def __init__(
         self,
@@ -68,7 +62,7 @@ class LayersApi:
     ) -> None:
         self._store = store
         self._content = content
-        self._secret = secret
+        self._urls = SignedUrls(secret, scope="layer:")
         self._policies = policies
 
     def routes(self) -> list[tuple[str, str, Any]]:
@@ -115,22 +109,10 @@ class LayersApi:
             raise InvalidParameterValue(f"Invalid version number: {raw}") from None
 
     def location(self, host: str, sha: str) -> str:
-        expires = int(time.time()) + 600
-        return (
-            f"http://{host}/_hearth/layers/{sha}.zip?Expires={expires}"
-            f"&Signature={self._sign(sha, expires)}"
-        )
-
-    def _sign(self, sha: str, expires: int) -> str:
-        msg = f"layer:{sha}:{expires}".encode()
-        return hmac.new(self._secret, msg, hashlib.sha256).hexdigest()
+        return self._urls.url(host, "/_hearth/layers/", sha)
 
     def read_signed(self, sha: str, expires: str, signature: str) -> bytes | None:
-        try:
-            exp = int(expires)
-        except ValueError:
-            return None
-        if exp < time.time() or not hmac.compare_digest(self._sign(sha, exp), signature):
+        if not self._urls.valid(sha, expires, signature):
             return None
         try:
             return self._content.read(sha)
@@ -238,7 +220,7 @@ class LayersApi:
                 runtimes=tuple(runtimes),
                 architectures=tuple(archs),
                 license_info=license_info,
-                created=_now_iso(),
+                created=now_iso(),
             )
         )
         host = req.headers.get("host", "localhost")

@@ -30,10 +30,10 @@ import uuid
 from typing import Any
 from urllib.parse import parse_qsl
 
-from hearth.api.functions import PreconditionFailed, configuration_doc, list_entry, now_iso
+from hearth.api.functions import PreconditionFailed, configuration_doc, list_entry
 from hearth.api.names import FunctionRef, parse_function_name, path_param
 from hearth.api.types import Principal, Request, Response
-from hearth.api.wire import check_int, check_string, json_response, parse_json_body
+from hearth.api.wire import check_int, check_string, json_response, now_iso, parse_json_body
 from hearth.errors import InvalidParameterValue, ResourceConflict, ResourceNotFound
 from hearth.types import LATEST, FunctionConfig, function_arn
 from hearth.versions._store import FeatureStore, aliases_of, load_version_rows
