@@ -12,6 +12,7 @@ import contextlib
 import functools
 import logging
 import os
+import re
 import secrets
 import signal
 from pathlib import Path
@@ -116,6 +117,15 @@ class Server:
         self._stack = contextlib.AsyncExitStack()
         self.http: HttpServer | None = None
 
+    def _cgroup_root(self) -> str:
+        """HEARTH_CGROUP_ROOT: the cgroup subtree of this server's sandboxes (default
+        ``hearth``). Servers that share a name see each other's sandboxes at start-up and
+        leave those whose owner is alive; a name of its own keeps a server's tree apart."""
+        name = self._environ.get("HEARTH_CGROUP_ROOT", "hearth")
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name):
+            raise SystemExit(f"HEARTH_CGROUP_ROOT must be a plain directory name, not {name!r}")
+        return name
+
     async def start(self) -> None:
         cfg = self.config
         keys = load_access_keys(self._environ, cfg.keys_file)
@@ -143,7 +153,10 @@ class Server:
         logs = LogStore(data)
         stack.push_async_callback(logs.aclose)
 
-        backend = make_backend("process", BackendConfig(state_dir=str(data / "sandbox")))
+        backend = make_backend(
+            "process",
+            BackendConfig(state_dir=str(data / "sandbox"), cgroup_root_name=self._cgroup_root()),
+        )
         stack.push_async_callback(backend.aclose)
 
         runtimes = RuntimeRegistry.discover(self._environ)

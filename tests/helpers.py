@@ -122,12 +122,17 @@ def start_server(
     return ServerProcess(endpoint, port, data_dir, proc, log_path, args, env or {})
 
 
+#: The cgroup subtree of the servers this test run starts (HEARTH_CGROUP_ROOT, set by
+#: tests/conftest.py): one per run, so that runs sharing a machine never see each other's.
+CGROUP_ROOT = os.environ.setdefault("HEARTH_CGROUP_ROOT", f"hearth-test-{os.getpid()}")
+
+
 def hearth_cgroups() -> list[str]:
-    """Sandbox cgroups that exist now (v1 controllers and v2)."""
+    """Sandbox cgroups of this test run's servers that exist now (v1 controllers and v2)."""
     found: list[str] = []
-    for root in Path("/sys/fs/cgroup").glob("*/hearth"):
+    for root in Path("/sys/fs/cgroup").glob(f"*/{CGROUP_ROOT}"):
         found.extend(str(p) for p in root.iterdir() if p.is_dir())
-    v2 = Path("/sys/fs/cgroup/hearth")
+    v2 = Path(f"/sys/fs/cgroup/{CGROUP_ROOT}")
     if v2.is_dir():
         found.extend(str(p) for p in v2.iterdir() if p.is_dir())
     return found

@@ -31,6 +31,8 @@ CGROUP_ROOT = "/sys/fs/cgroup"
 V1_CONTROLLERS = ("memory", "cpu", "cpuacct", "pids", "freezer")
 V2_CONTROLLERS = ("memory", "cpu", "pids")
 KILL_TIMEOUT = 5.0
+EMPTY_GRACE = 60.0
+"""Seconds an empty sandbox cgroup of another server is left alone (see ``sweep_blocking``)."""
 
 
 def _read(path: str) -> str:
@@ -195,10 +197,14 @@ class EnvCgroup(abc.ABC):
                 raise SandboxError(f"processes survive SIGKILL in {self.dirs}: {self.pids()}")
             time.sleep(0.001)
 
-    def remove(self) -> None:
+    def close(self) -> None:
+        """Close the kept-open statistics fds (done by :meth:`remove` too)."""
         for fd in self._fds.values():
             os.close(fd)
         self._fds.clear()
+
+    def remove(self) -> None:
+        self.close()
         for d in dict.fromkeys(self.dirs.values()):
             _rmdir(d)
 
@@ -401,14 +407,39 @@ class CgroupManager:
         Several servers may share ``root_name`` (tests, a restart overlapping the old
         process), so a cgroup is swept only if no member process has a live parent
         outside the cgroup: each sandbox's waiter is a member whose parent is the server
-        that owns it (and dies with it: PR_SET_PDEATHSIG). Empty cgroups are swept too.
+        that owns it (and dies with it: PR_SET_PDEATHSIG). Empty cgroups are swept too if
+        something ran in them or they are older than :data:`EMPTY_GRACE`: a live server
+        creates a sandbox's cgroup some milliseconds before its first process joins (the
+        fork path joins after set-up), and another server starting then must not take it.
         """
-        stale = [name for name in self.existing() if not _owned_by_live_process(self.env(name))]
+        stale = [
+            name
+            for name in self.existing()
+            if not _owned_by_live_process(self.env(name)) and self._abandoned(name)
+        ]
         for name in stale:
             cg = self.env(name)
             cg.kill_blocking()
             cg.remove()
         return stale
+
+    def _abandoned(self, name: str) -> bool:
+        """Whether a sandbox cgroup without a live owner is left over, not being set up."""
+        cg = self.env(name)
+        if cg.pids():
+            return True
+        try:
+            if cg.cpu_ns() > 0:  # its processes ran and are gone
+                return True
+        except (OSError, ValueError):
+            pass
+        finally:
+            cg.close()
+        for parent in self.parents.values():
+            with contextlib.suppress(OSError):
+                if time.time() - os.stat(os.path.join(parent, name)).st_mtime < EMPTY_GRACE:
+                    return False
+        return True
 
     def remove_parents(self) -> None:
         """Remove the ``<root_name>`` dirs if no sandbox cgroup is left in them."""
