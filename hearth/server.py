@@ -177,6 +177,7 @@ class Server:
                 idle_timeout=cfg.idle_timeout,
                 reap_interval=min(5.0, max(0.2, cfg.idle_timeout / 2)),
                 limits=EnvLimits(network="egress" if cfg.egress else "none"),
+                snapstart_latest=self._environ.get("HEARTH_SNAPSTART_LATEST") == "1",
             ),
         )
         await worker.start()
@@ -211,6 +212,7 @@ class Server:
         functions.qualifiers = versions
         router.alias_resolver = versions.pick
         invalidator.versions = versions
+        versions.versions.on_publish.append(worker.prepare_snapshot)
         verifier = SigV4Verifier(keys)
         app = App(verifier, lambda_api)
         gateway = Gateway(store, router, verifier)

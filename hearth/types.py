@@ -51,6 +51,13 @@ class FunctionConfig:
     """Layer version ARNs, in order (extracted under /opt, later ones over earlier ones)."""
     layer_sizes: tuple[int, ...] = ()
     """Each layer's zip size (``Layers[].CodeSize``); versions are immutable."""
+    snap_start: str = "None"
+    """``SnapStart.ApplyOn``: ``PublishedVersions`` or ``None``."""
+
+    @property
+    def snap_start_on(self) -> bool:
+        """SnapStart applies to this snapshot (a published version with ApplyOn set)."""
+        return self.snap_start == "PublishedVersions" and self.version != LATEST
 
     @property
     def arn(self) -> str:

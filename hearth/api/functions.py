@@ -132,6 +132,19 @@ LIST_OMITS = (
 )
 
 
+SNAPSTART_APPLY_ON = ["PublishedVersions", "None"]
+#: Runtimes SnapStart works with in Hearth (Lambda: Python 3.12 and later, Java, .NET).
+SNAPSTART_RUNTIMES = ("python3.12", "python3.13", "python3.14")
+
+
+def check_snap_start(cfg: FunctionConfig) -> None:
+    """AWS refuses SnapStart on runtimes it does not support, naming the runtime."""
+    if cfg.snap_start == "PublishedVersions" and cfg.runtime not in SNAPSTART_RUNTIMES:
+        raise InvalidParameterValue(
+            f"{cfg.runtime} is not supported for SnapStart enabled functions."
+        )
+
+
 def list_entry(cfg: FunctionConfig) -> dict[str, Any]:
     """A ListFunctions entry: the configuration without the fields AWS lists only in Get."""
     doc = configuration_doc(cfg)
@@ -162,7 +175,10 @@ def configuration_doc(cfg: FunctionConfig) -> dict[str, Any]:
         "PackageType": cfg.package_type,
         "Architectures": list(cfg.architectures),
         "EphemeralStorage": {"Size": cfg.ephemeral_storage},
-        "SnapStart": {"ApplyOn": "None", "OptimizationStatus": "Off"},
+        "SnapStart": {
+            "ApplyOn": cfg.snap_start,
+            "OptimizationStatus": "On" if cfg.snap_start_on else "Off",
+        },
         "RuntimeVersionConfig": {
             "RuntimeVersionArn": f"arn:aws:lambda:{cfg.region}::runtime:hearth-{cfg.runtime}"
         },
@@ -302,6 +318,10 @@ class FunctionsApi:
             base["logging_config"] = {
                 k: str(v) for k, v in body["LoggingConfig"].items() if isinstance(v, str)
             }
+        if "SnapStart" in body:
+            snap = body["SnapStart"]
+            apply_on = snap.get("ApplyOn", "None") if isinstance(snap, dict) else None
+            base["snap_start"] = check_enum(apply_on, "snapStart.applyOn", SNAPSTART_APPLY_ON)
         if body.get("VpcConfig") and (
             body["VpcConfig"].get("SubnetIds") or body["VpcConfig"].get("SecurityGroupIds")
         ):
@@ -394,6 +414,7 @@ class FunctionsApi:
             tags={str(k): str(v) for k, v in tags.items()},
             **settings,
         )
+        check_snap_start(cfg)
         try:
             await self._store.create_function(cfg)
         except AwsError:
@@ -510,6 +531,7 @@ class FunctionsApi:
                 last_update_status="Successful",
                 **settings,
             )
+            check_snap_start(new)
             await self._store.update_function(new, cfg.revision_id)
             await self._invalidator.function_changed(new, account_id, cfg.name)
             return configuration_doc(new)

@@ -260,8 +260,13 @@ def child(spec: dict[str, Any], exec_fd: int) -> None:
     for sig in (signal.SIGCHLD, signal.SIGPIPE, signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_SETMASK, set())
-    os.closerange(3, exec_fd)
-    os.closerange(exec_fd + 1, 1 << 20)
+    low = 3
+    for fd in sorted({exec_fd, *spec.get("keep_fds", ())}):
+        os.closerange(low, fd)
+        low = fd + 1
+        if fd != exec_fd:
+            os.set_inheritable(fd, True)
+    os.closerange(low, 1 << 20)
     argv = spec["argv"]
     try:
         os.execve(argv[0], argv, spec["env"])

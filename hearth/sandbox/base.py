@@ -48,6 +48,12 @@ class SandboxSpec:
     nofile: int = 1024
     cwd: str = "/var/task"
     hostname: str = "localhost"
+    inherit_fds: tuple[int, ...] = ()
+    """Host fds the command inherits under the same numbers (the runtime's side of a
+    private channel to the worker, e.g. a SnapStart template's control socket)."""
+    template: bool = False
+    """The sandbox runs a SnapStart template (:mod:`hearth.sandbox.template`): its seccomp
+    filter lets it create the user-namespaced environments it forks."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,7 +56,7 @@ async def _readable(fd: int, deadline: float) -> None:
 class Launcher:
     """One spawned launcher: its pid, control socket, exec pipe and exit status."""
 
-    def __init__(self, script: str, output_w: int) -> None:
+    def __init__(self, script: str, output_w: int, keep_fds: tuple[int, ...] = ()) -> None:
         self.ctl, child_ctl = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         exec_r, exec_w = os.pipe2(os.O_CLOEXEC)
         try:
@@ -65,7 +65,7 @@ class Launcher:
                 stdin=subprocess.DEVNULL,
                 stdout=output_w,
                 stderr=output_w,
-                pass_fds=(child_ctl.fileno(), exec_w),
+                pass_fds=(child_ctl.fileno(), exec_w, *keep_fds),
                 close_fds=True,
                 env={},
                 cwd="/",

@@ -28,6 +28,17 @@ DENIED_SYSCALLS = (
 )  # fmt: skip
 
 
+#: What a SnapStart template (``hearth_template`` in the runtime) needs on top: each
+#: environment it forks unshares a user namespace and the others, moves its own ``/tmp``
+#: in and mounts its ``/proc``, then installs the ordinary filter over this one.
+TEMPLATE_ALLOWED = ("unshare", "mount", "move_mount")
+
+
+def template_filter() -> bytes:
+    """BPF of the deny-list minus :data:`TEMPLATE_ALLOWED` (see ``hearth_template``)."""
+    return compile_filter(tuple(n for n in DENIED_SYSCALLS if n not in TEMPLATE_ALLOWED))[0]
+
+
 def compile_filter(denied: tuple[str, ...] = DENIED_SYSCALLS) -> tuple[bytes, list[str]]:
     """BPF program of the deny-list for the native architecture, and the names skipped."""
     try:

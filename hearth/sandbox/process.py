@@ -40,6 +40,7 @@ import os
 import signal
 import socket
 import time
+from collections.abc import Callable
 from typing import Any
 
 from hearth.errors import SandboxError
@@ -48,7 +49,7 @@ from hearth.sandbox.cgroups import CgroupManager, EnvCgroup
 from hearth.sandbox.launcher import Launcher, compile_nsinit
 from hearth.sandbox.lifecycle import Lifecycle
 from hearth.sandbox.network import EgressManager, EgressNetwork
-from hearth.sandbox.policy import compile_filter
+from hearth.sandbox.policy import compile_filter, template_filter
 from hearth.sandbox.scratch import (
     ScratchDevice,
     ScratchPool,
@@ -160,22 +161,12 @@ class ProcessSandbox:
         async with self._life.starting():
             self._uid = be.uids.acquire()
             self._life.push("uid", lambda: be.uids.release(self._uid))
-            # +1: the launcher's outside waiter is a member too (see _nsinit)
-            self._cg = cg = be.cgroups.create(spec.env_id, spec.memory_mb, spec.pids_max + 1)
-            self._life.push("cgroup", self._remove_cgroup)
+            cg = self._make_cgroup()
             tmp = await self._prepare_tmp()
-            net = None
-            if spec.network == "egress":
-                net = await be.network.create(spec.env_id)
-                self._life.push("veth", net.remove)
-                self.egress_address = str(net.inner_ip)
-            r, w = os.pipe2(os.O_CLOEXEC)
-            self._output_r = r
-            os.set_blocking(r, False)
-            self._life.push("output pipe", self._close_output)
+            net, w = await self._network_and_output()
             try:
                 forked = await be.zygotes.launcher(spec, w) if be.zygotes and self._fork else None
-                self._launcher = launcher = forked or Launcher(be.nsinit, w)
+                self._launcher = launcher = forked or Launcher(be.nsinit, w, spec.inherit_fds)
             finally:
                 os.close(w)
             self._life.push("launcher fds", launcher.close)
@@ -207,6 +198,27 @@ class ProcessSandbox:
             self.started_at = time.monotonic()
             self._close_loop_fd()  # the sandbox's /tmp mount holds the device now
 
+    def _make_cgroup(self) -> EnvCgroup:
+        spec = self._spec
+        # +1: the launcher's outside waiter is a member too (see _nsinit)
+        self._cg = self._backend.cgroups.create(spec.env_id, spec.memory_mb, spec.pids_max + 1)
+        self._life.push("cgroup", self._remove_cgroup)
+        return self._cg
+
+    async def _network_and_output(self) -> tuple[EgressNetwork | None, int]:
+        """The egress veth (if asked for) and the output pipe (its write end, returned, is
+        the caller's to close)."""
+        net = None
+        if self._spec.network == "egress":
+            net = await self._backend.network.create(self._spec.env_id)
+            self._life.push("veth", net.remove)
+            self.egress_address = str(net.inner_ip)
+        r, w = os.pipe2(os.O_CLOEXEC)
+        self._output_r = r
+        os.set_blocking(r, False)
+        self._life.push("output pipe", self._close_output)
+        return net, w
+
     async def _prepare_tmp(self) -> dict[str, Any]:
         be = self._backend
         if be.scratch is None:
@@ -234,8 +246,9 @@ class ProcessSandbox:
             "shm_mb": min(SHM_MB, spec.memory_mb),
             "network": spec.network,
             "egress": net.inner_config() if net is not None else None,
-            "seccomp_bpf": be.seccomp_bpf,
+            "seccomp_bpf": be.template_seccomp_bpf() if spec.template else be.seccomp_bpf,
             "api_port": RUNTIME_API_PORT,
+            "keep_fds": list(spec.inherit_fds),
         }
 
     def _close_loop_fd(self) -> None:
@@ -314,6 +327,13 @@ class ProcessBackend:
         """Set by the server to start Python runtimes by fork (:mod:`.zygote`)."""
         self._live: dict[str, ProcessSandbox] = {}
         self._closed = False
+        self._template_bpf: bytes | None = None
+
+    def template_seccomp_bpf(self) -> bytes:
+        """The seccomp filter of SnapStart templates (compiled on first use)."""
+        if self._template_bpf is None:
+            self._template_bpf = template_filter()
+        return self._template_bpf
 
     async def start(self, spec: SandboxSpec) -> ProcessSandbox:
         if self._closed:
@@ -321,6 +341,8 @@ class ProcessBackend:
         validate_spec(spec)
         if spec.env_id in self._live:
             raise SandboxError(f"sandbox {spec.env_id} is already running")
+        if spec.inherit_fds:  # the zygote's fork requests carry no extra fds
+            return await self._start_one(spec, fork=False)
         try:
             return await self._start_one(spec, fork=True)
         except SandboxError as exc:
@@ -332,8 +354,26 @@ class ProcessBackend:
             log.warning("sandbox %s: fork path failed (%s); starting by exec", spec.env_id, exc)
             return await self._start_one(spec, fork=False)
 
-    async def _start_one(self, spec: SandboxSpec, *, fork: bool) -> ProcessSandbox:
-        sandbox = ProcessSandbox(self, spec, fork=fork)
+    async def start_with(
+        self, spec: SandboxSpec, make: Callable[[], ProcessSandbox]
+    ) -> ProcessSandbox:
+        """Start a sandbox of another kind (``make()``, e.g. a SnapStart environment,
+        :mod:`.template`), registered, validated and torn down like the others."""
+        if self._closed:
+            raise SandboxError("backend is closed")
+        validate_spec(spec)
+        if spec.env_id in self._live:
+            raise SandboxError(f"sandbox {spec.env_id} is already running")
+        return await self._start_one(spec, fork=False, make=make)
+
+    async def _start_one(
+        self,
+        spec: SandboxSpec,
+        *,
+        fork: bool,
+        make: Callable[[], ProcessSandbox] | None = None,
+    ) -> ProcessSandbox:
+        sandbox = make() if make is not None else ProcessSandbox(self, spec, fork=fork)
         self._live[spec.env_id] = sandbox
         sandbox._life.push("registration", lambda: self._forget(spec.env_id))
         await sandbox._start()

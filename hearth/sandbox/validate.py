@@ -42,6 +42,13 @@ def validate_spec(spec: SandboxSpec) -> None:
         raise SandboxError(f"invalid hostname {spec.hostname!r}")
     if spec.network not in ("none", "egress"):
         raise SandboxError(f"unknown network mode {spec.network!r}")
+    for fd in spec.inherit_fds:
+        if fd < 3:
+            raise SandboxError(f"inherit_fds: {fd} is a standard stream")
+        try:
+            os.fstat(fd)
+        except OSError:
+            raise SandboxError(f"inherit_fds: {fd} is not an open file descriptor") from None
     for m in spec.mounts:
         if not _sandbox_path(m.sandbox_path):
             raise SandboxError(f"mount target {m.sandbox_path!r} must be absolute, normalized")

@@ -27,6 +27,7 @@ import binascii
 import re
 import sqlite3
 import uuid
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -78,6 +79,8 @@ class VersionsApi:
 
     def __init__(self, store: FeatureStore) -> None:
         self._store = store
+        self.on_publish: list[Callable[[FunctionConfig], None]] = []
+        """Called with each version published (the worker starts SnapStart templates)."""
 
     def register(self, add_route: Any) -> None:
         add_route("POST", _FN + r"/versions/?", self._publish)
@@ -123,7 +126,10 @@ class VersionsApi:
                 raise
             return cfg
 
-        return await self._store.run(op)
+        cfg = await self._store.run(op)
+        for hook in self.on_publish:
+            hook(cfg)
+        return cfg
 
     async def _list(self, p: Principal, req: Request, m: re.Match[str]) -> Response:
         ref = self._ref(p, m, max_len=256)

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 from hearth.api.http import HttpServer
 from hearth.api.types import Response
-from hearth.errors import InvalidStateError
+from hearth.errors import AwsError, InvalidStateError
 from hearth.sandbox.base import ExitInfo, Sandbox, SandboxBackend, SandboxSpec
 from hearth.types import FunctionConfig
 from hearth.worker.extensions_api import ExtensionsHub, FunctionInfo
@@ -96,8 +96,12 @@ class Environment:
         limits: EnvLimits,
         on_dead: Callable[[Environment], None],
         extensions: Sequence[str] = (),
+        restore: bool = False,
     ) -> None:
         self.cfg = cfg
+        self.restore = restore
+        """Forked from a SnapStart template: its start is a *restore* (REPORT shows Restore
+        Duration, not Init Duration; a failed after-restore hook is SnapStartException)."""
         self.id = uuid.uuid4().hex[:20]
         self.state = State.STARTING
         self.last_used = time.monotonic()
@@ -236,11 +240,19 @@ class Environment:
     def _init_timed_out(self) -> None:
         """Init ran past its cap (10 s, as on Lambda).
 
+        A restore past the same cap fails the invocation with SnapStartTimeoutException.
+
         With an invocation waiting (an on-demand cold start), Lambda goes on with Init
         inside the invoke phase, bounded by the function's timeout: so does Hearth, the
         invocation's clock starting now. With nothing waiting, the environment is dropped.
         """
         if self.init_ms is not None or self.state is State.DEAD:
+            return
+        if self.restore:
+            self._init_error = _Outcome(b"", "SnapStartTimeoutException")
+            if self._result is not None and not self._result.done():
+                self._result.set_result(self._init_error)
+            self._kill_soon()
             return
         if self._output is not None:
             self._output.emit(
@@ -351,6 +363,9 @@ class Environment:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if outcome.error_type in _RESTORE_FAILURES:
+            status, message = _RESTORE_FAILURES[outcome.error_type]
+            raise AwsError(message, code=outcome.error_type, status=status)
         duration_ms = (end - self._delivered_at) * 1000 if self._delivered_at else 0.0
         init_ms = self.init_ms if was_cold else None
         self.last_used = end
@@ -408,7 +423,15 @@ class Environment:
             with contextlib.suppress(Exception):
                 peak = self._sandbox.stats().max_memory_bytes
                 res.max_memory_mb = math.ceil(peak / (1024 * 1024))
-        init_part = f"\tInit Duration: {res.init_ms:.2f} ms" if res.init_ms is not None else ""
+        if res.init_ms is None:
+            init_part = ""
+        elif self.restore:
+            init_part = (
+                f"\tRestore Duration: {res.init_ms:.2f} ms"
+                f"\tBilled Restore Duration: {math.ceil(res.init_ms)} ms"
+            )
+        else:
+            init_part = f"\tInit Duration: {res.init_ms:.2f} ms"
         status = ""
         if error_type == "Sandbox.Timedout":
             status = "\tStatus: timeout"
@@ -521,6 +544,13 @@ class Environment:
                 self._output.emit(f"[ERROR] {error_type}: {message}")
         self._kill_soon()
 
+    def post_restore_error(self, error_type: str, body: bytes) -> None:
+        """An after-restore hook failed: the invocation fails with SnapStartException."""
+        self._init_error = _Outcome(body, "SnapStartException")
+        if self._result is not None and not self._result.done():
+            self._result.set_result(self._init_error)
+        self._kill_soon()
+
     def post_init_error(self, error_type: str, body: bytes) -> None:
         payload = (
             body
@@ -541,6 +571,21 @@ class Environment:
                 f"INIT_REPORT Init Duration: {(time.monotonic() - self._started_at) * 1000:.2f}"
                 f" ms\tPhase: init\tStatus: error\tError Type: {error_type}"
             )
+
+
+#: Restore failures of SnapStart environments: errors of the Invoke call itself (botocore
+#: models them as SnapStartException 400 and SnapStartTimeoutException 408).
+_RESTORE_FAILURES = {
+    "SnapStartException": (
+        400,
+        "The afterRestore() runtime hook encountered an error. For more information, check"
+        " the Amazon CloudWatch logs.",
+    ),
+    "SnapStartTimeoutException": (
+        408,
+        "Lambda couldn't restore the snapshot within the timeout limit.",
+    ),
+}
 
 
 def _is_json_object(body: bytes) -> bool:

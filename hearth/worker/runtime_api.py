@@ -36,6 +36,9 @@ def _error(status: int, error_type: str, message: str) -> Response:
 class RuntimeApiTarget(Protocol):
     """The environment, as seen by its Runtime API endpoint."""
 
+    restore: bool
+    """Started from a SnapStart template (``restore/error`` is allowed)."""
+
     async def next_invocation(self) -> Response: ...
 
     def post_response(self, request_id: str, body: bytes) -> Response | None: ...
@@ -43,6 +46,8 @@ class RuntimeApiTarget(Protocol):
     def post_error(self, request_id: str, error_type: str, body: bytes) -> Response | None: ...
 
     def post_init_error(self, error_type: str, body: bytes) -> None: ...
+
+    def post_restore_error(self, error_type: str, body: bytes) -> None: ...
 
 
 class RuntimeApi:
@@ -79,6 +84,19 @@ class RuntimeApi:
                 )
             error_type = req.headers.get("lambda-runtime-function-error-type", "Runtime.Unknown")
             self._target.post_init_error(error_type, req.body)
+            return _ACCEPTED
+        if rest == "restore/error":  # SnapStart: an after-restore hook failed
+            if req.method != "POST":
+                return _error(405, "MethodNotAllowed", "restore/error takes POST")
+            if self._state != "Started" or not self._target.restore:
+                return _error(
+                    403,
+                    "InvalidStateTransition",
+                    f"State transition from {self._state} to RestoreError failed for runtime."
+                    " Error: State transition is not allowed",
+                )
+            error_type = req.headers.get("lambda-runtime-function-error-type", "Runtime.Unknown")
+            self._target.post_restore_error(error_type, req.body)
             return _ACCEPTED
         if rest.startswith("invocation/"):
             request_id, _, verb = rest[len("invocation/") :].partition("/")

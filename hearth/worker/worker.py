@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from hearth.errors import SandboxError, ServiceError, TooManyRequests
-from hearth.runtimes.registry import RuntimeRegistry
+from hearth.runtimes.registry import RuntimeLaunch, RuntimeRegistry
 from hearth.runtimes.wrapper import exec_wrapped
 from hearth.sandbox.base import SandboxBackend
 from hearth.types import FunctionConfig
@@ -35,6 +35,7 @@ from hearth.worker.extensions_api import layered_launch
 from hearth.worker.invocation import Invocation, InvokeResult
 from hearth.worker.output import LogSink
 from hearth.worker.starts import StartGate
+from hearth.worker.templates import TemplateBackend, TemplateLaunch, Templates
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,9 @@ class WorkerConfig:
     """Environments starting at once; more requests wait (see :mod:`.starts`)."""
     max_waiting: int = 1000
     wait_timeout: float = 30.0
+    snapstart_latest: bool = False
+    """SnapStart (ApplyOn PublishedVersions) applies to ``$LATEST`` too (a Hearth setting:
+    on Lambda it applies to published versions only)."""
 
 
 class Worker:
@@ -83,6 +87,16 @@ class Worker:
         self._gate: StartGate[Environment] = StartGate(
             config.max_starting, config.max_waiting, config.wait_timeout
         )
+        self.templates = Templates(
+            backend,
+            sink,
+            init_timeout=config.limits.init_timeout,
+            latest=config.snapstart_latest,
+            reserve=self._reserve,
+            release=self._unreserve,
+        )
+        """SnapStart templates (:mod:`.templates`)."""
+        self._background: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         self._reaper = asyncio.create_task(self._reap_loop())
@@ -129,11 +143,13 @@ class Worker:
                 return env
         return None
 
-    async def _start_env(self, cfg: FunctionConfig, init_type: str = "on-demand") -> Environment:
-        await self._reserve(cfg.memory_size)
+    async def _launch(
+        self, cfg: FunctionConfig, init_type: str
+    ) -> tuple[RuntimeLaunch, dict[str, str], str, list[str]]:
+        """What an environment of ``cfg`` runs: the launch (runtime, layers), its
+        environment variables, its code directory and its external extensions."""
         runtime = self._runtimes.get(cfg.runtime)
         if runtime is None:
-            self._committed_mb -= cfg.memory_size
             raise TooManyRequests(f"Runtime {cfg.runtime} is not available on this worker")
         launch = exec_wrapped(runtime.launch(), cfg.runtime, cfg.environment)
         # The runtime's defaults first: LANG, PATH, TZ, PYTHONPATH, ... are not reserved,
@@ -160,20 +176,56 @@ class Worker:
             # at the application log level (INFO unless set).
             env_vars["AWS_LAMBDA_LOG_FORMAT"] = "JSON"
             env_vars["AWS_LAMBDA_LOG_LEVEL"] = cfg.logging_config.get("ApplicationLogLevel", "INFO")
-        try:
-            code_dir = await asyncio.get_running_loop().run_in_executor(
-                None, self._code_dir_of, cfg
-            )
-            opt_dir = await self.opt_dir_of(cfg) if cfg.layers and self.opt_dir_of else None
-        except BaseException:
-            self._committed_mb -= cfg.memory_size
-            raise
+        code_dir = await asyncio.get_running_loop().run_in_executor(None, self._code_dir_of, cfg)
+        opt_dir = await self.opt_dir_of(cfg) if cfg.layers and self.opt_dir_of else None
         extensions: list[str] = []
         if opt_dir is not None:
             launch, extensions = layered_launch(launch, opt_dir)
+        return launch, env_vars, code_dir, extensions
+
+    async def _template_for(
+        self, cfg: FunctionConfig, launch: RuntimeLaunch, env_vars: dict[str, str], code_dir: str
+    ) -> TemplateBackend | None:
+        target = TemplateLaunch(
+            code_dir, launch.argv, env_vars, launch.mounts, self._config.limits.network
+        )
+        return await self.templates.backend_for(pool_key(cfg), cfg, target)
+
+    def prepare_snapshot(self, cfg: FunctionConfig) -> None:
+        """A version was published: with SnapStart, its template starts now (in the
+        background), as Lambda initializes a SnapStart version when it is published."""
+        if self._closing or not self.templates.applies(cfg):
+            return
+
+        async def prepare() -> None:
+            try:
+                launch, env_vars, code_dir, extensions = await self._launch(cfg, "on-demand")
+                if not extensions:
+                    await self._template_for(cfg, launch, env_vars, code_dir)
+            except Exception as exc:
+                log.warning("SnapStart template of %s:%s: %s", cfg.name, cfg.version, exc)
+
+        task = asyncio.get_running_loop().create_task(prepare())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _start_env(self, cfg: FunctionConfig, init_type: str = "on-demand") -> Environment:
+        await self._reserve(cfg.memory_size)
+        backend: SandboxBackend = self._backend
+        restore = False
+        try:
+            launch, env_vars, code_dir, extensions = await self._launch(cfg, init_type)
+            if init_type == "on-demand" and not extensions and self.templates.applies(cfg):
+                forked = await self._template_for(cfg, launch, env_vars, code_dir)
+                if forked is not None:
+                    backend, restore = forked, True
+                    env_vars["AWS_LAMBDA_INITIALIZATION_TYPE"] = "snap-start"
+        except BaseException:
+            self._committed_mb -= cfg.memory_size
+            raise
         env = Environment(
             cfg,
-            backend=self._backend,
+            backend=backend,
             code_dir=code_dir,
             argv=launch.argv,
             env=env_vars,
@@ -182,6 +234,7 @@ class Worker:
             limits=self._config.limits,
             on_dead=self._forget,
             extensions=extensions,
+            restore=restore,
         )
         self._all.add(env)
         try:
@@ -192,6 +245,9 @@ class Worker:
                 f"Hearth could not start an execution environment for {cfg.name}: {exc}"
             ) from exc
         return env
+
+    def _unreserve(self, memory_mb: int) -> None:
+        self._committed_mb -= memory_mb
 
     async def _reserve(self, memory_mb: int) -> None:
         """Reserve capacity for a new environment, evicting idle ones if needed."""
@@ -281,6 +337,16 @@ class Worker:
                 del self._idle[key]
         await asyncio.gather(*(env.kill() for env in victims), return_exceptions=True)
 
+        def stale(key: PoolKey) -> bool:
+            return (
+                key[0] == account_id
+                and key[1] == name
+                and key[3] != keep_revision
+                and (version is None or key[2] == version)
+            )
+
+        await self.templates.retire(stale)
+
     async def _reap_loop(self) -> None:
         while True:
             await asyncio.sleep(self._config.reap_interval)
@@ -296,6 +362,8 @@ class Worker:
             for env in victims:
                 with contextlib.suppress(Exception):
                     await env.kill()
+            with contextlib.suppress(Exception):
+                await self.templates.collect(idle_before=deadline)
 
     def statistics(self) -> dict[str, int]:
         return {
@@ -314,3 +382,4 @@ class Worker:
                 await self._reaper
         await asyncio.gather(*(env.kill() for env in list(self._all)), return_exceptions=True)
         self._idle.clear()
+        await self.templates.aclose()

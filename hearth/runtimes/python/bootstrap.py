@@ -156,6 +156,13 @@ class RuntimeClient:
             f"Content-Type: application/json\r\n{_ERROR_TYPE_HEADER}: {error_type}\r\n",
         )
 
+    def post_restore_error(self, error_document, error_type):
+        return self.post(
+            "/restore/error",
+            error_document,
+            f"Content-Type: application/json\r\n{_ERROR_TYPE_HEADER}: {error_type}\r\n",
+        )
+
     def post(self, path, body, extra_headers=""):
         """POST ``body`` (bytes) to ``_API_PREFIX + path``; return the status code."""
         head = (
@@ -798,6 +805,18 @@ def _invoke(client, handler, encoder, headers, body):
 _JSON_LOGS = False
 
 
+def _init_failure(exc):
+    """Log an Init error as Lambda's runtime does; return its error document."""
+    if isinstance(exc, FaultException):
+        error = _error_from_fault(exc)
+    else:
+        error = _error_from_exception(exc)
+    logging.warning(_INIT_FAILURE_WARNING)
+    _log_error(error, _JSON_LOGS)
+    _flush()
+    return error
+
+
 def main():
     """Run the runtime until the process is killed or the handler exits it."""
     global _JSON_LOGS
@@ -813,27 +832,40 @@ def main():
     LambdaContext.log_group_name = env.get("AWS_LAMBDA_LOG_GROUP_NAME")
     LambdaContext.log_stream_name = env.get("AWS_LAMBDA_LOG_STREAM_NAME")
 
+    template_fd = env.pop("_HEARTH_TEMPLATE_FD", None)
+    if template_fd is not None:  # SnapStart: Init once here, then fork environments
+        import hearth_template
+
+        handler = hearth_template.run(
+            int(template_fd), lambda: _get_handler(env.get("_HANDLER", "")), _init_failure
+        )
     try:
         client = RuntimeClient(env.get("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001"))
     except RuntimeAPIError as exc:
         sys.stderr.write(f"hearth-runtime: {exc}\n")
         return 1
 
-    try:
-        handler = _get_handler(env.get("_HANDLER", ""))
-    except Exception as exc:
-        if isinstance(exc, FaultException):
-            error = _error_from_fault(exc)
-        else:
-            error = _error_from_exception(exc)
-        logging.warning(_INIT_FAILURE_WARNING)
-        _log_error(error, _JSON_LOGS)
-        _flush()
+    if template_fd is not None:
+        failed = hearth_template.after_restore()
+        if failed is not None:
+            error = _error_from_exception(failed)
+            _log_error(error, _JSON_LOGS)
+            _flush()
+            try:
+                client.post_restore_error(_to_json(error), error["errorType"])
+            except (RuntimeAPIError, OSError) as post_exc:
+                sys.stderr.write(f"hearth-runtime: could not report the error: {post_exc}\n")
+            return 1
+    else:
         try:
-            client.post_init_error(_to_json(error), error["errorType"])
-        except (RuntimeAPIError, OSError) as post_exc:
-            sys.stderr.write(f"hearth-runtime: could not report the init error: {post_exc}\n")
-        return 1
+            handler = _get_handler(env.get("_HANDLER", ""))
+        except Exception as exc:
+            error = _init_failure(exc)
+            try:
+                client.post_init_error(_to_json(error), error["errorType"])
+            except (RuntimeAPIError, OSError) as post_exc:
+                sys.stderr.write(f"hearth-runtime: could not report the init error: {post_exc}\n")
+            return 1
 
     encoder = _Encoder(_ensure_ascii())
     try:

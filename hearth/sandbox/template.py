@@ -1,0 +1,315 @@
+"""SnapStart templates, host side: sandboxes forked from an initialized runtime.
+
+A :class:`SandboxTemplate` is an ordinary sandbox (exec path, own namespaces, cgroup,
+uid and ``/tmp``) whose runtime was told to be a template: it runs the function's Init
+once, then waits on a private control socket for fork requests (the sandbox side is
+``hearth/runtimes/python/hearth_template.py``; its docstring has the isolation steps).
+Its seccomp filter is the ordinary one minus ``unshare`` and two mount calls
+(:func:`hearth.sandbox.policy.template_filter`): each forked environment creates a user
+namespace of its own, in which it holds capabilities over nothing but the namespaces
+that user namespace owns, and installs the ordinary filter before any function code
+runs again.
+
+:class:`ForkedSandbox` is one environment forked from a template. It is a
+:class:`~hearth.sandbox.process.ProcessSandbox` (same teardown, freezer, stats, exit
+reporting) with its own start sequence: the backend makes its cgroup, a *detached* mount
+of a fresh scratch ``/tmp`` (``fsopen``/``fsmount``: the environment moves it in; it can
+mount no block device itself) and its egress veth; the template forks; the child sends
+its Runtime API socket and pidfds (its pid numbers are those of the template's pid
+namespace: host pids come from the pidfds), and runs the function only after the backend
+has moved it into its cgroups.
+
+Differences from a plain sandbox, by construction: the environments of one template
+share the template's uid (they share no pid, mount, network, IPC or UTS namespace, no
+``/tmp`` and no cgroup); their memory starts as copy-on-write pages of the template,
+charged to the template's cgroup until written; and an environment cannot outlive its
+template (the template is PID 1 of the pid namespace its environments' namespaces nest
+in): callers keep a template alive while it has live environments (:attr:`live`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import dataclasses
+import logging
+import marshal
+import os
+import socket
+import time
+from types import SimpleNamespace
+from typing import Any
+
+from hearth.errors import SandboxError
+from hearth.sandbox.base import SandboxSpec
+from hearth.sandbox.launcher import _readable
+from hearth.sandbox.process import RUNTIME_API_PORT, ProcessBackend, ProcessSandbox
+from hearth.sandbox.scratch import wait_loop_released
+from hearth.sandbox.zygote import ZygoteLauncher, join_forked
+
+log = logging.getLogger(__name__)
+
+_libc = ctypes.CDLL(None, use_errno=True)
+# x86_64 and aarch64 share the numbers of the new mount API.
+SYS_FSOPEN, SYS_FSCONFIG, SYS_FSMOUNT = 430, 431, 432
+FSOPEN_CLOEXEC = FSMOUNT_CLOEXEC = 1
+FSCONFIG_SET_STRING, FSCONFIG_CMD_CREATE = 1, 6
+MOUNT_ATTR_NOSUID, MOUNT_ATTR_NODEV = 0x2, 0x4
+TEMPLATE_FD_ENV = "_HEARTH_TEMPLATE_FD"
+
+
+def _syscall(number: int, *args: Any) -> int:
+    res = int(_libc.syscall(number, *args))
+    if res < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+    return res
+
+
+def detached_mount(fstype: str, options: dict[str, str], uid: int) -> int:
+    """A new filesystem mounted nowhere (an fd the sandbox ``move_mount``s), its root
+    owned by ``uid`` with mode 1777 as a ``/tmp``. Blocking (a few ms for ext4)."""
+    fs = _syscall(SYS_FSOPEN, fstype.encode(), FSOPEN_CLOEXEC)
+    try:
+        for key, value in options.items():
+            _syscall(SYS_FSCONFIG, fs, FSCONFIG_SET_STRING, key.encode(), value.encode(), 0)
+        _syscall(SYS_FSCONFIG, fs, FSCONFIG_CMD_CREATE, None, None, 0)
+        mnt = _syscall(SYS_FSMOUNT, fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV)
+    finally:
+        os.close(fs)
+    try:
+        root = f"/proc/self/fd/{mnt}"
+        with contextlib.suppress(FileNotFoundError):
+            os.rmdir(f"{root}/lost+found")
+        os.chown(root, uid, uid)
+        os.chmod(root, 0o1777)
+    except OSError:
+        os.close(mnt)
+        raise
+    return mnt
+
+
+def pid_of(pidfd: int) -> int:
+    """The pid (in this process's pid namespace) of the process a pidfd refers to."""
+    with open(f"/proc/self/fdinfo/{pidfd}") as f:
+        for line in f:
+            if line.startswith("Pid:"):
+                pid = int(line.split()[1])
+                if pid > 0:
+                    return pid
+    raise SandboxError("the forked environment's process is gone")
+
+
+class TemplateLauncher(ZygoteLauncher):
+    """The waiter of a forked environment: its pid arrives later, as a pidfd."""
+
+    def __init__(self, ctl: socket.socket, exec_r: int) -> None:
+        self.ctl = ctl
+        self.exec_r = exec_r
+        self.ctl.setblocking(False)
+        os.set_blocking(exec_r, False)
+        self.proc = SimpleNamespace(returncode=None)  # type: ignore[assignment]
+        self.pid = 0
+        self.pidfd = -1
+        self.init_pid = None
+        self.exit_status = None
+        self._exited = asyncio.get_running_loop().create_future()
+
+    def adopt(self, pidfd: int) -> None:
+        self.pidfd = pidfd
+        self.pid = pid_of(pidfd)
+        asyncio.get_running_loop().add_reader(pidfd, self._on_pidfd)
+
+    def _note(self, msg: dict[str, Any]) -> None:
+        if msg.get("event") == "exit":
+            self.exit_status = int(msg["status"])
+
+    async def stop(self, grace: float) -> None:
+        if self.pidfd < 0 and not self._exited.done():  # never got as far as its pidfd
+            self._exited.set_result(255 << 8)
+        await super().stop(grace)
+
+    def close(self) -> None:
+        if self.pidfd >= 0:
+            asyncio.get_running_loop().remove_reader(self.pidfd)
+            os.close(self.pidfd)
+            self.pidfd = -1
+        if self.exec_r >= 0:
+            os.close(self.exec_r)
+            self.exec_r = -1
+        self.ctl.close()
+
+
+class SandboxTemplate:
+    """A running template sandbox (see the module docstring)."""
+
+    def __init__(self, backend: ProcessBackend, sandbox: ProcessSandbox, ctl: socket.socket):
+        self.backend = backend
+        self.sandbox = sandbox
+        self._ctl = ctl
+        self._lock = asyncio.Lock()
+        self.live: set[ForkedSandbox] = set()
+        """Environments forked from this template and not yet torn down."""
+        self.last_used = time.monotonic()
+
+    @classmethod
+    async def start(cls, backend: ProcessBackend, spec: SandboxSpec) -> SandboxTemplate:
+        """Start the template's sandbox; its Init runs now (see :meth:`ready`)."""
+        ctl, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        env = dict(spec.env)
+        env[TEMPLATE_FD_ENV] = str(child.fileno())
+        spec = dataclasses.replace(spec, env=env, inherit_fds=(child.fileno(),), template=True)
+        try:
+            sandbox = await backend.start(spec)
+        except BaseException:
+            ctl.close()
+            raise
+        finally:
+            child.close()
+        ctl.setblocking(False)
+        return cls(backend, sandbox, ctl)
+
+    async def _recv(self, deadline: float) -> tuple[dict[str, Any], list[int]]:
+        while True:
+            try:
+                data, fds, _, _ = socket.recv_fds(self._ctl, 1 << 20, 1)
+            except BlockingIOError:
+                await _readable(self._ctl.fileno(), deadline)
+                continue
+            if not data:
+                raise SandboxError("the template exited")
+            msg: dict[str, Any] = marshal.loads(data)
+            return msg, fds
+
+    async def ready(self, timeout: float) -> dict[str, Any] | None:
+        """Wait for Init to end: None when the template is ready, else the Init error
+        document the runtime reported. Raises SandboxError if it died or timed out."""
+        msg, _ = await self._recv(time.monotonic() + timeout)
+        if msg.get("ready"):
+            return None
+        error = msg.get("init_error")
+        if isinstance(error, dict):
+            return error
+        raise SandboxError(f"unexpected template message {msg!r}")
+
+    @property
+    def alive(self) -> bool:
+        return self._ctl.fileno() >= 0 and not self.sandbox._life.dead
+
+    async def fork(self, request: dict[str, Any], fds: list[int]) -> None:
+        """Ask the template to fork an environment that gets ``fds``."""
+        async with self._lock:
+            if not self.alive:
+                raise SandboxError("the template is not running")
+            try:
+                socket.send_fds(self._ctl, [marshal.dumps(request)], fds)
+            except OSError as exc:
+                raise SandboxError(f"cannot reach the template: {exc}") from exc
+            msg, _ = await self._recv(time.monotonic() + self.backend.start_timeout)
+        if "forked" not in msg:
+            raise SandboxError(f"the template could not fork: {msg.get('error', msg)!r}")
+        self.last_used = time.monotonic()
+
+    async def start_environment(self, spec: SandboxSpec) -> ForkedSandbox:
+        """A new environment forked from this template (``spec`` gives its id, limits,
+        network and hostname; code, runtime and environment are the template's)."""
+        sandbox = await self.backend.start_with(spec, lambda: ForkedSandbox(self, spec))
+        assert isinstance(sandbox, ForkedSandbox)
+        return sandbox
+
+    async def kill(self) -> None:
+        """Kill the template (and with it any environment still forked from it)."""
+        self._ctl.close()
+        await self.sandbox.kill()
+
+
+class ForkedSandbox(ProcessSandbox):
+    """One environment forked from a :class:`SandboxTemplate`."""
+
+    def __init__(self, template: SandboxTemplate, spec: SandboxSpec) -> None:
+        super().__init__(template.backend, spec, fork=False)
+        self.template = template
+
+    async def _start(self) -> None:
+        be, template = self._backend, self.template
+        deadline = time.monotonic() + be.start_timeout
+        loop = asyncio.get_running_loop()
+        async with self._life.starting():
+            template.live.add(self)
+            self._life.push("template", lambda: template.live.discard(self))
+            self._uid = template.sandbox.uid  # the template's processes' uid: see above
+            cg = self._make_cgroup()
+            tmp_fd = await self._tmp_mount()
+            try:
+                net, w = await self._network_and_output()
+            except BaseException:
+                os.close(tmp_fd)
+                raise
+            ctl, child_ctl = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            exec_r, exec_w = os.pipe2(os.O_CLOEXEC)
+            self._launcher = launcher = TemplateLauncher(ctl, exec_r)
+            self._life.push("launcher fds", launcher.close)
+            self._life.push("processes", self._kill_processes)
+            try:
+                await template.fork(
+                    self._request(net.inner_config() if net is not None else None),
+                    [child_ctl.fileno(), exec_w, w, tmp_fd],
+                )
+            finally:
+                child_ctl.close()
+                for fd in (exec_w, w, tmp_fd):
+                    os.close(fd)
+            msg, fds = await launcher.recv(deadline)
+            if msg.get("event") != "netns" or len(fds) != 2:
+                for fd in fds:
+                    os.close(fd)
+                raise SandboxError(f"unexpected environment message {msg}")
+            self._api = socket.socket(fileno=fds[0])
+            self._api.setblocking(False)
+            self._life.push("runtime api socket", self._api.close)
+            launcher.adopt(fds[1])
+            if net is not None:
+                await net.attach(launcher.pid)
+                launcher.send({"event": "veth"})
+            msg, fds = await launcher.recv(deadline)
+            if msg.get("event") != "child" or len(fds) != 1:
+                for fd in fds:
+                    os.close(fd)
+                raise SandboxError(f"unexpected environment message {msg}")
+            try:
+                launcher.init_pid = pid_of(fds[0])
+            finally:
+                os.close(fds[0])
+            await loop.run_in_executor(None, join_forked, cg, launcher)
+            launcher.send({"event": "cgroup"})
+            error = await launcher.exec_error(deadline)
+            if error is not None:
+                raise SandboxError(f"sandbox {self.id} failed to start: {error}")
+            self.started_at = time.monotonic()
+            self._close_loop_fd()
+
+    async def _tmp_mount(self) -> int:
+        """A detached mount of this environment's fresh ``/tmp``."""
+        be, size = self._backend, self._spec.ephemeral_mb
+        loop = asyncio.get_running_loop()
+        if be.scratch is None:
+            options = {"size": f"{size}m", "mode": "1777"}
+            return await loop.run_in_executor(None, detached_mount, "tmpfs", options, self._uid)
+        self.scratch_device = dev = await be.scratch.take(size)
+        self._loop_fd = dev.fd
+        self._life.push("loop device", lambda: wait_loop_released(dev))
+        self._life.push("loop fd", self._close_loop_fd)
+        options = {"source": dev.device}
+        return await loop.run_in_executor(None, detached_mount, "ext4", options, self._uid)
+
+    def _request(self, egress: dict[str, Any] | None) -> dict[str, Any]:
+        spec, be = self._spec, self._backend
+        return {
+            "hostname": spec.hostname,
+            "cwd": spec.cwd,
+            "network": spec.network,
+            "egress": egress,
+            "seccomp_bpf": be.seccomp_bpf,
+            "api_port": RUNTIME_API_PORT,
+        }
