@@ -18,6 +18,7 @@ from benchmarks import (
     bench_invoke,
     bench_queues,
     bench_sigv4,
+    bench_snapstart,
     bench_throughput,
 )
 from benchmarks._common import Row, table
@@ -27,6 +28,7 @@ SUITES = {
     "throughput": bench_throughput.run,
     "burst": bench_burst.run,
     "density": bench_density.run,
+    "snapstart": bench_snapstart.run,
     "queues": bench_queues.run,
 }
 

@@ -24,8 +24,9 @@ with no capabilities, and it has run user code):
    every capability (bounding set, ambient, permitted), stacks the ordinary sandbox
    seccomp filter on the template's, waits for the worker's go (sent once both
    processes are in the environment's cgroups), and returns to the bootstrap, which runs
-   the after-restore hooks and the usual Runtime API loop. The waiter reaps it and
-   reports its exit status, as the launcher's waiter does.
+   the after-restore hooks and the usual Runtime API loop. The waiter drops its
+   capabilities and stacks the same filter, then reaps PID 1 and reports its exit
+   status, as the launcher's waiter does.
 
 The template's seccomp filter is the ordinary one minus ``unshare`` and the mount calls
 that steps 1-3 need; every environment forked from it runs under the ordinary one.
@@ -226,6 +227,11 @@ def _environment(request, fds):
     except OSError:
         pass
     os.close(go_w)  # without the go, PID 1 reads EOF and exits
+    try:  # the waiter needs no privilege either from here on
+        _drop_capabilities()
+        _load_seccomp(request["seccomp_bpf"])
+    except (OSError, TemplateError):
+        pass
     _wait(ctl, pid)
 
 
