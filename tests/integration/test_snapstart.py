@@ -254,5 +254,15 @@ def test_latest_uses_templates_behind_the_hearth_setting(tmp_path: Any) -> None:
         lam.update_function_configuration(FunctionName="latest-snap", Description="v2")
         body2 = invoke_json(lam, "latest-snap")[1]
         assert body2["init"]["rand"] != body["init"]["rand"]
+        # The old snapshot's template is gone once its environments are.
+        deadline = time.monotonic() + 10
+        while "SnapStart template of latest-snap:$LATEST removed" not in srv.log_path.read_text():
+            assert time.monotonic() < deadline, "the retired template was not removed"
+            time.sleep(0.2)
+        lam.delete_function(FunctionName="latest-snap")
+        deadline = time.monotonic() + 10
+        while srv.log_path.read_text().count("template of latest-snap:$LATEST removed") < 2:
+            assert time.monotonic() < deadline, "the template of a deleted function stays"
+            time.sleep(0.2)
     finally:
         srv.stop()
