@@ -116,6 +116,12 @@ class ProcessSandbox:
     def output_fd(self) -> int:
         return self._output_r
 
+    @property
+    def running(self) -> bool:
+        """Started, not torn down, and its main process has not exited."""
+        launcher = self._launcher
+        return not self._life.dead and launcher is not None and not launcher.exited
+
     async def wait(self) -> ExitInfo:
         if self._exit is None:
             if self._launcher is None:

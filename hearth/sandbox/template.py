@@ -195,7 +195,7 @@ class SandboxTemplate:
 
     @property
     def alive(self) -> bool:
-        return self._ctl.fileno() >= 0 and not self.sandbox._life.dead
+        return self._ctl.fileno() >= 0 and self.sandbox.running
 
     async def fork(self, request: dict[str, Any], fds: list[int]) -> None:
         """Ask the template to fork an environment that gets ``fds``."""

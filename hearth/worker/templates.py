@@ -12,9 +12,11 @@ Templates are keyed like the worker's pools (account, function, version, revisio
 template is never shared across functions, versions or accounts. A template whose Init
 fails is dropped and the version is served by ordinary environments, whose own Init
 reports the error exactly as without SnapStart; the next try is a minute later. A
-template lives as long as its version is current; once retired (function updated or
-deleted) or idle past the worker's idle timeout, it is killed as soon as no environment
-forked from it is alive (an environment cannot outlive its template).
+template lives as long as its version is current (as Lambda keeps a snapshot while the
+version exists); once retired (function updated or deleted), it is killed as soon as no
+environment forked from it is alive (an environment cannot outlive its template). Under
+memory pressure, templates without live environments are evicted after idle
+environments, least recently used first.
 
 Template output (Init's prints and logs, then ``INIT_REPORT``) goes to a log stream of
 its own in the function's log group, as Lambda writes a SnapStart version's Init.
@@ -124,7 +126,11 @@ class Templates:
             template = entry.template
             if template is None and time.monotonic() - entry.failed_at < RETRY_AFTER:
                 return None
-            if template is None or not template.alive:
+            if template is not None and not template.alive:  # it died: its forks with it
+                del self._entries[key]
+                await self._kill(template, key, entry.memory_mb)
+                entry = None
+            elif template is None:
                 entry = None
         if entry is None:
             task = asyncio.get_running_loop().create_task(self._create(cfg, launch))
@@ -221,11 +227,11 @@ class Templates:
         for key, entry in list(self._entries.items()):
             if matches(key):
                 entry.retired = True
-        await self.collect(idle_before=None)
+        await self.collect()
 
-    async def collect(self, idle_before: float | None) -> None:
-        """Kill templates that are retired, dead, or unused since ``idle_before``
-        (monotonic), whenever no environment forked from them is alive."""
+    async def collect(self) -> None:
+        """Kill templates that are retired or dead, once no environment forked from them
+        is alive."""
         for key, entry in list(self._entries.items()):
             if not entry.task.done():
                 continue
@@ -234,11 +240,29 @@ class Templates:
                 if entry.retired:
                     del self._entries[key]
                 continue
-            idle = idle_before is not None and template.last_used < idle_before
-            if template.live or not (entry.retired or idle or not template.alive):
+            if template.live or (template.alive and not entry.retired):
                 continue
             del self._entries[key]
             await self._kill(template, key, entry.memory_mb)
+
+    async def evict_one(self) -> bool:
+        """Under memory pressure: kill the least recently used template that has no live
+        environment (its version's next cold start runs Init again). False if none."""
+        best: tuple[float, TemplateKey, _Entry, SandboxTemplate] | None = None
+        for key, entry in self._entries.items():
+            template = entry.template
+            if (
+                template is not None
+                and not template.live
+                and (best is None or template.last_used < best[0])
+            ):
+                best = (template.last_used, key, entry, template)
+        if best is None:
+            return False
+        _, key, entry, template = best
+        del self._entries[key]
+        await self._kill(template, key, entry.memory_mb)
+        return True
 
     async def _kill(self, template: SandboxTemplate, key: TemplateKey, memory_mb: int) -> None:
         output = self._outputs.pop(template, None)

@@ -223,27 +223,44 @@ class Worker:
         except BaseException:
             self._committed_mb -= cfg.memory_size
             raise
-        env = Environment(
-            cfg,
-            backend=backend,
-            code_dir=code_dir,
-            argv=launch.argv,
-            env=env_vars,
-            mounts=launch.mounts,
-            sink=self._sink,
-            limits=self._config.limits,
-            on_dead=self._forget,
-            extensions=extensions,
-            restore=restore,
-        )
-        self._all.add(env)
+
+        def environment(backend: SandboxBackend, restore: bool) -> Environment:
+            env = Environment(
+                cfg,
+                backend=backend,
+                code_dir=code_dir,
+                argv=launch.argv,
+                env=env_vars,
+                mounts=launch.mounts,
+                sink=self._sink,
+                limits=self._config.limits,
+                on_dead=self._forget,
+                extensions=extensions,
+                restore=restore,
+            )
+            self._all.add(env)
+            return env
+
+        env = environment(backend, restore)
         try:
             await env.start()
         except SandboxError as exc:
-            log.error("cannot start an environment for %s: %s", cfg.name, exc)
-            raise ServiceError(
-                f"Hearth could not start an execution environment for {cfg.name}: {exc}"
-            ) from exc
+            if not restore:
+                log.error("cannot start an environment for %s: %s", cfg.name, exc)
+                raise ServiceError(
+                    f"Hearth could not start an execution environment for {cfg.name}: {exc}"
+                ) from exc
+            # The template could not fork (it died, say): start this one the usual way.
+            log.warning("SnapStart restore of %s failed (%s); running Init", cfg.name, exc)
+            await self._reserve(cfg.memory_size)
+            env_vars["AWS_LAMBDA_INITIALIZATION_TYPE"] = init_type
+            env = environment(self._backend, False)
+            try:
+                await env.start()
+            except SandboxError as exc2:
+                raise ServiceError(
+                    f"Hearth could not start an execution environment for {cfg.name}: {exc2}"
+                ) from exc2
         return env
 
     def _unreserve(self, memory_mb: int) -> None:
@@ -254,6 +271,8 @@ class Worker:
         cap = self._config.memory_capacity_mb
         while self._committed_mb + memory_mb > cap:
             victim = self._lru_idle()
+            if victim is None and await self.templates.evict_one():
+                continue
             if victim is None:
                 raise TooManyRequests(
                     "Rate Exceeded.",
@@ -363,7 +382,7 @@ class Worker:
                 with contextlib.suppress(Exception):
                     await env.kill()
             with contextlib.suppress(Exception):
-                await self.templates.collect(idle_before=deadline)
+                await self.templates.collect()
 
     def statistics(self) -> dict[str, int]:
         return {

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import os
+import signal
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -266,3 +270,39 @@ def test_latest_uses_templates_behind_the_hearth_setting(tmp_path: Any) -> None:
             time.sleep(0.2)
     finally:
         srv.stop()
+
+
+def _template_pids(function_name: str) -> list[int]:
+    from tests.helpers import hearth_cgroups
+
+    pids: set[int] = set()
+    for path in hearth_cgroups():
+        if "-tpl-" not in path:
+            continue
+        with contextlib.suppress(OSError):
+            for line in Path(f"{path}/cgroup.procs").read_text().split():
+                pid = int(line)
+                with contextlib.suppress(OSError):
+                    environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+                    if f"AWS_LAMBDA_FUNCTION_NAME={function_name}".encode() in environ:
+                        pids.add(pid)
+    return sorted(pids)
+
+
+def test_a_dead_template_is_replaced(lam: Any, make_function: Any) -> None:
+    name = make_function(CODE, runtime="python3.12", **SNAP)["FunctionName"]
+    version = lam.publish_version(FunctionName=name)["Version"]
+    first = invoke_json(lam, name, Qualifier=version)[1]
+    pids = _template_pids(name)
+    assert pids, "the template runs in a cgroup of its own"
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)  # its environments die with it (nested pid namespaces)
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{pid}").exists() for pid in pids):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(0.5)  # the worker notices its environment's exit
+    resp, second = invoke_json(lam, name, Qualifier=version)
+    assert "FunctionError" not in resp
+    assert second["type"] == "snap-start"
+    assert second["init"]["rand"] != first["init"]["rand"]  # a new template ran Init
