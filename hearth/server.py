@@ -24,6 +24,7 @@ from hearth.api.http import HttpServer
 from hearth.api.keys import DEFAULT_TEST_KEY, load_access_keys
 from hearth.api.lambda_api import LambdaApi
 from hearth.api.sigv4 import SigV4Verifier
+from hearth.api.tags import TagsApi
 from hearth.api.types import Response
 from hearth.code import CodeStore
 from hearth.config import Config, is_loopback
@@ -205,6 +206,7 @@ class Server:
         concurrency = ConcurrencyApi(store, functions, admission, provisioned, router.resolve)
         await concurrency.open()
         concurrency.install(lambda_api)
+        TagsApi(functions).register(lambda_api.add_route)
         invalidator.concurrency = concurrency
         versions = Versions(store)
         await versions.open()

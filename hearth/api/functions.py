@@ -13,6 +13,7 @@ import base64
 import binascii
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -387,6 +388,9 @@ class FunctionsApi:
         tags = body.get("Tags") or {}
         if not isinstance(tags, dict):
             raise InvalidParameterValue("Tags must be a map of strings")
+        from hearth.api.tags import check_tags
+
+        check_tags(tags)
         if not isinstance(body["Code"], dict):
             raise InvalidParameterValue("Code must be an object")
         existing = await self._store.get_function(account_id, ref.name)
@@ -428,10 +432,11 @@ class FunctionsApi:
         self, account_id: str, region: str, ref: FunctionRef, host: str
     ) -> dict[str, Any]:
         cfg = await self.load(account_id, region, ref)
+        tags = cfg.tags if cfg.version == LATEST else await self.tags(account_id, region, cfg.name)
         return {
             "Configuration": configuration_doc(cfg),
             "Code": {"RepositoryType": "S3", "Location": self.code_url(host, cfg)},
-            "Tags": dict(cfg.tags),
+            "Tags": dict(tags),
         }
 
     async def get_configuration(
@@ -469,6 +474,24 @@ class FunctionsApi:
 
     def _lock(self, account_id: str, name: str) -> asyncio.Lock:
         return self._locks.setdefault((account_id, name), asyncio.Lock())
+
+    async def tags(self, account_id: str, region: str, name: str) -> dict[str, str]:
+        """The function's tags (kept with ``$LATEST``; every version shows them)."""
+        return dict((await self.load(account_id, region, FunctionRef(name, None))).tags)
+
+    async def change_tags(
+        self,
+        account_id: str,
+        region: str,
+        name: str,
+        change: Callable[[dict[str, str]], dict[str, str]],
+    ) -> None:
+        """Replace the function's tags by ``change(tags)``; configuration and RevisionId
+        stay as they are (tags are not part of a version's configuration)."""
+        async with self._lock(account_id, name):
+            cfg = await self.load(account_id, region, FunctionRef(name, None))
+            new = cfg.replace(tags=change(dict(cfg.tags)))
+            await self._store.update_function(new, cfg.revision_id)
 
     async def update_code(
         self, account_id: str, region: str, ref: FunctionRef, body: dict[str, Any]
