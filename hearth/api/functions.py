@@ -34,6 +34,15 @@ ALL_RUNTIMES = [
     "python3.14", "dotnet8", "ruby3.2", "ruby3.3", "ruby3.4", "provided", "provided.al2",
     "provided.al2023",
 ]  # fmt: skip
+#: Runtimes of botocore's enum that Lambda no longer accepts for new or updated functions.
+DEPRECATED_RUNTIMES = frozenset(
+    {
+        "nodejs", "nodejs4.3", "nodejs6.10", "nodejs8.10", "nodejs10.x", "nodejs12.x",
+        "nodejs14.x", "nodejs16.x", "nodejs4.3-edge", "java8", "python2.7", "python3.6",
+        "python3.7", "python3.8", "dotnetcore1.0", "dotnetcore2.0", "dotnetcore2.1",
+        "dotnetcore3.1", "dotnet6", "go1.x", "ruby2.5", "ruby2.7",
+    }
+)  # fmt: skip
 
 
 class PreconditionFailed(AwsError):
@@ -230,6 +239,12 @@ class FunctionsApi:
 
     # -- validation of the settable members ---------------------------------------------
     def _runtime(self, value: Any) -> str:
+        if value in DEPRECATED_RUNTIMES:
+            raise InvalidParameterValue(
+                f"The runtime parameter of {value} is no longer supported for creating or"
+                " updating AWS Lambda functions. We recommend you use a supported runtime while"
+                " creating or updating functions."
+            )
         runtime = check_enum(value, "runtime", ALL_RUNTIMES)
         if self._runtimes.get(runtime) is None:
             available = ", ".join(self._runtimes.names) or "none"

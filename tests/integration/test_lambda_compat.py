@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from tests.conftest import invoke_json
 from tests.helpers import make_zip
@@ -382,3 +383,14 @@ def test_logging_config_updates_merge(lam: Any, make_function: Any) -> None:
     }
     resp = lam.update_function_configuration(FunctionName=name, LoggingConfig={"LogFormat": "Text"})
     assert resp["LoggingConfig"] == {"LogFormat": "Text", "LogGroup": "/custom/compat-group"}
+
+
+@pytest.mark.parametrize("runtime", ["python3.8", "nodejs16.x", "go1.x"])
+def test_deprecated_runtimes_are_refused_as_on_aws(make_function: Any, runtime: str) -> None:
+    with pytest.raises(ClientError) as exc:
+        make_function(runtime=runtime)
+    err = exc.value.response["Error"]
+    code, message = err["Code"], err["Message"]
+    status = exc.value.response["ResponseMetadata"]["HTTPStatusCode"]
+    assert (code, status) == ("InvalidParameterValueException", 400)
+    assert message.startswith(f"The runtime parameter of {runtime} is no longer supported")
