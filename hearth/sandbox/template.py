@@ -57,6 +57,8 @@ FSOPEN_CLOEXEC = FSMOUNT_CLOEXEC = 1
 FSCONFIG_SET_STRING, FSCONFIG_CMD_CREATE = 1, 6
 MOUNT_ATTR_NOSUID, MOUNT_ATTR_NODEV = 0x2, 0x4
 TEMPLATE_FD_ENV = "_HEARTH_TEMPLATE_FD"
+FREEZE_AFTER = 1.0
+"""Seconds without a start after which a template is frozen (cgroup freezer)."""
 
 
 def _syscall(number: int, *args: Any) -> int:
@@ -152,6 +154,32 @@ class SandboxTemplate:
         self.live: set[ForkedSandbox] = set()
         """Environments forked from this template and not yet torn down."""
         self.last_used = time.monotonic()
+        self._starting = 0
+        self._freeze_timer: asyncio.TimerHandle | None = None
+        self._frozen: asyncio.Future[None] | None = None
+
+    # -- frozen between forks: a template uses no CPU (a thread Init left running
+    # included) and the state its forks copy does not move while nobody forks.
+    def freeze_soon(self) -> None:
+        """Freeze the template once ``FREEZE_AFTER`` seconds pass with no start going on
+        (a forked child stays in the template's cgroups until the backend moves it)."""
+        if self._freeze_timer is not None:
+            self._freeze_timer.cancel()
+        loop = asyncio.get_running_loop()
+        self._freeze_timer = loop.call_later(FREEZE_AFTER, self._freeze)
+
+    def _freeze(self) -> None:
+        self._freeze_timer = None
+        if self._starting == 0 and self._frozen is None and self.alive:
+            self._frozen = asyncio.ensure_future(self.sandbox.freeze())
+            self._frozen.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+    async def _thaw(self) -> None:
+        frozen, self._frozen = self._frozen, None
+        if frozen is not None:
+            with contextlib.suppress(Exception):
+                await frozen
+            await self.sandbox.thaw()
 
     @classmethod
     async def start(cls, backend: ProcessBackend, spec: SandboxSpec) -> SandboxTemplate:
@@ -202,6 +230,7 @@ class SandboxTemplate:
         async with self._lock:
             if not self.alive:
                 raise SandboxError("the template is not running")
+            await self._thaw()
             try:
                 socket.send_fds(self._ctl, [marshal.dumps(request)], fds)
             except OSError as exc:
@@ -214,12 +243,19 @@ class SandboxTemplate:
     async def start_environment(self, spec: SandboxSpec) -> ForkedSandbox:
         """A new environment forked from this template (``spec`` gives its id, limits,
         network and hostname; code, runtime and environment are the template's)."""
-        sandbox = await self.backend.start_with(spec, lambda: ForkedSandbox(self, spec))
+        self._starting += 1
+        try:
+            sandbox = await self.backend.start_with(spec, lambda: ForkedSandbox(self, spec))
+        finally:
+            self._starting -= 1
+            self.freeze_soon()
         assert isinstance(sandbox, ForkedSandbox)
         return sandbox
 
     async def kill(self) -> None:
         """Kill the template (and with it any environment still forked from it)."""
+        if self._freeze_timer is not None:
+            self._freeze_timer.cancel()
         self._ctl.close()
         await self.sandbox.kill()
 

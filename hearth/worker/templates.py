@@ -193,6 +193,7 @@ class Templates:
                 raise SandboxError(f"Init failed: {error.get('errorType')}")
             output.emit(f"INIT_REPORT Init Duration: {init_ms:.2f} ms")
             output.drain()
+            template.freeze_soon()
         except BaseException as exc:
             if output is not None:
                 output.stop()

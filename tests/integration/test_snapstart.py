@@ -306,3 +306,31 @@ def test_a_dead_template_is_replaced(lam: Any, make_function: Any) -> None:
     assert "FunctionError" not in resp
     assert second["type"] == "snap-start"
     assert second["init"]["rand"] != first["init"]["rand"]  # a new template ran Init
+
+
+def _freezer_state(pid: int) -> str:
+    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if "freezer" in controllers.split(","):
+            return Path(f"/sys/fs/cgroup/freezer{path}/freezer.state").read_text().strip()
+        if controllers == "":  # cgroup v2
+            events = Path(f"/sys/fs/cgroup{path}/cgroup.events").read_text()
+            return "FROZEN" if "frozen 1" in events else "THAWED"
+    raise AssertionError("no freezer cgroup")
+
+
+def test_an_idle_template_is_frozen_and_still_forks(
+    server: ServerProcess, lam: Any, make_function: Any
+) -> None:
+    name = make_function(CODE, runtime="python3.12", Timeout=30, **SNAP)["FunctionName"]
+    version = lam.publish_version(FunctionName=name)["Version"]
+    invoke_json(lam, name, Qualifier=version)
+    (pid,) = _template_pids(name)
+    deadline = time.monotonic() + 10
+    while _freezer_state(pid) != "FROZEN":
+        assert time.monotonic() < deadline, "the idle template was not frozen"
+        time.sleep(0.1)
+    # Two at once: the warm environment takes one, a new fork of the frozen template the other.
+    bodies = [b for b, _ in _tails(server, name, version, 2)]
+    assert all(b["type"] == "snap-start" for b in bodies)
+    assert len({json.dumps(b["hooks"]) for b in bodies}) == 2
