@@ -21,6 +21,7 @@ from hearth.api.app import App, LogsService, too_large
 from hearth.api.concurrency import ConcurrencyApi
 from hearth.api.functions import AccountDefaults, FunctionsApi
 from hearth.api.http import HttpServer
+from hearth.api.invoke_variants import InvokeVariants
 from hearth.api.keys import DEFAULT_TEST_KEY, load_access_keys
 from hearth.api.lambda_api import LambdaApi
 from hearth.api.sigv4 import SigV4Verifier
@@ -207,6 +208,7 @@ class Server:
         await concurrency.open()
         concurrency.install(lambda_api)
         TagsApi(functions).register(lambda_api.add_route)
+        InvokeVariants(lambda_api).register(lambda_api.add_route)
         invalidator.concurrency = concurrency
         versions = Versions(store)
         await versions.open()
