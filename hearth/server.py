@@ -19,6 +19,7 @@ from pathlib import Path
 
 from hearth.api.app import App, LogsService, too_large
 from hearth.api.concurrency import ConcurrencyApi
+from hearth.api.function_settings import FunctionSettingsApi
 from hearth.api.functions import AccountDefaults, FunctionsApi
 from hearth.api.http import HttpServer
 from hearth.api.invoke_variants import InvokeVariants
@@ -208,6 +209,7 @@ class Server:
         await concurrency.open()
         concurrency.install(lambda_api)
         TagsApi(functions).register(lambda_api.add_route)
+        FunctionSettingsApi(functions).register(lambda_api.add_route)
         InvokeVariants(lambda_api).register(lambda_api.add_route)
         invalidator.concurrency = concurrency
         versions = Versions(store)

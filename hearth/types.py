@@ -53,6 +53,10 @@ class FunctionConfig:
     """Each layer's zip size (``Layers[].CodeSize``); versions are immutable."""
     snap_start: str = "None"
     """``SnapStart.ApplyOn``: ``PublishedVersions`` or ``None``."""
+    runtime_update: dict[str, str] = field(default_factory=dict)
+    """PutRuntimeManagementConfig: ``UpdateRuntimeOn`` (and ``RuntimeVersionArn``)."""
+    recursive_loop: str = "Terminate"
+    """PutFunctionRecursionConfig: ``Allow`` or ``Terminate``."""
 
     @property
     def snap_start_on(self) -> bool:

@@ -503,10 +503,24 @@ class FunctionsApi:
     ) -> None:
         """Replace the function's tags by ``change(tags)``; configuration and RevisionId
         stay as they are (tags are not part of a version's configuration)."""
-        async with self._lock(account_id, name):
-            cfg = await self.load(account_id, region, FunctionRef(name, None))
-            new = cfg.replace(tags=change(dict(cfg.tags)))
+        await self.change_settings(
+            account_id, region, FunctionRef(name, None), lambda c: c.replace(tags=change(c.tags))
+        )
+
+    async def change_settings(
+        self,
+        account_id: str,
+        region: str,
+        ref: FunctionRef,
+        change: Callable[[FunctionConfig], FunctionConfig],
+    ) -> FunctionConfig:
+        """Store ``change(cfg)`` for a function or version, keeping its RevisionId: for the
+        settings that live beside a configuration (tags, runtime updates, recursion)."""
+        async with self._lock(account_id, ref.name):
+            cfg = await self.load(account_id, region, ref)
+            new = change(cfg)
             await self._store.update_function(new, cfg.revision_id)
+            return new
 
     async def update_code(
         self, account_id: str, region: str, ref: FunctionRef, body: dict[str, Any]

@@ -1,4 +1,4 @@
-"""Function tags: TagResource / UntagResource / ListTags, and GetFunction's Tags."""
+"""Settings beside a configuration: tags, runtime management, recursion (no RevisionId change)."""
 
 from __future__ import annotations
 
@@ -58,3 +58,39 @@ def test_bad_tag_requests(lam: Any, make_function: Any) -> None:
         make_function(Tags={"aws:x": "y"})
     assert _error(exc)[0] == "InvalidParameterValueException"
     assert lam.list_tags(Resource=arn)["Tags"] == {}  # the server keeps serving
+
+
+def test_runtime_management_and_recursion_configs(lam: Any, make_function: Any) -> None:
+    fn = make_function()
+    name, arn, rev = fn["FunctionName"], fn["FunctionArn"], fn["RevisionId"]
+    got = lam.get_runtime_management_config(FunctionName=name)
+    assert (got["UpdateRuntimeOn"], got["FunctionArn"]) == ("Auto", arn)
+    put = lam.put_runtime_management_config(FunctionName=name, UpdateRuntimeOn="FunctionUpdate")
+    assert put["UpdateRuntimeOn"] == "FunctionUpdate" and put["FunctionArn"] == arn
+    version_arn = "arn:aws:lambda:us-east-1::runtime:0123456789abcdef"
+    lam.put_runtime_management_config(
+        FunctionName=name, UpdateRuntimeOn="Manual", RuntimeVersionArn=version_arn
+    )
+    got = lam.get_runtime_management_config(FunctionName=name)
+    assert got["RuntimeVersionArn"] == version_arn
+    version = lam.publish_version(FunctionName=name)["Version"]
+    got = lam.get_runtime_management_config(FunctionName=name, Qualifier=version)
+    assert got["FunctionArn"] == f"{arn}:{version}" and got["UpdateRuntimeOn"] == "Manual"
+    with pytest.raises(ClientError) as exc:
+        lam.put_runtime_management_config(FunctionName=name, UpdateRuntimeOn="Manual")
+    assert _error(exc)[0] == "InvalidParameterValueException"
+    with pytest.raises(ClientError) as exc:
+        lam.put_runtime_management_config(FunctionName=name, UpdateRuntimeOn="Sometimes")
+    assert _error(exc)[0] == "ValidationException"
+
+    assert lam.get_function_recursion_config(FunctionName=name)["RecursiveLoop"] == "Terminate"
+    put_loop = lam.put_function_recursion_config(FunctionName=name, RecursiveLoop="Allow")
+    assert put_loop["RecursiveLoop"] == "Allow"
+    assert lam.get_function_recursion_config(FunctionName=name)["RecursiveLoop"] == "Allow"
+    with pytest.raises(ClientError) as exc:
+        lam.put_function_recursion_config(FunctionName=name, RecursiveLoop="Maybe")
+    assert _error(exc)[0] == "ValidationException"
+    with pytest.raises(lam.exceptions.ResourceNotFoundException):
+        lam.get_function_recursion_config(FunctionName=name + "-missing")
+    latest = lam.get_function_configuration(FunctionName=name)
+    assert latest["RevisionId"] == rev
