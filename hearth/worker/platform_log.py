@@ -1,0 +1,121 @@
+"""Platform log records (Lambda's "system logs"): text lines or JSON records.
+
+With ``LoggingConfig.LogFormat`` ``Text`` Lambda writes ``START`` / ``END`` / ``REPORT``
+lines; with ``JSON`` it writes one JSON object per event instead, shaped like the
+Telemetry API's platform events (``time``, ``type``, ``record``):
+
+* ``platform.start``: ``{"requestId", "version"}``;
+* ``platform.runtimeDone``: ``{"requestId", "status"}`` (``success``, ``error``,
+  ``timeout``);
+* ``platform.report``: ``{"requestId", "metrics": {"durationMs", "billedDurationMs",
+  "memorySizeMB", "maxMemoryUsedMB"[, "initDurationMs" | "restoreDurationMs"]},
+  "status"[, "errorType"]}``.
+
+These are INFO-level events: ``SystemLogLevel`` ``WARN`` (or higher) drops them, as on
+Lambda. :class:`PlatformLog` formats; the environment decides when each is written.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+#: SystemLogLevel values whose threshold lets INFO events through.
+_INFO_PASSES = frozenset({"DEBUG", "INFO"})
+
+
+def iso_now() -> str:
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    request_id: str
+    duration_ms: float
+    billed_ms: int
+    memory_mb: int
+    max_memory_mb: int
+    init_ms: float | None = None
+    restore: bool = False
+    """``init_ms`` is a SnapStart restore's duration."""
+    error_type: str | None = None
+    """``Sandbox.Timedout``, ``Runtime.ExitError``, ``Runtime.OutOfMemory``: a failed run."""
+
+
+class PlatformLog:
+    def __init__(self, log_format: str = "Text", system_level: str = "INFO") -> None:
+        self.json = log_format == "JSON"
+        self.enabled = not self.json or system_level.upper() in _INFO_PASSES
+
+    def _record(self, kind: str, record: Mapping[str, object]) -> str:
+        return json.dumps({"time": iso_now(), "type": kind, "record": record})
+
+    def start(self, request_id: str, version: str) -> str | None:
+        if not self.enabled:
+            return None
+        if self.json:
+            return self._record("platform.start", {"requestId": request_id, "version": version})
+        return f"START RequestId: {request_id} Version: {version}"
+
+    def end(self, request_id: str, error_type: str | None) -> str | None:
+        if not self.enabled:
+            return None
+        if self.json:
+            record = {"requestId": request_id, "status": _status(error_type)}
+            return self._record("platform.runtimeDone", record)
+        return f"END RequestId: {request_id}"
+
+    def report(self, r: Report) -> str | None:
+        if not self.enabled:
+            return None
+        if self.json:
+            metrics: dict[str, object] = {
+                "durationMs": round(r.duration_ms, 2),
+                "billedDurationMs": r.billed_ms,
+                "memorySizeMB": r.memory_mb,
+                "maxMemoryUsedMB": r.max_memory_mb,
+            }
+            if r.init_ms is not None:
+                key = "restoreDurationMs" if r.restore else "initDurationMs"
+                metrics[key] = round(r.init_ms, 2)
+            record: dict[str, object] = {
+                "requestId": r.request_id,
+                "metrics": metrics,
+                "status": _status(r.error_type),
+            }
+            if r.error_type in _FAILURES:
+                record["errorType"] = r.error_type
+            return self._record("platform.report", record)
+        if r.init_ms is None:
+            init = ""
+        elif r.restore:
+            init = (
+                f"\tRestore Duration: {r.init_ms:.2f} ms"
+                f"\tBilled Restore Duration: {-(-r.init_ms // 1):.0f} ms"
+            )
+        else:
+            init = f"\tInit Duration: {r.init_ms:.2f} ms"
+        status = ""
+        if r.error_type == "Sandbox.Timedout":
+            status = "\tStatus: timeout"
+        elif r.error_type in _FAILURES:
+            status = "\tStatus: error\tError Type: " + r.error_type
+        return (
+            f"REPORT RequestId: {r.request_id}\tDuration: {r.duration_ms:.2f} ms"
+            f"\tBilled Duration: {r.billed_ms} ms\tMemory Size: {r.memory_mb} MB"
+            f"\tMax Memory Used: {r.max_memory_mb} MB{init}{status}"
+        )
+
+
+_FAILURES = frozenset({"Runtime.ExitError", "Runtime.OutOfMemory"})
+
+
+def _status(error_type: str | None) -> str:
+    if error_type == "Sandbox.Timedout":
+        return "timeout"
+    if error_type in _FAILURES:
+        return "error"
+    return "success"

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import json
+
+from hearth.worker.platform_log import PlatformLog, Report
+
+
+def test_text_lines_are_lambdas() -> None:
+    log = PlatformLog()
+    assert log.start("r1", "$LATEST") == "START RequestId: r1 Version: $LATEST"
+    assert log.end("r1", None) == "END RequestId: r1"
+    line = log.report(Report("r1", 1.234, 2, 128, 40, init_ms=101.5))
+    assert line == (
+        "REPORT RequestId: r1\tDuration: 1.23 ms\tBilled Duration: 2 ms\tMemory Size: 128 MB"
+        "\tMax Memory Used: 40 MB\tInit Duration: 101.50 ms"
+    )
+    restored = log.report(Report("r1", 1.0, 1, 128, 40, init_ms=20.2, restore=True))
+    assert restored is not None
+    assert restored.endswith("\tRestore Duration: 20.20 ms\tBilled Restore Duration: 21 ms")
+    timed_out = log.report(Report("r1", 3000, 3000, 128, 40, error_type="Sandbox.Timedout"))
+    assert timed_out is not None and timed_out.endswith("\tStatus: timeout")
+    crashed = log.report(Report("r1", 3, 3, 128, 40, error_type="Runtime.ExitError"))
+    assert crashed is not None and crashed.endswith(
+        "\tStatus: error\tError Type: Runtime.ExitError"
+    )
+
+
+def test_json_records() -> None:
+    log = PlatformLog("JSON", "INFO")
+    start = json.loads(log.start("r1", "7") or "")
+    assert start["type"] == "platform.start" and start["record"] == {
+        "requestId": "r1",
+        "version": "7",
+    }
+    assert start["time"].endswith("Z")
+    done = json.loads(log.end("r1", "Sandbox.Timedout") or "")
+    assert done["type"] == "platform.runtimeDone" and done["record"]["status"] == "timeout"
+    report = json.loads(log.report(Report("r1", 1.234, 2, 128, 40, init_ms=101.5)) or "")
+    assert report["type"] == "platform.report"
+    assert report["record"] == {
+        "requestId": "r1",
+        "metrics": {
+            "durationMs": 1.23,
+            "billedDurationMs": 2,
+            "memorySizeMB": 128,
+            "maxMemoryUsedMB": 40,
+            "initDurationMs": 101.5,
+        },
+        "status": "success",
+    }
+    oom = json.loads(
+        log.report(Report("r1", 1, 1, 128, 128, error_type="Runtime.OutOfMemory")) or ""
+    )
+    assert (
+        oom["record"]["status"] == "error" and oom["record"]["errorType"] == "Runtime.OutOfMemory"
+    )
+
+
+def test_system_log_level_above_info_drops_platform_records() -> None:
+    for level in ("WARN", "ERROR", "FATAL"):
+        log = PlatformLog("JSON", level)
+        assert log.start("r", "1") is None and log.end("r", None) is None
+        assert log.report(Report("r", 1, 1, 128, 1)) is None
+    assert PlatformLog("JSON", "DEBUG").start("r", "1") is not None
