@@ -158,7 +158,12 @@ class Server:
 
         backend = make_backend(
             "process",
-            BackendConfig(state_dir=str(data / "sandbox"), cgroup_root_name=self._cgroup_root()),
+            BackendConfig(
+                state_dir=str(data / "sandbox"),
+                cgroup_root_name=self._cgroup_root(),
+                # ready pre-made sandboxes per runtime (hearth.sandbox.stems); 0: none
+                extra={"stem_pool": self._environ.get("HEARTH_STEM_POOL", "4")},
+            ),
         )
         stack.push_async_callback(backend.aclose)
 

@@ -131,6 +131,8 @@ class EnvCgroup(abc.ABC):
         self.dirs = dirs
         """Controller (v1) or "" (v2) → directory."""
         self._fds: dict[str, int] = {}
+        self.limits: tuple[int, int] | None = None
+        """(memory_mb, pids_max) last set by :meth:`setup`."""
 
     def _stat(self, path: str) -> str:
         """Read a statistics file through a kept-open fd: ``pread`` at 0 re-renders it.
@@ -150,6 +152,16 @@ class EnvCgroup(abc.ABC):
 
     def pids(self) -> set[int]:
         return _pids_in(set(self.dirs.values()))
+
+    @abc.abstractmethod
+    def setup(self, memory_mb: int, pids_max: int) -> None:
+        """Set (or change: a stem gets its function's limits) memory, CPU and pids limits;
+        implementations record them in :attr:`limits`."""
+
+    def resize(self, memory_mb: int, pids_max: int) -> None:
+        """:meth:`setup` unless these are the limits already (a stem made for the same size)."""
+        if self.limits != (memory_mb, pids_max):
+            self.setup(memory_mb, pids_max)
 
     @abc.abstractmethod
     def peak_bytes(self) -> int: ...
@@ -215,12 +227,20 @@ class V1EnvCgroup(EnvCgroup):
 
     def setup(self, memory_mb: int, pids_max: int) -> None:
         limit = str(memory_mb << 20)
-        _write(self._f("memory", "memory.limit_in_bytes"), limit)
+        mem = self._f("memory", "memory.limit_in_bytes")
         memsw = self._f("memory", "memory.memsw.limit_in_bytes")
-        if os.path.exists(memsw):
-            _write(memsw, limit)
+        if not os.path.exists(memsw):
+            _write(mem, limit)
+        else:
+            try:
+                _write(mem, limit)
+                _write(memsw, limit)
+            except OSError:  # raising a limit: memory+swap may never be below memory
+                _write(memsw, limit)
+                _write(mem, limit)
         _write(self._f("cpu", "cpu.shares"), str(cpu_shares(memory_mb)))
         _write(self._f("pids", "pids.max"), str(pids_max))
+        self.limits = (memory_mb, pids_max)
 
     def peak_bytes(self) -> int:
         return int(self._stat(self._f("memory", "memory.max_usage_in_bytes")))
@@ -268,6 +288,7 @@ class V2EnvCgroup(EnvCgroup):
             _write(self._f("memory.swap.max"), "0")
         _write(self._f("cpu.weight"), str(cpu_weight(memory_mb)))
         _write(self._f("pids.max"), str(pids_max))
+        self.limits = (memory_mb, pids_max)
 
     def peak_bytes(self) -> int:
         try:

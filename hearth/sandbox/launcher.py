@@ -89,10 +89,13 @@ class Launcher:
         self._exited: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         asyncio.get_running_loop().add_reader(self.pidfd, self._on_pidfd)
 
-    def send(self, message: dict[str, Any]) -> None:
+    def send(self, message: dict[str, Any], fds: list[int] | None = None) -> None:
         data = marshal.dumps(message)
         try:
-            self.ctl.send(data)
+            if fds:
+                socket.send_fds(self.ctl, [data], fds)
+            else:
+                self.ctl.send(data)
         except OSError as exc:
             raise SandboxError(f"cannot send the spec to the launcher: {exc}") from exc
 

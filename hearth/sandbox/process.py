@@ -44,8 +44,10 @@ from collections.abc import Callable
 from typing import Any
 
 from hearth.errors import SandboxError
-from hearth.sandbox.base import BackendConfig, ExitInfo, SandboxSpec, Stats
+from hearth.sandbox import codetree
+from hearth.sandbox.base import BackendConfig, ExitInfo, Mount, SandboxSpec, Stats
 from hearth.sandbox.cgroups import CgroupManager, EnvCgroup
+from hearth.sandbox.codetree import open_code_tree
 from hearth.sandbox.launcher import Launcher, compile_nsinit
 from hearth.sandbox.lifecycle import Lifecycle
 from hearth.sandbox.network import EgressManager, EgressNetwork
@@ -56,6 +58,7 @@ from hearth.sandbox.scratch import (
     loop_supported,
     wait_loop_released,
 )
+from hearth.sandbox.stems import Key, StemPool
 from hearth.sandbox.uids import UidAllocator
 from hearth.sandbox.validate import validate_spec
 from hearth.sandbox.zygote import Zygotes, join_forked
@@ -181,14 +184,7 @@ class ProcessSandbox:
             if forked is None:
                 await loop.run_in_executor(None, cg.join, launcher.pid)  # overlaps its start-up
             launcher.send(self._launch_spec(tmp, net))
-            msg, fds = await launcher.recv(deadline)
-            if msg.get("event") != "netns" or len(fds) != 1:
-                for fd in fds:
-                    os.close(fd)
-                raise SandboxError(f"unexpected launcher message {msg}")
-            self._api = socket.socket(fileno=fds[0])
-            self._api.setblocking(False)
-            self._life.push("runtime api socket", self._api.close)
+            msg = await self._recv_api(launcher, deadline)
             if net is not None:
                 await net.attach(int(msg["pid"]))
                 launcher.send({"event": "veth"})
@@ -225,6 +221,85 @@ class ProcessSandbox:
         self._life.push("output pipe", self._close_output)
         return net, w
 
+    async def _recv_api(self, launcher: Launcher, deadline: float) -> dict[str, Any]:
+        """Take the sandbox's listening Runtime API socket from the launcher's "netns"."""
+        msg, fds = await launcher.recv(deadline)
+        if msg.get("event") != "netns" or len(fds) != 1:
+            for fd in fds:
+                os.close(fd)
+            raise SandboxError(f"unexpected launcher message {msg}")
+        self._api = socket.socket(fileno=fds[0])
+        self._api.setblocking(False)
+        self._life.push("runtime api socket", self._api.close)
+        return msg
+
+    # --- stems (see hearth.sandbox.stems) ---------------------------------------------
+    async def _start_stem(self) -> None:
+        """Everything of a fork-path start that does not depend on the function: uid,
+        cgroup (joined), ``/tmp``, output pipe, namespaces, root without ``/var/task``.
+        :meth:`specialize` does the rest. ``self._spec`` is the stem's placeholder."""
+        spec, be = self._spec, self._backend
+        deadline = time.monotonic() + be.start_timeout
+        async with self._life.starting():
+            if be.zygotes is None or spec.network != "none":
+                raise SandboxError("stems need a zygote and network 'none'")
+            self._uid = be.uids.acquire()
+            self._life.push("uid", lambda: be.uids.release(self._uid))
+            cg = self._make_cgroup()
+            tmp = await self._prepare_tmp()
+            _, w = await self._network_and_output()  # network "none": no veth
+            try:
+                launcher = await be.zygotes.launcher(spec, w, op="stem")
+            finally:
+                os.close(w)
+            if launcher is None:
+                raise SandboxError("no zygote is ready to fork stems")
+            self._launcher = launcher
+            self._life.push("launcher fds", launcher.close)
+            self._life.push("processes", self._kill_processes)
+            launcher.send(self._stem_part(tmp, None))
+            await self._recv_api(launcher, deadline)
+            msg, _ = await launcher.recv(deadline)
+            if msg.get("event") != "child":
+                raise SandboxError(f"unexpected launcher message {msg}")
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(None, join_forked, cg, launcher)
+            launcher.send({"event": "cgroup"})
+
+    @property
+    def usable_stem(self) -> bool:
+        """A stem that is alive and not specialized yet."""
+        return (
+            self._launcher is not None
+            and not self._launcher.exited
+            and not self._life.dead
+            and self.started_at == 0.0
+        )
+
+    async def specialize(self, spec: SandboxSpec) -> None:
+        """Turn this stem into the sandbox of ``spec`` (of the stem's key, see .stems).
+
+        The stem's PID 1 is in its cgroups already, waiting on the control socket: it gets
+        the function's part of the launch spec, binds the code at ``/var/task``, pivots,
+        drops privileges and runs the bootstrap, exactly as a fork-path start does."""
+        deadline = time.monotonic() + self._backend.start_timeout
+        launcher, cg = self._launcher, self._cg
+        async with self._life.starting():
+            if launcher is None or cg is None or not self.usable_stem:
+                raise SandboxError(f"stem {self.id} is gone")
+            self._spec = spec
+            cg.resize(spec.memory_mb, spec.pids_max + 1)
+            tree = open_code_tree(spec.code_dir)
+            try:
+                launcher.send({"event": "specialize", **self._function_part()}, [tree])
+            finally:
+                os.close(tree)
+            error = await launcher.exec_error(deadline)
+            if error is not None:
+                raise SandboxError(f"sandbox {self.id} failed to start: {error}")
+            self.started_at = time.monotonic()
+            self._close_loop_fd()
+
     async def _prepare_tmp(self) -> dict[str, Any]:
         be = self._backend
         if be.scratch is None:
@@ -236,8 +311,28 @@ class ProcessSandbox:
         return {"kind": "loop", "device": dev.device}
 
     def _launch_spec(self, tmp: dict[str, Any], net: EgressNetwork | None) -> dict[str, Any]:
-        spec, be = self._spec, self._backend
         assert self._cg is not None
+        code_dir = os.path.realpath(self._spec.code_dir)
+        return {**self._stem_part(tmp, net), **self._function_part(), "code_dir": code_dir}
+
+    def _stem_part(self, tmp: dict[str, Any], net: EgressNetwork | None) -> dict[str, Any]:
+        """The launch spec's fields a stem knows before its function (see .stems)."""
+        spec, be = self._spec, self._backend
+        return {
+            "argv": list(spec.argv),
+            "root_dir": be.root_dir,
+            "mounts": [[os.path.realpath(m.host_path), m.sandbox_path] for m in spec.mounts],
+            "tmp": tmp,
+            "shm_mb": min(SHM_MB, spec.memory_mb),
+            "network": spec.network,
+            "egress": net.inner_config() if net is not None else None,
+            "api_port": RUNTIME_API_PORT,
+            "uid": self._uid,
+        }
+
+    def _function_part(self) -> dict[str, Any]:
+        """The launch spec's fields that belong to the function."""
+        spec, be = self._spec, self._backend
         return {
             "argv": list(spec.argv),
             "env": dict(spec.env),
@@ -245,15 +340,7 @@ class ProcessSandbox:
             "hostname": spec.hostname,
             "uid": self._uid,
             "nofile": spec.nofile,
-            "root_dir": be.root_dir,
-            "code_dir": os.path.realpath(spec.code_dir),
-            "mounts": [[os.path.realpath(m.host_path), m.sandbox_path] for m in spec.mounts],
-            "tmp": tmp,
-            "shm_mb": min(SHM_MB, spec.memory_mb),
-            "network": spec.network,
-            "egress": net.inner_config() if net is not None else None,
             "seccomp_bpf": be.template_seccomp_bpf() if spec.template else be.seccomp_bpf,
-            "api_port": RUNTIME_API_PORT,
             "keep_fds": list(spec.inherit_fds),
         }
 
@@ -301,7 +388,9 @@ class ProcessBackend:
     detects the cgroup version, sweeps sandbox cgroups left by a crashed earlier server
     and starts pre-formatting ``/tmp`` images. ``config.extra`` keys:
     ``start_timeout`` (seconds, default 10), ``scratch_pool`` (images kept ready per
-    size, default 2), ``egress_subnet`` (IPv4 /16 for egress veths, default 10.213.0.0/16).
+    size, default 2), ``stem_pool`` (pre-made fork-path sandboxes kept ready per runtime
+    and /tmp size once one was asked for, default 4; 0 turns stems off, see :mod:`.stems`),
+    ``egress_subnet`` (IPv4 /16 for egress veths, default 10.213.0.0/16).
     """
 
     name = "process"
@@ -331,6 +420,10 @@ class ProcessBackend:
         self.network = EgressManager(config)
         self.zygotes: Zygotes | None = None
         """Set by the server to start Python runtimes by fork (:mod:`.zygote`)."""
+        self._real_mounts: dict[tuple[Mount, ...], tuple[tuple[str, str], ...]] = {}
+        self.stems = StemPool(
+            self._make_stem, self._stem_key, int(config.extra.get("stem_pool", "4"))
+        )
         self._live: dict[str, ProcessSandbox] = {}
         self._closed = False
         self._template_bpf: bytes | None = None
@@ -379,11 +472,36 @@ class ProcessBackend:
         fork: bool,
         make: Callable[[], ProcessSandbox] | None = None,
     ) -> ProcessSandbox:
-        sandbox = make() if make is not None else ProcessSandbox(self, spec, fork=fork)
+        stem = self.stems.take(spec) if fork and make is None else None
+        sandbox = stem or (make() if make is not None else ProcessSandbox(self, spec, fork=fork))
         self._live[spec.env_id] = sandbox
         sandbox._life.push("registration", lambda: self._forget(spec.env_id))
-        await sandbox._start()
+        if stem is not None:
+            await stem.specialize(spec)
+        else:
+            await sandbox._start()
         return sandbox
+
+    def _stem_key(self, spec: SandboxSpec) -> Key | None:
+        """Starts of ``spec`` may use a stem of this key (None: they may not)."""
+        if spec.network != "none" or spec.template or spec.inherit_fds:
+            return None
+        if self.zygotes is None or not self.zygotes.would_fork(spec):
+            return None
+        if not codetree.supported():
+            return None
+        mounts = self._real_mounts.get(spec.mounts)
+        if mounts is None:
+            mounts = tuple((os.path.realpath(m.host_path), m.sandbox_path) for m in spec.mounts)
+            self._real_mounts[spec.mounts] = mounts
+        return (tuple(spec.argv), mounts, spec.ephemeral_mb, min(SHM_MB, spec.memory_mb))
+
+    async def _make_stem(self, template: SandboxSpec) -> ProcessSandbox:
+        if self._closed:
+            raise SandboxError("backend is closed")
+        stem = ProcessSandbox(self, template, fork=True)
+        await stem._start_stem()
+        return stem
 
     def _forget(self, env_id: str) -> None:
         self._live.pop(env_id, None)
@@ -401,6 +519,7 @@ class ProcessBackend:
         for res in results:
             if isinstance(res, BaseException):
                 log.error("sandbox cleanup at backend close: %s", res)
+        await self.stems.aclose()
         if self.scratch is not None:
             await asyncio.get_running_loop().run_in_executor(None, self.scratch.close)
         if self.zygotes is not None:

@@ -140,13 +140,14 @@ class Zygote:
     def alive(self) -> bool:
         return self.ready and self._proc is not None and self._proc.poll() is None
 
-    async def fork(self, fds: Sequence[int]) -> int:
-        """Fork a launcher that gets ``fds`` (control socket, exec pipe, output pipe)."""
+    async def fork(self, fds: Sequence[int], op: str = "fork") -> int:
+        """Fork a launcher that gets ``fds`` (control socket, exec pipe, output pipe);
+        ``op="stem"``: a launcher that learns its function later (:mod:`.stems`)."""
         async with self._lock:
             if not self.alive or self._ctl is None:
                 raise SandboxError("zygote is not running")
             try:
-                socket.send_fds(self._ctl, [marshal.dumps({"op": "fork"})], list(fds))
+                socket.send_fds(self._ctl, [marshal.dumps({"op": op})], list(fds))
             except OSError as exc:
                 self.ready = False
                 raise SandboxError(f"zygote: cannot send a fork request: {exc}") from exc
@@ -212,7 +213,9 @@ class Zygotes:
         """Whether starts of this sandbox's command go by fork (a zygote is configured)."""
         return tuple(sandbox.argv) in self._specs and forkable(sandbox)
 
-    async def launcher(self, sandbox: SandboxSpec, output_w: int) -> Launcher | None:
+    async def launcher(
+        self, sandbox: SandboxSpec, output_w: int, op: str = "fork"
+    ) -> Launcher | None:
         """A forked launcher for the sandbox's command, or None: use the exec path."""
         key = tuple(sandbox.argv)
         spec = self._specs.get(key)
@@ -226,7 +229,7 @@ class Zygotes:
         ctl, child_ctl = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         exec_r, exec_w = os.pipe2(os.O_CLOEXEC)
         try:
-            pid = await zygote.fork((child_ctl.fileno(), exec_w, output_w))
+            pid = await zygote.fork((child_ctl.fileno(), exec_w, output_w), op)
         except SandboxError as exc:
             ctl.close()
             os.close(exec_r)

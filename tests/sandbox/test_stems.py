@@ -1,0 +1,137 @@
+"""Stems (sandboxes made ahead, hearth.sandbox.stems): as isolated as any other start."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hearth.runtimes.registry import PythonRuntime, RuntimeRegistry
+from hearth.sandbox import BackendConfig, ProcessBackend, SandboxSpec
+from hearth.sandbox.process import ProcessSandbox
+from hearth.sandbox.zygote import Zygotes, python_zygote
+from tests.sandbox.conftest import ROOT_NAME, UID_BASE, exchange
+
+#: Imported by the bootstrap as the handler module: reports what it sees during Init.
+PROBE = """
+import json, os, socket
+status = dict(l.split(":", 1) for l in open("/proc/self/status").read().splitlines())
+def attempt_write(path):
+    try:
+        open(path, "w").close()
+        return "written"
+    except OSError as e:
+        return e.errno
+info = {
+    "pid": os.getpid(), "uid": os.getuid(), "gid": os.getgid(),
+    "status": {
+        k: status[k].strip() for k in ("CapBnd", "CapEff", "CapPrm", "NoNewPrivs", "Seccomp")
+    },
+    "cgroup": open("/proc/self/cgroup").read(), "task": sorted(os.listdir("/var/task")),
+    "task_write": attempt_write("/var/task/x"), "tmp_write": attempt_write("/tmp/x"),
+    "tmp_owner": os.stat("/tmp").st_uid, "probe": os.environ.get("PROBE"), "cwd": os.getcwd(),
+    "hostname": socket.gethostname(), "nice": os.nice(0),
+}
+s = socket.create_connection(("127.0.0.1", 9001), timeout=10)
+s.sendall(json.dumps(info).encode() + b"\\n")
+s.makefile().readline()
+s.close()
+def handler(event, context):
+    return event
+"""
+
+
+def _python_runtime() -> PythonRuntime:
+    registry = RuntimeRegistry.discover()
+    for name in registry.names:
+        rt = registry.get(name)
+        if isinstance(rt, PythonRuntime):
+            return rt
+    pytest.skip("no Python runtime on this host")
+
+
+def test_stem_starts_are_isolated_and_specialized(tmp_path: Path) -> None:
+    rt = _python_runtime()
+    launch = rt.launch()
+
+    async def main() -> None:
+        be = ProcessBackend(
+            BackendConfig(
+                state_dir=str(tmp_path / "state"),
+                cgroup_root_name=f"{ROOT_NAME}-stems",
+                sandbox_uid_base=UID_BASE + 900,
+                uid_count=100,
+                extra={"stem_pool": "2"},
+            )
+        )
+        zygotes = Zygotes()
+        mounts = [(m.host_path, m.sandbox_path) for m in launch.mounts]
+        bootstrap = os.path.join(launch.mounts[1].host_path, "bootstrap.py")
+        zygotes.register(launch.argv, python_zygote(rt.interpreter, mounts, bootstrap))
+        be.zygotes = zygotes
+        try:
+            seen = []
+            for i in range(12):
+                code = tmp_path / f"code{i}"
+                code.mkdir()
+                (code / "app.py").write_text(textwrap.dedent(PROBE))
+                spec = SandboxSpec(
+                    env_id=f"stem-test-{i}",
+                    code_dir=str(code),
+                    argv=launch.argv,
+                    env={**launch.env, "_HANDLER": "app.handler", "PROBE": str(i)},
+                    memory_mb=128 if i == 0 else 256,
+                    ephemeral_mb=64,
+                    mounts=launch.mounts,
+                )
+                stems_before = be.stems.taken
+                sb = await be.start(spec)
+                try:
+                    report: dict[str, Any] = await exchange(sb)
+                    seen.append((be.stems.taken > stems_before, sb, report))
+                    _check(sb, spec, report)
+                finally:
+                    await sb.kill()
+                if len([s for s in seen if s[0]]) >= 3:
+                    break
+                await asyncio.sleep(0.3)  # the zygote starts, then the pool fills
+            assert len([s for s in seen if s[0]]) >= 3, "no start took a stem"
+        finally:
+            await be.aclose()
+        assert be.cgroups.existing() == []
+
+    asyncio.run(main())
+
+
+def _check(sb: ProcessSandbox, spec: SandboxSpec, r: dict[str, Any]) -> None:
+    assert r["pid"] == 1 and r["uid"] == sb.uid and r["gid"] == sb.uid and sb.uid >= UID_BASE
+    assert r["status"] == {
+        "CapBnd": "0000000000000000",
+        "CapEff": "0000000000000000",
+        "CapPrm": "0000000000000000",
+        "NoNewPrivs": "1",
+        "Seccomp": "2",
+    }
+    # its own code, read-only; its own /tmp, writable by its uid only
+    assert r["task"] == ["app.py"] and r["probe"] == spec.env["PROBE"]
+    assert r["task_write"] in (30, 13) and r["tmp_write"] == "written"
+    assert r["tmp_owner"] == sb.uid and r["cwd"] == "/var/task" and r["hostname"] == "localhost"
+    assert r["nice"] == 0  # a stem waits at a lower priority; the function never runs so
+    # in the cgroups the backend made, with this function's limits
+    cg = sb._cg
+    assert cg is not None
+    paths = dict(line.split(":", 2)[1:] for line in r["cgroup"].splitlines())
+    if "memory" in cg.dirs:  # v1
+        assert cg.dirs["memory"].endswith(paths["memory"])
+        assert cg.dirs["pids"].endswith(paths["pids"])
+        limit = Path(cg.dirs["memory"], "memory.limit_in_bytes").read_text()
+        pids = Path(cg.dirs["pids"], "pids.max").read_text()
+    else:
+        assert cg.dirs[""].endswith(paths[""])
+        limit = Path(cg.dirs[""], "memory.max").read_text()
+        pids = Path(cg.dirs[""], "pids.max").read_text()
+    assert int(limit) == spec.memory_mb << 20 and int(pids) == spec.pids_max + 1
