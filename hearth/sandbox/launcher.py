@@ -170,6 +170,9 @@ class Launcher:
             with contextlib.suppress(ValueError, EOFError, TypeError):
                 self._note(marshal.loads(data))
 
+    def watch(self) -> None:
+        """Called once the sandbox runs (a forked launcher changes how it watches)."""
+
     @property
     def exited(self) -> bool:
         return self._exited.done()
@@ -190,8 +193,10 @@ class Launcher:
     def close(self) -> None:
         """Release the host fds (after :meth:`stop`)."""
         loop = asyncio.get_running_loop()
-        loop.remove_reader(self.pidfd)
-        os.close(self.pidfd)
+        if self.pidfd >= 0:
+            loop.remove_reader(self.pidfd)
+            os.close(self.pidfd)
+            self.pidfd = -1
         if self.exec_r >= 0:
             os.close(self.exec_r)
             self.exec_r = -1

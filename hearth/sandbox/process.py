@@ -136,6 +136,9 @@ class ProcessSandbox:
     async def freeze(self) -> None:
         if not self._life.dead and self._cg is not None:
             await self._cg.freeze()
+            # An idle environment holds no statistics fds (they are reopened at the next
+            # REPORT): the server's RLIMIT_NOFILE bounds how many environments it holds.
+            self._cg.close()
 
     async def thaw(self) -> None:
         if not self._life.dead and self._cg is not None:
@@ -199,6 +202,7 @@ class ProcessSandbox:
                 raise SandboxError(f"sandbox {self.id} failed to start: {error}")
             self.started_at = time.monotonic()
             self._close_loop_fd()  # the sandbox's /tmp mount holds the device now
+            launcher.watch()
 
     def _make_cgroup(self) -> EnvCgroup:
         spec = self._spec
@@ -299,6 +303,7 @@ class ProcessSandbox:
                 raise SandboxError(f"sandbox {self.id} failed to start: {error}")
             self.started_at = time.monotonic()
             self._close_loop_fd()
+            launcher.watch()
 
     async def _prepare_tmp(self) -> dict[str, Any]:
         be = self._backend

@@ -11,9 +11,10 @@ the bootstrap) become one ``fork``; the memory the children share with the zygot
 
 :class:`Zygotes` maps a runtime command (``SandboxSpec.argv``) to its zygote. It starts a
 zygote lazily, in the background, the first time its command is asked for: that start
-uses the exec path, the following ones fork. Any other command (node, custom runtimes,
-anything unknown) always uses the exec path, as does every start while a zygote is
-starting or after it died (it is restarted on the next ask), and every function that
+uses the exec path, the ones asked for while the zygote starts wait for it (up to
+:data:`ZYGOTE_WAIT`), the following ones fork. Any other command (node, custom runtimes,
+anything unknown) always uses the exec path, as does the first start after a zygote
+died (it is restarted then), and every function that
 ships shared libraries for ``LD_LIBRARY_PATH`` (see :func:`forkable`).
 
 :class:`ZygoteLauncher` is the :class:`~hearth.sandbox.launcher.Launcher` of a forked
@@ -66,6 +67,8 @@ PRELOAD = (
     "time",
 )
 START_TIMEOUT = 10.0
+#: How long a start waits for its runtime's zygote that is starting (else: exec path).
+ZYGOTE_WAIT = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +188,44 @@ class ZygoteLauncher(Launcher):
         loop = asyncio.get_running_loop()
         self._exited = loop.create_future()
         loop.add_reader(self.pidfd, self._on_pidfd)
+        self._watching = False
+
+    def watch(self) -> None:
+        """Once started: notice the waiter's exit by EOF on the control socket, and close
+        the pidfd -- one fd less per sandbox in the server, whose ``RLIMIT_NOFILE`` bounds
+        how many environments it can hold (density). EOF comes when every holder of the
+        launcher's end is gone: the waiter (which exits after PID 1, reporting its status
+        first) and PID 1 (which closed it before running anything of the function)."""
+        if self.exited or self.pidfd < 0:
+            return
+        loop = asyncio.get_running_loop()
+        loop.remove_reader(self.pidfd)
+        os.close(self.pidfd)
+        self.pidfd = -1
+        loop.add_reader(self.ctl.fileno(), self._on_ctl)
+        self._watching = True
+
+    def _on_ctl(self) -> None:
+        while True:
+            try:
+                data, fds, _, _ = socket.recv_fds(self.ctl, 65536, 4)
+            except BlockingIOError:
+                return
+            except OSError:
+                data, fds = b"", []
+            for fd in fds:
+                os.close(fd)
+            if not data:
+                asyncio.get_running_loop().remove_reader(self.ctl.fileno())
+                self._watching = False
+                if self.exit_status is None:
+                    self.exit_status = 255 << 8
+                self.proc.returncode = os.waitstatus_to_exitcode(self.exit_status)
+                if not self._exited.done():
+                    self._exited.set_result(self.exit_status)
+                return
+            with contextlib.suppress(ValueError, EOFError, TypeError):
+                self._note(marshal.loads(data))
 
     async def stop(self, grace: float) -> None:
         if not self.exited:
@@ -192,8 +233,17 @@ class ZygoteLauncher(Launcher):
                 await asyncio.wait_for(self.wait(), grace)
             except TimeoutError:
                 with contextlib.suppress(ProcessLookupError, OSError):
-                    signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+                    if self.pidfd >= 0:
+                        signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+                    else:  # not exited: the waiter still holds its pid
+                        os.kill(self.pid, signal.SIGKILL)
                 await asyncio.wait_for(self.wait(), 5.0)
+
+    def close(self) -> None:
+        if self._watching:
+            asyncio.get_running_loop().remove_reader(self.ctl.fileno())
+            self._watching = False
+        super().close()
 
 
 class Zygotes:
@@ -223,9 +273,20 @@ class Zygotes:
             return None
         zygote = self._zygotes.get(key)
         if zygote is None or not zygote.alive:
-            self._start_soon(key, spec)
-            self.fallbacks += 1
-            return None
+            starting = self._starting.get(key)
+            if starting is None or op != "fork":  # a stem has no one waiting for it
+                self._start_soon(key, spec)
+                self.fallbacks += op == "fork"
+                return None
+            # The first start of a runtime execs while its zygote starts; the ones that
+            # come meanwhile (a burst from zero) wait for it: under load, a zygote start
+            # (~0.2 s) and then forks finish sooner than a crowd of interpreters starting.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(starting), ZYGOTE_WAIT)
+            zygote = self._zygotes.get(key)
+            if zygote is None or not zygote.alive:
+                self.fallbacks += 1
+                return None
         ctl, child_ctl = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         exec_r, exec_w = os.pipe2(os.O_CLOEXEC)
         try:
