@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -74,6 +75,8 @@ class Worker:
         self._runtimes = runtimes
         self._sink = sink
         self._code_dir_of = code_dir_of
+        self._code_dirs: dict[str, str] = {}
+        """Code package sha → its unpacked directory, as ``code_dir_of`` returned it."""
         self._config = config
         self.opt_dir_of: Callable[[FunctionConfig], Awaitable[str | None]] | None = None
         """The merged /opt tree of a function's layers (``hearth.layers``), wired by the server."""
@@ -176,7 +179,12 @@ class Worker:
             # at the application log level (INFO unless set).
             env_vars["AWS_LAMBDA_LOG_FORMAT"] = "JSON"
             env_vars["AWS_LAMBDA_LOG_LEVEL"] = cfg.logging_config.get("ApplicationLogLevel", "INFO")
-        code_dir = await asyncio.get_running_loop().run_in_executor(None, self._code_dir_of, cfg)
+        # Unpacked once: then one stat here, not a hop to a thread (~0.2-1 ms loaded).
+        code_dir = self._code_dirs.get(cfg.code_sha256_hex, "")
+        if not os.path.isdir(code_dir):
+            loop = asyncio.get_running_loop()
+            code_dir = await loop.run_in_executor(None, self._code_dir_of, cfg)
+            self._code_dirs[cfg.code_sha256_hex] = code_dir
         opt_dir = await self.opt_dir_of(cfg) if cfg.layers and self.opt_dir_of else None
         extensions: list[str] = []
         if opt_dir is not None:
