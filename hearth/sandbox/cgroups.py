@@ -188,12 +188,13 @@ class EnvCgroup(abc.ABC):
                 os.kill(pid, signal.SIGKILL)
 
     async def kill(self) -> None:
-        """Kill every process in the cgroup and wait until it is empty."""
+        """Kill every process in the cgroup and wait until it is empty.
+
+        An empty cgroup (the usual case at teardown: PID 1 and the waiter are gone) costs
+        one read of each ``cgroup.procs`` (each ~0.1-0.3 ms on the event loop here)."""
         deadline = time.monotonic() + KILL_TIMEOUT
-        while True:
+        while self.pids():
             self._kill_round()
-            if not self.pids():
-                return
             if time.monotonic() > deadline:
                 raise SandboxError(f"processes survive SIGKILL in {self.dirs}: {self.pids()}")
             await asyncio.sleep(0.001)
@@ -201,10 +202,8 @@ class EnvCgroup(abc.ABC):
     def kill_blocking(self) -> None:
         """:meth:`kill` for callers outside the event loop (backend construction)."""
         deadline = time.monotonic() + KILL_TIMEOUT
-        while True:
+        while self.pids():
             self._kill_round()
-            if not self.pids():
-                return
             if time.monotonic() > deadline:
                 raise SandboxError(f"processes survive SIGKILL in {self.dirs}: {self.pids()}")
             time.sleep(0.001)
@@ -219,6 +218,25 @@ class EnvCgroup(abc.ABC):
         self.close()
         for d in dict.fromkeys(self.dirs.values()):
             _rmdir(d)
+
+    async def aremove(self) -> None:
+        """:meth:`remove` for the event loop: right after the last member exits, rmdir
+        says EBUSY for a while (the kernel frees the css asynchronously); this waits for
+        that without blocking the loop (the blocking retries stalled every other sandbox's
+        start and Runtime API traffic by up to several ms per teardown, measured)."""
+        self.close()
+        for d in dict.fromkeys(self.dirs.values()):
+            deadline = time.monotonic() + 1.0
+            while True:
+                try:
+                    os.rmdir(d)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError as exc:
+                    if exc.errno != errno.EBUSY or time.monotonic() > deadline:
+                        raise SandboxError(f"cannot remove cgroup {d}: {exc}") from exc
+                    await asyncio.sleep(0.002)
 
 
 class V1EnvCgroup(EnvCgroup):

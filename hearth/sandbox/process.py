@@ -382,7 +382,7 @@ class ProcessSandbox:
         assert self._cg is not None
         self.stats()  # the last known values survive the cgroup
         await self._cg.kill()
-        self._cg.remove()
+        await self._cg.aremove()
         self._cg = None
 
 
