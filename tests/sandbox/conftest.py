@@ -25,7 +25,7 @@ from hearth.sandbox.process import ProcessSandbox
 if os.geteuid() != 0:
     pytest.skip("sandbox tests need root", allow_module_level=True)
 
-ROOT_NAME = f"hearth-test-{os.getpid()}"
+ROOT_NAME = f"hearth-sbtest-{os.getpid()}"  # not the servers' (tests/helpers.py)
 UID_BASE = 300_000
 UID_COUNT = 1000
 PYTHON = "/usr/bin/python3"
