@@ -180,6 +180,9 @@ class Zygote:
 class ZygoteLauncher(Launcher):
     """A launcher forked by a zygote (see the module docstring)."""
 
+    _watching = False
+    """Exits are watched on the control socket (:meth:`watch`)."""
+
     def __init__(self, pid: int, ctl: socket.socket, exec_r: int) -> None:
         # Launcher.__init__ spawns a process; this one exists already: set the same state.
         self.ctl = ctl
@@ -194,7 +197,6 @@ class ZygoteLauncher(Launcher):
         loop = asyncio.get_running_loop()
         self._exited = loop.create_future()
         loop.add_reader(self.pidfd, self._on_pidfd)
-        self._watching = False
 
     def watch(self) -> None:
         """Once started: notice the waiter's exit by EOF on the control socket, and close
