@@ -235,6 +235,8 @@ def _stem_child(
     nsinit.prctl(nsinit.PR_SET_PDEATHSIG, signal.SIGKILL)
     with open("/proc/self/oom_score_adj", "w") as f:
         f.write("1000")
+    if stem["network"] == "egress":
+        nsinit.configure_egress(stem["egress"])
     nsinit.prepare_root(stem)
     nsinit.enter_root(stem)
     nsinit.drop_bounding_set()

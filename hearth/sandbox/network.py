@@ -95,7 +95,13 @@ class EgressNetwork:
         """Delete the pair (deleting one end deletes both; gone already if the netns died)."""
         try:
             if self._created and os.path.exists(f"/sys/class/net/{self.host_if}"):
-                _run([self.mgr.ip, "link", "del", self.host_if])
+                try:
+                    _run([self.mgr.ip, "link", "del", self.host_if])
+                except SandboxError:
+                    # The kernel removes the pair itself when the sandbox's netns goes,
+                    # asynchronously: it may have done so since the check above.
+                    if os.path.exists(f"/sys/class/net/{self.host_if}"):
+                        raise
         finally:
             self.mgr.release(self.slot)
 
@@ -114,6 +120,7 @@ class EgressManager:
         self.iptables = shutil.which("iptables") or "/usr/sbin/iptables"
         self._used: set[int] = set()
         self._installed = False
+        self._install_lock = asyncio.Lock()
 
     def release(self, slot: int) -> None:
         self._used.discard(slot)
@@ -177,7 +184,9 @@ class EgressManager:
         loop = asyncio.get_running_loop()
         try:
             if not self._installed:
-                await loop.run_in_executor(None, self._install)
+                async with self._install_lock:  # concurrent first creations install once
+                    if not self._installed:
+                        await loop.run_in_executor(None, self._install)
             await loop.run_in_executor(None, net.create)
         except BaseException:
             net.remove()

@@ -240,18 +240,19 @@ class ProcessSandbox:
     # --- stems (see hearth.sandbox.stems) ---------------------------------------------
     async def _start_stem(self) -> None:
         """Everything of a fork-path start that does not depend on the function: uid,
-        cgroup (joined), ``/tmp``, output pipe, namespaces, root without ``/var/task``.
+        cgroup (joined), ``/tmp``, output pipe, namespaces (with the egress veth if the
+        spec has ``network="egress"``), root without ``/var/task``.
         :meth:`specialize` does the rest. ``self._spec`` is the stem's placeholder."""
         spec, be = self._spec, self._backend
         deadline = time.monotonic() + be.start_timeout
         async with self._life.starting():
-            if be.zygotes is None or spec.network != "none":
-                raise SandboxError("stems need a zygote and network 'none'")
+            if be.zygotes is None:
+                raise SandboxError("stems need a zygote")
             self._uid = be.uids.acquire()
             self._life.push("uid", lambda: be.uids.release(self._uid))
             cg = self._make_cgroup()
             tmp = await self._prepare_tmp()
-            _, w = await self._network_and_output()  # network "none": no veth
+            net, w = await self._network_and_output()
             try:
                 launcher = await be.zygotes.launcher(spec, w, op="stem")
             finally:
@@ -261,8 +262,11 @@ class ProcessSandbox:
             self._launcher = launcher
             self._life.push("launcher fds", launcher.close)
             self._life.push("processes", self._kill_processes)
-            launcher.send(self._stem_part(tmp, None))
-            await self._recv_api(launcher, deadline)
+            launcher.send(self._stem_part(tmp, net))
+            msg = await self._recv_api(launcher, deadline)
+            if net is not None:  # the egress veth is the sandbox's, not the function's
+                await net.attach(int(msg["pid"]))
+                launcher.send({"event": "veth"})
             msg, _ = await launcher.recv(deadline)
             if msg.get("event") != "child":
                 raise SandboxError(f"unexpected launcher message {msg}")
@@ -489,7 +493,7 @@ class ProcessBackend:
 
     def _stem_key(self, spec: SandboxSpec) -> Key | None:
         """Starts of ``spec`` may use a stem of this key (None: they may not)."""
-        if spec.network != "none" or spec.template or spec.inherit_fds:
+        if spec.template or spec.inherit_fds:
             return None
         if self.zygotes is None or not self.zygotes.would_fork(spec):
             return None
@@ -499,7 +503,8 @@ class ProcessBackend:
         if mounts is None:
             mounts = tuple((os.path.realpath(m.host_path), m.sandbox_path) for m in spec.mounts)
             self._real_mounts[spec.mounts] = mounts
-        return (tuple(spec.argv), mounts, spec.ephemeral_mb, min(SHM_MB, spec.memory_mb))
+        shm = min(SHM_MB, spec.memory_mb)
+        return (tuple(spec.argv), mounts, spec.ephemeral_mb, shm, spec.network)
 
     async def _make_stem(self, template: SandboxSpec) -> ProcessSandbox:
         if self._closed:

@@ -14,8 +14,9 @@ it is in the stem before: a stem is never shared, it *becomes* one sandbox.
 Measured here (2 vCPUs, loaded): a fork-path start from ``backend.start()`` to the
 runtime's first Runtime API request took ~23 ms median; a start from a stem ~3-5 ms.
 
-Key: runtime command, its mounts, ``/tmp`` size and ``/dev/shm`` size; only forkable
-specs (:func:`hearth.sandbox.zygote.forkable`) with ``network="none"``. A key gets a pool
+Key: runtime command, its mounts, ``/tmp`` size, ``/dev/shm`` size and network mode (an
+egress stem has its veth attached and configured); only forkable specs
+(:func:`hearth.sandbox.zygote.forkable`), never a SnapStart template's. A key gets a pool
 the first time a start asks for it (that start takes the ordinary fork path); the pool
 then keeps ``per_key`` stems ready, making up to ``parallel`` at once in the background,
 :data:`REFILL_DELAY` after a take.

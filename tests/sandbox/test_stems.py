@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import socket
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,7 @@ from hearth.runtimes.registry import PythonRuntime, RuntimeRegistry
 from hearth.sandbox import BackendConfig, ProcessBackend, SandboxSpec
 from hearth.sandbox.process import ProcessSandbox
 from hearth.sandbox.zygote import Zygotes, python_zygote
+from tests.netns import PORT, outside_namespace
 from tests.sandbox.conftest import ROOT_NAME, UID_BASE, exchange
 
 #: Imported by the bootstrap as the handler module: reports what it sees during Init.
@@ -54,57 +57,118 @@ def _python_runtime() -> PythonRuntime:
     pytest.skip("no Python runtime on this host")
 
 
-def test_stem_starts_are_isolated_and_specialized(tmp_path: Path) -> None:
-    rt = _python_runtime()
+def _backend(tmp_path: Path, rt: PythonRuntime) -> ProcessBackend:
     launch = rt.launch()
-
-    async def main() -> None:
-        be = ProcessBackend(
-            BackendConfig(
-                state_dir=str(tmp_path / "state"),
-                cgroup_root_name=f"{ROOT_NAME}-stems",
-                sandbox_uid_base=UID_BASE + 900,
-                uid_count=100,
-                extra={"stem_pool": "2"},
-            )
+    be = ProcessBackend(
+        BackendConfig(
+            state_dir=str(tmp_path / "state"),
+            cgroup_root_name=f"{ROOT_NAME}-stems",
+            sandbox_uid_base=UID_BASE + 900,
+            uid_count=100,
+            extra={"stem_pool": "2", "egress_subnet": "10.214.0.0/16"},
         )
-        zygotes = Zygotes()
-        mounts = [(m.host_path, m.sandbox_path) for m in launch.mounts]
-        bootstrap = os.path.join(launch.mounts[1].host_path, "bootstrap.py")
-        zygotes.register(launch.argv, python_zygote(rt.interpreter, mounts, bootstrap))
-        be.zygotes = zygotes
-        try:
-            seen = []
-            for i in range(12):
-                code = tmp_path / f"code{i}"
-                code.mkdir()
-                (code / "app.py").write_text(textwrap.dedent(PROBE))
-                spec = SandboxSpec(
-                    env_id=f"stem-test-{i}",
-                    code_dir=str(code),
-                    argv=launch.argv,
-                    env={**launch.env, "_HANDLER": "app.handler", "PROBE": str(i)},
-                    memory_mb=128 if i == 0 else 256,
-                    ephemeral_mb=64,
-                    mounts=launch.mounts,
-                )
-                stems_before = be.stems.taken
-                sb = await be.start(spec)
-                try:
-                    report: dict[str, Any] = await exchange(sb)
-                    seen.append((be.stems.taken > stems_before, sb, report))
-                    _check(sb, spec, report)
-                finally:
-                    await sb.kill()
-                if len([s for s in seen if s[0]]) >= 3:
-                    break
-                await asyncio.sleep(0.3)  # the zygote starts, then the pool fills
-            assert len([s for s in seen if s[0]]) >= 3, "no start took a stem"
-        finally:
-            await be.aclose()
-        assert be.cgroups.existing() == []
+    )
+    zygotes = Zygotes()
+    mounts = [(m.host_path, m.sandbox_path) for m in launch.mounts]
+    bootstrap = os.path.join(launch.mounts[1].host_path, "bootstrap.py")
+    zygotes.register(launch.argv, python_zygote(rt.interpreter, mounts, bootstrap))
+    be.zygotes = zygotes
+    return be
 
-    asyncio.run(main())
+
+async def _stem_starts(
+    tmp_path: Path,
+    rt: PythonRuntime,
+    probe: str,
+    check: Any,
+    env_extra: dict[str, str] | None = None,
+    **kw: Any,
+) -> None:
+    """Start sandboxes until three took a stem; ``check(sandbox, spec, report)`` each."""
+    launch = rt.launch()
+    env_extra = env_extra or {}
+    be = _backend(tmp_path, rt)
+    try:
+        taken = 0
+        for i in range(12):
+            code = tmp_path / f"code{i}"
+            code.mkdir()
+            (code / "app.py").write_text(textwrap.dedent(probe))
+            spec = SandboxSpec(
+                env_id=f"stem-test-{i}",
+                code_dir=str(code),
+                argv=launch.argv,
+                env={**launch.env, "_HANDLER": "app.handler", "PROBE": str(i), **env_extra},
+                memory_mb=128 if i == 0 else 256,
+                ephemeral_mb=64,
+                mounts=launch.mounts,
+                **kw,
+            )
+            stems_before = be.stems.taken
+            sb = await be.start(spec)
+            try:
+                report: dict[str, Any] = await exchange(sb)
+                taken += be.stems.taken > stems_before
+                check(sb, spec, report)
+            finally:
+                await sb.kill()
+            if taken >= 3:
+                break
+            await asyncio.sleep(0.3)  # the zygote starts, then the pool fills
+        assert taken >= 3, "no start took a stem"
+    finally:
+        await be.aclose()
+    assert be.cgroups.existing() == []
+
+
+def test_stem_starts_are_isolated_and_specialized(tmp_path: Path) -> None:
+    asyncio.run(_stem_starts(tmp_path, _python_runtime(), PROBE, _check))
+
+
+EGRESS_PROBE = """
+import json, os, socket
+def attempt(host, port):
+    try:
+        c = socket.create_connection((host, port), timeout=1)
+        data = c.makefile().readline().strip()
+        c.close()
+        return data or "connected"
+    except OSError as e:
+        return type(e).__name__
+targets = json.loads(os.environ["TARGETS"])
+info = {
+    "uid": os.getuid(), "ifaces": sorted(n for _, n in socket.if_nameindex()),
+    "results": {name: attempt(h, p) for name, (h, p) in targets.items()},
+}
+s = socket.create_connection(("127.0.0.1", 9001), timeout=10)
+s.sendall(json.dumps(info).encode() + b"\\n")
+s.makefile().readline()
+s.close()
+def handler(event, context):
+    return event
+"""
+
+
+def test_egress_stems_reach_outside_only(tmp_path: Path) -> None:
+    rt = _python_runtime()
+    with outside_namespace(tmp_path, 78, "st") as (host_ip, outside_ip):
+        host_listener = socket.socket()
+        host_listener.bind(("0.0.0.0", 0))
+        host_listener.listen()
+        targets = {"outside": [outside_ip, PORT], "host": [host_ip, host_listener.getsockname()[1]]}
+
+        def check(sb: ProcessSandbox, spec: SandboxSpec, r: dict[str, Any]) -> None:
+            assert r["uid"] == sb.uid and r["ifaces"] == ["eth0", "lo"]
+            assert sb.egress_address is not None
+            assert r["results"]["outside"] == f"pong from {host_ip}"  # through NAT
+            # dropped by the firewall (socket.timeout is called "timeout" before 3.10)
+            assert r["results"]["host"] in ("TimeoutError", "timeout")
+
+        env = {"TARGETS": json.dumps(targets)}
+        with host_listener:
+            asyncio.run(
+                _stem_starts(tmp_path, rt, EGRESS_PROBE, check, network="egress", env_extra=env)
+            )
 
 
 def _check(sb: ProcessSandbox, spec: SandboxSpec, r: dict[str, Any]) -> None:
