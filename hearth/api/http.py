@@ -7,9 +7,22 @@ CPU per invoke of a bare protocol server. What it does:
 - keep-alive HTTP/1.1 (and 1.0 with ``Connection: keep-alive``), pipelining in order;
 - request bodies by ``Content-Length`` or chunked, capped at ``max_body`` bytes (a larger
   one gets a 413 from ``on_too_large`` and the connection is closed);
-- one handler coroutine per request, strictly in order; a client that pipelines more
+- one handler call per request, strictly in order; a client that pipelines more
   than ``MAX_PIPELINED`` requests is paused until they are served (bounded memory);
 - header count and size bounded by httptools' limits plus our own header byte cap.
+
+A handler returns a coroutine (run as a task), or, on the hot paths that need no task, a
+:class:`Response` at once or an ``asyncio.Future`` of one (a parked long-poll: the
+response is written when the future is done, and the future is cancelled if the client
+goes away).
+
+*Corking* (``cork=True``, the Runtime API endpoints): a 2xx answer to a request that came
+in the same read as a following request which parks is held back and written together
+with that request's answer. A runtime that pipelines ``POST .../response`` with the next
+``GET .../next`` (Hearth's Python and Node runtimes do) thus gets the 202 and its next
+event in one write: every write that wakes another process costs the server ~12-60 µs on
+this paravirtualised VM (``shared/research/hotpath-floor.md``), and the runtime is not
+woken for the 202 alone. A runtime that does not pipeline gets each answer at once.
 
 The same class serves the public API and every sandbox's Runtime API endpoint.
 """
@@ -20,8 +33,10 @@ import asyncio
 import contextlib
 import logging
 import socket
+from collections import deque
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
+from typing import Any
 
 import httptools
 
@@ -29,7 +44,8 @@ from hearth.api.types import Request, Response
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[Request], Awaitable[Response]]
+Handler = Callable[[Request], "Awaitable[Response] | Response"]
+"""A coroutine function, or a function answering a Response or a Future of one."""
 
 MAX_HEADER_BYTES = 64 * 1024
 MAX_PIPELINED = 16  # requests parsed ahead of the one being served, per connection
@@ -59,6 +75,7 @@ class HttpProtocol(asyncio.Protocol):
         max_body: int,
         on_too_large: Callable[[Request], Response],
         tasks: set[asyncio.Task[None]],
+        cork: bool = False,
     ) -> None:
         self._handler = handler
         self._max_body = max_body
@@ -71,12 +88,18 @@ class HttpProtocol(asyncio.Protocol):
         self._body: list[bytes] = []
         self._body_len = 0
         self._too_large = False
-        self._pending: list[tuple[Request, bool]] = []
-        self._task: asyncio.Task[None] | None = None
+        self._pending: deque[tuple[Request, bool]] = deque()
+        self._task: asyncio.Future[Any] | None = None
+        """The request being served: its task, or the future it is parked on."""
         self._closed = False
         self._paused = False
         self._peer = ""
         self._tasks = tasks
+        self._cork = cork
+        self._feeding = False
+        self._out: list[bytes] = []
+        """Corked answers, written before the next one."""
+        self._parked_req: tuple[Request, bool] = (Request("", "", "", {}, b""), False)
 
     # -- asyncio.Protocol -------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -91,12 +114,17 @@ class HttpProtocol(asyncio.Protocol):
             self._task.cancel()
 
     def data_received(self, data: bytes) -> None:
+        self._feeding = True
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             self._fail(400)
         except httptools.HttpParserError:
             self._fail(400)
+        finally:
+            self._feeding = False
+        if self._out and not self._parked():
+            self._flush()
 
     # -- httptools callbacks ----------------------------------------------------------
     def on_message_begin(self) -> None:
@@ -150,43 +178,100 @@ class HttpProtocol(asyncio.Protocol):
 
     # -- dispatch ---------------------------------------------------------------------
     def _start_next(self) -> None:
-        # Reading pauses only when a client pipelines past MAX_PIPELINED requests: pausing
-        # and resuming around every request would cost two epoll_ctl calls each time.
-        if self._paused and len(self._pending) <= MAX_PIPELINED // 2:
-            self._paused = False
-            if self._transport is not None and not self._closed:
-                self._transport.resume_reading()
-        if not self._pending or self._closed:
-            self._task = None
+        """Serve pipelined requests in order until one has to wait (or none is left)."""
+        while True:
+            # Reading pauses only when a client pipelines past MAX_PIPELINED requests:
+            # pausing and resuming around every request would cost two epoll_ctl calls.
+            if self._paused and len(self._pending) <= MAX_PIPELINED // 2:
+                self._paused = False
+                if self._transport is not None and not self._closed:
+                    self._transport.resume_reading()
+            if not self._pending or self._closed:
+                self._task = None
+                return
+            req, keep_alive = self._pending.popleft()
+            try:
+                answer = self._handler(req)
+            except Exception:
+                answer = self._internal_error(req)
+            if isinstance(answer, Response):
+                self._write(answer, keep_alive)
+                if not keep_alive:
+                    self._task = None
+                    return
+                continue
+            if isinstance(answer, asyncio.Future):
+                self._task = answer
+                self._parked_req = (req, keep_alive)
+                answer.add_done_callback(self._parked_done)
+                return
+            task = asyncio.ensure_future(self._run(answer, req, keep_alive))
+            self._task = task
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
             return
-        req, keep_alive = self._pending.pop(0)
-        task = asyncio.ensure_future(self._run(req, keep_alive))
-        self._task = task
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
-    async def _run(self, req: Request, keep_alive: bool) -> None:
+    def _parked(self) -> bool:
+        task = self._task
+        return task is not None and not task.done()
+
+    def _parked_done(self, fut: asyncio.Future[Response]) -> None:
+        if fut.cancelled() or self._task is not fut:
+            return  # the connection went away (connection_lost cancelled it)
+        req, keep_alive = self._parked_req
+        exc = fut.exception()
+        resp = fut.result() if exc is None else self._internal_error(req, exc)
+        self._finish(resp, keep_alive)
+
+    async def _run(self, answer: Awaitable[Response], req: Request, keep_alive: bool) -> None:
         try:
-            resp = await self._handler(req)
+            resp = await answer
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("unhandled error serving %s %s", req.method, req.path)
-            resp = Response(500, [("Content-Type", "text/plain")], b"internal error")
+            resp = self._internal_error(req)
+        self._finish(resp, keep_alive)
+
+    def _finish(self, resp: Response, keep_alive: bool) -> None:
         self._write(resp, keep_alive)
         if keep_alive:
             self._start_next()
         else:
             self._task = None
 
+    @staticmethod
+    def _internal_error(req: Request, exc: BaseException | None = None) -> Response:
+        log.error(
+            "unhandled error serving %s %s",
+            req.method,
+            req.path,
+            exc_info=exc if exc is not None else True,
+        )
+        return Response(500, [("Content-Type", "text/plain")], b"internal error")
+
     def _write(self, resp: Response, keep_alive: bool) -> None:
         t = self._transport
         if t is None or self._closed or t.is_closing():
             return
-        t.write(encode_response(resp, keep_alive))
+        data = encode_response(resp, keep_alive)
+        if self._cork and self._feeding and keep_alive and 200 <= resp.status < 300:
+            self._out.append(data)  # see the module docstring: sent with the next answer
+            return
+        if self._out:
+            self._out.append(data)
+            data = b"".join(self._out)
+            self._out.clear()
+        t.write(data)
         if not keep_alive:
             t.close()
             self._closed = True
+
+    def _flush(self) -> None:
+        t = self._transport
+        data = b"".join(self._out)
+        self._out.clear()
+        if t is not None and not self._closed and not t.is_closing():
+            t.write(data)
 
     def _fail(self, status: int) -> None:
         self._write(Response(status, [("Content-Type", "text/plain")], b"bad request"), False)
@@ -201,15 +286,20 @@ class HttpServer:
         *,
         max_body: int,
         on_too_large: Callable[[Request], Response] | None = None,
+        cork: bool = False,
     ) -> None:
+        """``cork``: hold 2xx answers of pipelined requests (see the module docstring)."""
         self._handler = handler
         self._max_body = max_body
         self._on_too_large = on_too_large or (lambda _req: Response(413, [], b""))
         self._server: asyncio.base_events.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._cork = cork
 
     def _factory(self) -> HttpProtocol:
-        return HttpProtocol(self._handler, self._max_body, self._on_too_large, self._tasks)
+        return HttpProtocol(
+            self._handler, self._max_body, self._on_too_large, self._tasks, self._cork
+        )
 
     async def start(
         self, host: str = "127.0.0.1", port: int = 0, sock: socket.socket | None = None

@@ -188,9 +188,10 @@ class Environment:
             self._output.start()
             api = RuntimeApi(self, self._limits.max_response)
             self._server = HttpServer(
-                self._hub.wrap(api) if self._hub is not None else api,
+                self._hub.wrap(api) if self._hub is not None else api.serve,
                 max_body=self._limits.max_response + 1024 * 1024,
                 on_too_large=api.oversized,
+                cork=self._hub is None,
             )
             await self._server.start(sock=self._sandbox.runtime_api_socket)
         except BaseException:
@@ -352,8 +353,9 @@ class Environment:
         assert out is not None and self._sandbox is not None
         out.begin_invocation()
         self._delivered_at = 0.0
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(self._deliver(inv))
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(self._deliver(inv))
         else:
             self._pending = inv
         outcome = await result
@@ -478,6 +480,11 @@ class Environment:
         if self._hub is not None:
             # Init, and each invoke, end only when every extension is back in event/next.
             await self._hub.wait_ready()
+        answer = self.next_invocation_nowait()
+        return answer if isinstance(answer, Response) else await answer
+
+    def _init_done(self) -> None:
+        """The runtime's first ``invocation/next``: Init is over."""
         if self.init_ms is None:
             self.init_ms = (time.monotonic() - self._started_at) * 1000
             if self._init_timer is not None:
@@ -488,16 +495,18 @@ class Environment:
                     loop = asyncio.get_running_loop()
                     self._freeze_timer = loop.call_later(self._limits.freeze_after, self._freeze)
             self.init_done.set()
+
+    def next_invocation_nowait(self) -> Response | asyncio.Future[Response]:
+        """The waiting invocation, or a future of the next one (the Runtime API's hot path:
+        no task, the HTTP server writes the answer when the future is done)."""
+        if self.init_ms is None:
+            self._init_done()
         if self._pending is not None:
             inv, self._pending = self._pending, None
             return self._deliver(inv)
         fut: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
         self._waiter = fut
-        try:
-            return await fut
-        finally:
-            if self._waiter is fut:
-                self._waiter = None
+        return fut
 
     def _matches(self, request_id: str) -> bool:
         return (

@@ -19,12 +19,14 @@ invocation) or ``RuntimeResponseSentState`` (answered it).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Protocol
 
 from hearth.api.types import Request, Response
 
 PREFIX = "/2018-06-01/runtime/"
+_NEXT = PREFIX + "invocation/next"
 _ACCEPTED = Response(202, [("Content-Type", "application/json")], b'{"status":"OK"}')
 
 
@@ -41,6 +43,11 @@ class RuntimeApiTarget(Protocol):
 
     async def next_invocation(self) -> Response: ...
 
+    def next_invocation_nowait(self) -> Response | asyncio.Future[Response]:
+        """The next invocation if one is waiting, else a future of it (cancelled if the
+        runtime goes away)."""
+        ...
+
     def post_response(self, request_id: str, body: bytes) -> Response | None: ...
 
     def post_error(self, request_id: str, error_type: str, body: bytes) -> Response | None: ...
@@ -51,15 +58,34 @@ class RuntimeApiTarget(Protocol):
 
 
 class RuntimeApi:
-    """Routes Runtime API requests of one environment to it."""
+    """Routes Runtime API requests of one environment to it.
+
+    :meth:`serve` is the hot path (no task per request: it answers at once, or with a
+    future for a parked ``invocation/next``); calling the object is the same as a
+    coroutine, for servers that wrap it (the Extensions API endpoint).
+    """
 
     def __init__(self, target: RuntimeApiTarget, max_response: int) -> None:
         self._target = target
         self._max_response = max_response
         self._state = "Started"
         """The runtime's state as RAPID names it; ``init/error`` is taken only when Started."""
+        self._parked: asyncio.Future[Response] | None = None
+        """The last ``invocation/next`` that had to wait (its outcome decides Ready/Running)."""
 
     async def __call__(self, req: Request) -> Response:
+        if req.method == "GET" and req.path == _NEXT:
+            # Through the target's coroutine: with extensions it first waits for them.
+            self._state = "Ready"
+            self._parked = None
+            invocation = await self._target.next_invocation()
+            if invocation.status == 200:
+                self._state = "Running"
+            return invocation
+        answer = self.serve(req)
+        return answer if isinstance(answer, Response) else await answer
+
+    def serve(self, req: Request) -> Response | asyncio.Future[Response]:
         path = req.path
         if not path.startswith(PREFIX):
             return _error(404, "UnknownPath", f"Unknown path {path}")
@@ -68,18 +94,23 @@ class RuntimeApi:
             if req.method != "GET":
                 return _error(405, "MethodNotAllowed", "invocation/next takes GET")
             self._state = "Ready"
-            invocation = await self._target.next_invocation()
-            if invocation.status == 200:
-                self._state = "Running"
+            invocation = self._target.next_invocation_nowait()
+            if isinstance(invocation, Response):
+                self._parked = None
+                if invocation.status == 200:
+                    self._state = "Running"
+            else:
+                self._parked = invocation
             return invocation
         if rest == "init/error":
             if req.method != "POST":
                 return _error(405, "MethodNotAllowed", "init/error takes POST")
-            if self._state != "Started":
+            state = self._current_state()
+            if state != "Started":
                 return _error(
                     403,
                     "InvalidStateTransition",
-                    f"State transition from {self._state} to InitError failed for runtime."
+                    f"State transition from {state} to InitError failed for runtime."
                     " Error: State transition is not allowed",
                 )
             error_type = req.headers.get("lambda-runtime-function-error-type", "Runtime.Unknown")
@@ -88,11 +119,12 @@ class RuntimeApi:
         if rest == "restore/error":  # SnapStart: an after-restore hook failed
             if req.method != "POST":
                 return _error(405, "MethodNotAllowed", "restore/error takes POST")
-            if self._state != "Started" or not self._target.restore:
+            state = self._current_state()
+            if state != "Started" or not self._target.restore:
                 return _error(
                     403,
                     "InvalidStateTransition",
-                    f"State transition from {self._state} to RestoreError failed for runtime."
+                    f"State transition from {state} to RestoreError failed for runtime."
                     " Error: State transition is not allowed",
                 )
             error_type = req.headers.get("lambda-runtime-function-error-type", "Runtime.Unknown")
@@ -115,9 +147,25 @@ class RuntimeApi:
                 return _error(404, "UnknownPath", f"Unknown path {path}")
             if answer is None:
                 self._state = "RuntimeResponseSentState"
+                self._parked = None
                 return _ACCEPTED
             return answer
         return _error(404, "UnknownPath", f"Unknown path {path}")
+
+    def _current_state(self) -> str:
+        """``Ready`` becomes ``Running`` once the parked ``invocation/next`` got an event."""
+        fut = self._parked
+        if (
+            self._state == "Ready"
+            and fut is not None
+            and fut.done()
+            and not fut.cancelled()
+            and fut.exception() is None
+            and fut.result().status == 200
+        ):
+            self._state = "Running"
+            self._parked = None
+        return self._state
 
     def oversized(self, req: Request) -> Response:
         """A response past the limit: the invocation fails with Function.ResponseSizeTooLarge.

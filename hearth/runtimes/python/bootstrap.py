@@ -122,6 +122,7 @@ class RuntimeClient:
         self._addr = (host.strip("[]"), int(port))
         self._sock = None
         self._buf = bytearray()
+        self._next_sent = False
         py = ".".join(str(n) for n in sys.version_info[:3])
         self._common = (f"Host: {address}\r\nUser-Agent: hearth-python/{py}\r\n").encode()
         self._next_head = (
@@ -132,14 +133,21 @@ class RuntimeClient:
 
     def next_invocation(self):
         """Block until the worker hands out the next event; return (headers, body)."""
-        status, headers, body = self._request(self._next_head, b"")
+        if self._next_sent:  # pipelined behind the last result (see post)
+            self._next_sent = False
+            status, headers, body = self._request(self._next_head, b"", sent=True)
+        else:
+            status, headers, body = self._request(self._next_head, b"")
         if status != 200:
             raise RuntimeAPIError(f"GET /invocation/next answered {status}: {bytes(body)[:200]!r}")
         return headers, body
 
     def post_response(self, request_id, body, content_type="application/json"):
         return self.post(
-            f"/invocation/{request_id}/response", body, f"Content-Type: {content_type}\r\n"
+            f"/invocation/{request_id}/response",
+            body,
+            f"Content-Type: {content_type}\r\n",
+            then_next=True,
         )
 
     def post_error(self, request_id, error_document, error_type):
@@ -147,6 +155,7 @@ class RuntimeClient:
             f"/invocation/{request_id}/error",
             error_document,
             f"Content-Type: application/json\r\n{_ERROR_TYPE_HEADER}: {error_type}\r\n",
+            then_next=True,
         )
 
     def post_init_error(self, error_document, error_type):
@@ -163,16 +172,27 @@ class RuntimeClient:
             f"Content-Type: application/json\r\n{_ERROR_TYPE_HEADER}: {error_type}\r\n",
         )
 
-    def post(self, path, body, extra_headers=""):
-        """POST ``body`` (bytes) to ``_API_PREFIX + path``; return the status code."""
+    def post(self, path, body, extra_headers="", then_next=False):
+        """POST ``body`` (bytes) to ``_API_PREFIX + path``; return the status code.
+
+        With ``then_next``, ``GET /invocation/next`` is pipelined behind the POST, in the
+        same write; :meth:`next_invocation` then only reads its answer. Hearth's Runtime
+        API sends the POST's 202 together with the next event, so one write less per
+        invoke on each side and the runtime is not woken for the 202 alone. If the server
+        closes the connection after the POST's answer, the pipelined GET is simply sent
+        again on a new connection.
+        """
         head = (
             (f"POST {_API_PREFIX}{path} HTTP/1.1\r\n").encode("latin-1")
             + self._common
             + (f"{extra_headers}Content-Length: {len(body)}\r\n\r\n").encode("latin-1")
         )
-        return self._request(head, body)[0]
+        status = self._request(head, body, then=self._next_head if then_next else b"")[0]
+        self._next_sent = then_next and self._sock is not None
+        return status
 
     def close(self):
+        self._next_sent = False
         if self._sock is not None:
             try:
                 self._sock.close()
@@ -188,30 +208,37 @@ class RuntimeClient:
         self._sock = sock
         self._buf = bytearray()
 
-    def _request(self, head, body):
+    def _request(self, head, body, then=b"", sent=False):
+        """One request and its response; ``then`` is a request pipelined behind it (its
+        response is left unread); ``sent``: the request went out already (pipelined)."""
         reused = self._sock is not None
         if not reused:
             self._connect()
+            sent = False
         try:
-            return self._exchange(head, body)
+            return self._exchange(head, body, then, sent)
         except (_ConnectionLost, ConnectionError) as exc:
             self.close()
             if not reused or getattr(exc, "partial", False):
                 raise RuntimeAPIError(f"Runtime API connection failed: {exc}") from exc
         self._connect()
         try:
-            return self._exchange(head, body)
+            return self._exchange(head, body, then, False)
         except (_ConnectionLost, ConnectionError) as exc:
             self.close()
             raise RuntimeAPIError(f"Runtime API connection failed: {exc}") from exc
 
-    def _exchange(self, head, body):
+    def _exchange(self, head, body, then, sent):
         sock = self._sock
-        if len(body) <= 65536:
-            sock.sendall(head + body if body else head)  # one segment for the common case
+        if sent:
+            pass
+        elif len(body) <= 65536:
+            sock.sendall(head + body + then)  # one segment for the common case
         else:
             sock.sendall(head)  # avoid copying a multi-megabyte body just to prepend headers
             sock.sendall(body)
+            if then:
+                sock.sendall(then)
         return self._read_response()
 
     def _fill(self, partial):
