@@ -28,6 +28,7 @@ MAX_SYNC_PAYLOAD = 6 * 1024 * 1024
 MAX_ASYNC_PAYLOAD = 1024 * 1024
 
 Handler = Callable[[Principal, Request, "re.Match[str]"], Awaitable[Response]]
+_MATCH_CACHE = 4096
 
 
 class RequestEntityTooLarge(AwsError):
@@ -59,6 +60,9 @@ class LambdaApi:
             ("DELETE", re.compile(fn + r"/?"), self._delete),
             ("GET", re.compile(r"/2016-08-19/account-settings/?"), self._account_settings),
         ]
+        self._matched: dict[tuple[str, str], tuple[Handler, re.Match[str]]] = {}
+        """(method, raw path) -> its route and match: the table has ~40 regexes, the
+        invoke route is among the last, and a warm function is called by one path."""
 
     def add_route(self, method: str, pattern: str, handler: Handler) -> None:
         """Register an operation; ``pattern`` is a regex matched against the raw path.
@@ -66,17 +70,28 @@ class LambdaApi:
         Routes added later are tried first, so a feature can refine a path of the core.
         """
         self._routes.insert(0, (method, re.compile(pattern), handler))
+        self._matched.clear()
 
     def handles(self, path: str) -> bool:
         """Lambda's REST paths all start with an API date: ``/2015-03-31/``, ``/2021-10-31/``..."""
         return _API_DATE.match(path) is not None
 
     async def __call__(self, principal: Principal, req: Request) -> Response:
-        for method, pattern, handler in self._routes:
-            m = pattern.fullmatch(req.path)
-            if m is not None and method == req.method:
-                return await handler(principal, req, m)
-        raise UnknownOperation(f"Unknown operation {req.method} {req.path}")
+        key = (req.method, req.path)
+        hit = self._matched.get(key)
+        if hit is None:
+            hit = self._match(req.method, req.path)
+            if len(self._matched) >= _MATCH_CACHE:
+                self._matched.clear()
+            self._matched[key] = hit
+        return await hit[0](principal, req, hit[1])
+
+    def _match(self, method: str, path: str) -> tuple[Handler, re.Match[str]]:
+        for route_method, pattern, handler in self._routes:
+            m = pattern.fullmatch(path)
+            if m is not None and route_method == method:
+                return handler, m
+        raise UnknownOperation(f"Unknown operation {method} {path}")
 
     # -- helpers ----------------------------------------------------------------------
     @staticmethod
@@ -222,5 +237,5 @@ def _trace_id(headers: dict[str, str]) -> str:
     given = headers.get("x-amzn-trace-id")
     if given:
         return given
-    root = f"1-{int(time.time()):08x}-{os.urandom(12).hex()}"
-    return f"Root={root};Parent={os.urandom(8).hex()};Sampled=0"
+    rand = os.urandom(20).hex()
+    return f"Root=1-{int(time.time()):08x}-{rand[:24]};Parent={rand[24:]};Sampled=0"

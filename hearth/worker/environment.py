@@ -351,7 +351,7 @@ class Environment:
         self._current = inv
         out = self._output
         assert out is not None and self._sandbox is not None
-        out.begin_invocation()
+        out.begin_invocation(inv.want_log_tail)
         self._delivered_at = 0.0
         waiter, self._waiter = self._waiter, None
         if waiter is not None and not waiter.done():

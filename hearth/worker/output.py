@@ -34,6 +34,7 @@ class OutputCapture:
         self._partial = b""
         self._tail: list[str] = []
         self._tail_bytes = 0
+        self._keep_tail = True
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopped = False
 
@@ -89,6 +90,8 @@ class OutputCapture:
         self._sink.append(
             self._account, self._group, self._stream, int(time.time() * 1000), message
         )
+        if not self._keep_tail:
+            return
         self._tail.append(message)
         self._tail_bytes += len(message) + 1
         # Drop a line only when the rest still covers the last TAIL_BYTES (a long line
@@ -96,9 +99,12 @@ class OutputCapture:
         while len(self._tail) > 1 and self._tail_bytes - len(self._tail[0]) - 1 >= TAIL_BYTES:
             self._tail_bytes -= len(self._tail.pop(0)) + 1
 
-    def begin_invocation(self) -> None:
+    def begin_invocation(self, keep_tail: bool = True) -> None:
+        """Start the tail afresh; ``keep_tail=False``: this invocation needs none (``LogType``
+        is not ``Tail``), so lines are not kept at all."""
         self._tail.clear()
         self._tail_bytes = 0
+        self._keep_tail = keep_tail
 
     def tail(self) -> str:
         """The last 4 KB of what was logged since :meth:`begin_invocation`."""
