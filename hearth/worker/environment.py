@@ -133,6 +133,9 @@ class Environment:
         self._delivered_at = 0.0
         self._result: asyncio.Future[_Outcome] | None = None
         self._timer: asyncio.TimerHandle | None = None
+        """Armed while an invocation may time out; re-armed lazily (see _timeout_due)."""
+        self._timeout_at = 0.0
+        """Loop time at which the invocation being served times out; 0.0: none."""
         self._init_timer: asyncio.TimerHandle | None = None
         self._exit: ExitInfo | None = None
         self._kill_task: asyncio.Future[None] | None = None
@@ -260,8 +263,8 @@ class Environment:
                 f"INIT_REPORT Init Duration: {self._limits.init_timeout * 1000:.2f} ms"
                 "\tPhase: init\tStatus: timeout"
             )
-        if self.state is State.BUSY and self._pending is not None and self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(self.cfg.timeout, self._timed_out)
+        if self.state is State.BUSY and self._pending is not None and not self._timeout_at:
+            self._arm_timeout(self.cfg.timeout)
             self._invoke_deadline = time.time() + self.cfg.timeout
             return
         if self.state in (State.INITIALIZING, State.BUSY):
@@ -275,6 +278,31 @@ class Environment:
             if self._result is not None and not self._result.done():
                 self._result.set_result(self._init_error)
             self._kill_soon()
+
+    def _arm_timeout(self, delay: float) -> None:
+        """The invocation being served times out in ``delay`` seconds.
+
+        Timers are not created and cancelled per invoke (two ``call_later`` and two
+        ``cancel`` per warm invoke showed in py-spy): the one timer stays armed across
+        invocations, and when it fires it either times the current one out or re-arms at
+        its deadline (a warm function answering in ms wakes it once per timeout period).
+        """
+        loop = asyncio.get_running_loop()
+        self._timeout_at = loop.time() + delay
+        if self._timer is None:
+            self._timer = loop.call_at(self._timeout_at, self._timeout_due)
+
+    def _timeout_due(self) -> None:
+        self._timer = None
+        at = self._timeout_at
+        if not at:
+            return  # nothing running: re-armed by the next delivery
+        loop = asyncio.get_running_loop()
+        if loop.time() < at - 0.001:  # a later invocation's deadline
+            self._timer = loop.call_at(at, self._timeout_due)
+            return
+        self._timeout_at = 0.0
+        self._timed_out()
 
     def _timed_out(self) -> None:
         if self._result is None or self._result.done() or self._current is None:
@@ -342,9 +370,6 @@ class Environment:
         loop = asyncio.get_running_loop()
         was_cold = self.init_ms is None
         self._transition(State.BUSY)
-        if self._freeze_timer is not None:
-            self._freeze_timer.cancel()
-            self._freeze_timer = None
         if self._freezing is not None:
             await self._thaw()
         self._result = result = loop.create_future()
@@ -362,9 +387,7 @@ class Environment:
         end = time.monotonic()
         self._current = None
         self._pending = None
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._timeout_at = 0.0
         if outcome.error_type in _RESTORE_FAILURES:
             status, message = _RESTORE_FAILURES[outcome.error_type]
             raise AwsError(message, code=outcome.error_type, status=status)
@@ -373,8 +396,8 @@ class Environment:
         self.last_used = end
         if self.state is State.BUSY and not self._doomed:
             self._transition(State.IDLE)
-            if self._limits.freeze_after is not None:
-                self._freeze_timer = loop.call_later(self._limits.freeze_after, self._freeze)
+            if self._limits.freeze_after is not None and self._freeze_timer is None:
+                self._freeze_timer = loop.call_later(self._limits.freeze_after, self._freeze_due)
         res = InvokeResult(
             payload=outcome.payload,
             function_error="Unhandled" if outcome.error_type else None,
@@ -396,6 +419,19 @@ class Environment:
     @property
     def frozen(self) -> bool:
         return self._freezing is not None
+
+    def _freeze_due(self) -> None:
+        """The freeze timer: freeze if idle for ``freeze_after`` since the last invocation,
+        else wait for the rest of it (one timer, re-armed lazily, as _arm_timeout)."""
+        self._freeze_timer = None
+        after = self._limits.freeze_after
+        if after is None or self.state is not State.IDLE:
+            return  # busy: the invocation's end arms it again
+        remaining = self.last_used + after - time.monotonic()
+        if remaining > 0.001:
+            self._freeze_timer = asyncio.get_running_loop().call_later(remaining, self._freeze_due)
+            return
+        self._freeze()
 
     def _freeze(self) -> None:
         self._freeze_timer = None
@@ -459,7 +495,7 @@ class Environment:
             self._invoke_deadline = None
         else:
             deadline_ms = int((now + self.cfg.timeout) * 1000)
-            self._timer = asyncio.get_running_loop().call_later(self.cfg.timeout, self._timed_out)
+            self._arm_timeout(self.cfg.timeout)
         headers = [
             ("Content-Type", "application/json"),
             ("Lambda-Runtime-Aws-Request-Id", inv.request_id),
@@ -493,7 +529,9 @@ class Environment:
                 self._transition(State.IDLE)
                 if self._limits.freeze_after is not None:  # initialized ahead (provisioned)
                     loop = asyncio.get_running_loop()
-                    self._freeze_timer = loop.call_later(self._limits.freeze_after, self._freeze)
+                    self._freeze_timer = loop.call_later(
+                        self._limits.freeze_after, self._freeze_due
+                    )
             self.init_done.set()
 
     def next_invocation_nowait(self) -> Response | asyncio.Future[Response]:

@@ -226,6 +226,26 @@ def test_timeout_kills_and_recovers(lam: Any, make_function: Any) -> None:
     assert start != first_start  # a new environment: the timed-out one was never reused
 
 
+def test_timeout_counts_from_its_own_delivery(lam: Any, make_function: Any) -> None:
+    # The environment's timeout timer outlives an invocation (it is re-armed lazily): the
+    # one armed by the first invoke fires in the middle of the second, which must then run
+    # to its own deadline, not be cut at the first one's.
+    make_function(
+        "import time\ndef handler(e, c):\n    time.sleep(e.get('sleep', 0))\n    return 'ok'\n",
+        name="late-timeout-fn",
+        Timeout=2,
+    )
+    invoke_json(lam, "late-timeout-fn")
+    time.sleep(1.0)
+    t0 = time.monotonic()
+    resp, body = invoke_json(lam, "late-timeout-fn", {"sleep": 1.6})
+    assert "FunctionError" not in resp, body
+    assert body == "ok"
+    assert time.monotonic() - t0 >= 1.6
+    resp, body = invoke_json(lam, "late-timeout-fn", {"sleep": 5})
+    assert "Task timed out after 2.00 seconds" in body["errorMessage"]
+
+
 def test_runtime_exit_is_reported(lam: Any, make_function: Any) -> None:
     make_function("import os\ndef handler(e, c):\n    os._exit(3)\n", name="exit-fn")
     resp, body = invoke_json(lam, "exit-fn")
