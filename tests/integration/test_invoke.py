@@ -286,3 +286,24 @@ def test_init_past_ten_seconds_continues_in_invoke_phase(lam: Any, make_function
     assert "FunctionError" not in resp, body
     assert body == "late but fine"
     assert "Phase: init\tStatus: timeout" in base64.b64decode(resp["LogResult"]).decode()
+
+
+@pytest.mark.parametrize("size", [6_400_000, 8_000_000])
+def test_oversized_result_then_next_invocation(lam: Any, make_function: Any, size: int) -> None:
+    # The Python runtime pipelines GET invocation/next behind its result POST. Past 6 MB
+    # the result is refused (413); past the endpoint's body cap the server also closes
+    # the connection, and the runtime must send the GET again on a new one.
+    make_function(
+        "CALLS = []\n"
+        "def handler(e, c):\n    CALLS.append(1)\n"
+        "    return 'x' * e['big'] if e.get('big') else len(CALLS)\n",
+        name=f"oversized-{size}",
+        MemorySize=512,
+    )
+    assert invoke_json(lam, f"oversized-{size}")[1] == 1
+    resp, err = invoke_json(lam, f"oversized-{size}", {"big": size})
+    assert resp["FunctionError"] == "Unhandled"
+    assert err["errorType"] == "Function.ResponseSizeTooLarge"
+    resp, body = invoke_json(lam, f"oversized-{size}")
+    assert "FunctionError" not in resp, body
+    assert body == 3  # the same environment went on serving

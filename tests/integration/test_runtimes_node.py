@@ -374,3 +374,28 @@ def test_aws_lambda_ric_from_npm(lam: Any, logs: Any, create: Any, aws_lambda_ri
     rid = body["awsRequestId"]
     messages = wait_for_log(logs, f"/aws/lambda/{name}", f"REPORT RequestId: {rid}")
     assert any(f"\t{rid}\tINFO\tcjs handling {rid}" in m for m in messages), messages
+
+
+OVERSIZED = """
+let calls = 0;
+exports.handler = async (event) => {
+  calls += 1;
+  return event.big ? 'x'.repeat(event.big) : { calls };
+};
+"""
+
+
+@pytest.mark.parametrize("size", [6_400_000, 8_000_000])
+def test_oversized_result_then_next_invocation(lam: Any, create: Any, size: int) -> None:
+    # The runtime pipelines GET invocation/next behind its result POST. Past 6 MB the
+    # result is refused (413); past the endpoint's body cap the server also closes the
+    # connection, and the pipelined GET must then be sent again on a new one.
+    name = create({"index.js": OVERSIZED}, MemorySize=512, Timeout=9)
+    resp, body = invoke_json(lam, name, {})
+    assert body == {"calls": 1}
+    resp, err = invoke_json(lam, name, {"big": size})
+    assert resp["FunctionError"] == "Unhandled"
+    assert err["errorType"] == "Function.ResponseSizeTooLarge"
+    resp, body = invoke_json(lam, name, {})
+    assert "FunctionError" not in resp, body
+    assert body == {"calls": 3}  # the same environment went on serving

@@ -19,7 +19,11 @@
 // (logpatch.js).
 //
 // The HTTP client is a single keep-alive socket (net), unref'd while idle so that the
-// event loop can drain for callbackWaitsForEmptyEventLoop.
+// event loop can drain for callbackWaitsForEmptyEventLoop. Requests may be pipelined:
+// each result POST carries the next GET invocation/next in the same write (Hearth's
+// Runtime API answers the POST's 202 together with the next event: one write less per
+// invoke on each side). A pipelined GET the server never answered (it closed the
+// connection after the POST, e.g. after a 413) is sent again on a new connection.
 'use strict';
 
 const net = require('net');
@@ -39,7 +43,7 @@ class Client {
     this.port = Number(hostport.slice(i + 1));
     this.sock = null;
     this.buf = Buffer.alloc(0);
-    this.waiting = null; // {resolve, reject}
+    this.waiting = []; // in request order: {resolve, reject, resend: Buffer | null}
   }
 
   _connect() {
@@ -50,10 +54,19 @@ class Client {
       this._parse();
     });
     const fail = (err) => {
-      if (this.sock === sock) this.sock = null;
-      const w = this.waiting;
-      this.waiting = null;
-      if (w) w.reject(err || new Error('Runtime API connection closed'));
+      if (this.sock !== sock) return;
+      this.sock = null;
+      const partial = this.buf.length > 0;
+      const waiting = this.waiting;
+      this.waiting = [];
+      for (let i = 0; i < waiting.length; i++) {
+        const w = waiting[i];
+        if (w.resend && !(i === 0 && partial)) {
+          this._send(w.resend, { resolve: w.resolve, reject: w.reject, resend: null });
+        } else {
+          w.reject(err || new Error('Runtime API connection closed'));
+        }
+      }
     };
     sock.on('error', fail);
     sock.on('close', () => fail(null));
@@ -62,10 +75,13 @@ class Client {
   }
 
   _parse() {
-    const w = this.waiting;
-    if (!w) return;
+    while (this.waiting.length && this._parseOne());
+    if (!this.waiting.length && this.sock) this.sock.unref();
+  }
+
+  _parseOne() {
     const end = this.buf.indexOf('\r\n\r\n');
-    if (end < 0) return;
+    if (end < 0) return false;
     const head = this.buf.toString('latin1', 0, end).split('\r\n');
     const status = Number(head[0].split(' ')[1]);
     const headers = {};
@@ -74,25 +90,46 @@ class Client {
       headers[head[i].slice(0, c).trim().toLowerCase()] = head[i].slice(c + 1).trim();
     }
     const len = Number(headers['content-length'] || 0);
-    if (this.buf.length < end + 4 + len) return;
+    if (this.buf.length < end + 4 + len) return false;
     const body = this.buf.subarray(end + 4, end + 4 + len);
     this.buf = this.buf.subarray(end + 4 + len);
-    this.waiting = null;
-    this.sock.unref();
-    w.resolve({ status, headers, body });
+    this.waiting.shift().resolve({ status, headers, body });
+    return true;
   }
 
-  request(method, urlPath, body, extraHeaders) {
-    if (!this.sock) this._connect();
-    this.sock.ref();
+  _encode(method, urlPath, body, extraHeaders) {
     const payload = body === undefined ? Buffer.alloc(0) : Buffer.from(body);
     let head = `${method} ${PREFIX}${urlPath} HTTP/1.1\r\nHost: ${API}\r\n`;
     for (const [k, v] of Object.entries(extraHeaders || {})) head += `${k}: ${v}\r\n`;
     head += `Content-Length: ${payload.length}\r\n\r\n`;
-    return new Promise((resolve, reject) => {
-      this.waiting = { resolve, reject };
-      this.sock.write(payload.length ? Buffer.concat([Buffer.from(head, 'latin1'), payload]) : head);
-    });
+    return payload.length ? Buffer.concat([Buffer.from(head, 'latin1'), payload]) : Buffer.from(head, 'latin1');
+  }
+
+  _send(bytes, waiter) {
+    if (!this.sock) this._connect();
+    this.sock.ref();
+    this.waiting.push(waiter);
+    this.sock.write(bytes);
+  }
+
+  request(method, urlPath, body, extraHeaders) {
+    const bytes = this._encode(method, urlPath, body, extraHeaders);
+    return new Promise((resolve, reject) => this._send(bytes, { resolve, reject, resend: null }));
+  }
+
+  // POST a result and pipeline GET invocation/next behind it, in one write.
+  // Returns [the POST's answer, the next invocation] (two promises).
+  postThenNext(urlPath, body, extraHeaders) {
+    const post = this._encode('POST', urlPath, body, extraHeaders);
+    const next = this._encode('GET', '/invocation/next');
+    let posted, nextInvocation;
+    if (!this.sock) this._connect();
+    this.sock.ref();
+    posted = new Promise((resolve, reject) => this.waiting.push({ resolve, reject, resend: null }));
+    nextInvocation = new Promise((resolve, reject) => this.waiting.push({ resolve, reject, resend: next }));
+    nextInvocation.catch(() => {}); // awaited by the main loop; never an unhandled rejection
+    this.sock.write(Buffer.concat([post, next]));
+    return [posted, nextInvocation];
   }
 }
 
@@ -101,12 +138,16 @@ const client = new Client(API);
 // `awslambda` (streamifyResponse, HttpResponseStream) for function code: see streaming.js.
 const { STREAMING, BufferedResponseStream, RawResponse } = require('./streaming.js');
 
-function postError(urlPath, err, type) {
+function errorRequest(err, type) {
   const doc = errorDoc(err, type);
-  return client.request('POST', urlPath, JSON.stringify(doc), {
+  return [JSON.stringify(doc), {
     'Content-Type': 'application/json',
     'Lambda-Runtime-Function-Error-Type': doc.errorType,
-  });
+  }];
+}
+
+function postError(urlPath, err, type) {
+  return client.request('POST', urlPath, ...errorRequest(err, type));
 }
 
 // ---------------------------------------------------------------- errors
@@ -324,8 +365,10 @@ async function main() {
     await postError('/init/error', err).catch(() => {});
     process.exit(129);
   }
+  let pending = null; // the next invocation, pipelined behind the last result
   for (;;) {
-    const { headers, body } = await client.request('GET', '/invocation/next');
+    const { headers, body } = await (pending || client.request('GET', '/invocation/next'));
+    pending = null;
     const rid = headers['lambda-runtime-aws-request-id'];
     if (headers['lambda-runtime-trace-id']) process.env._X_AMZN_TRACE_ID = headers['lambda-runtime-trace-id'];
     else delete process.env._X_AMZN_TRACE_ID;
@@ -335,21 +378,28 @@ async function main() {
     activeRequestId = null;
     if (err !== null && err !== undefined) {
       logs.logError('Invoke Error', err);
-      await postError(`/invocation/${rid}/error`, err);
+      await settleWith(client.postThenNext(`/invocation/${rid}/error`, ...errorRequest(err)));
     } else if (result instanceof RawResponse) {
-      await client.request('POST', `/invocation/${rid}/response`, result.bytes);
+      await settleWith(client.postThenNext(`/invocation/${rid}/response`, result.bytes));
     } else {
       let text;
       try {
         text = JSON.stringify(result === undefined ? null : result);
       } catch (e) {
-        await postError(`/invocation/${rid}/error`, namedError('Runtime.SerializationError', e.message));
+        const doc = errorRequest(namedError('Runtime.SerializationError', e.message));
+        await settleWith(client.postThenNext(`/invocation/${rid}/error`, ...doc));
         continue;
       }
-      await client.request('POST', `/invocation/${rid}/response`, text === undefined ? 'null' : text, {
+      await settleWith(client.postThenNext(`/invocation/${rid}/response`, text === undefined ? 'null' : text, {
         'Content-Type': 'application/json',
-      });
+      }));
     }
+  }
+
+  // Wait for the result POST's answer; the next invocation is then already asked for.
+  async function settleWith([posted, next]) {
+    pending = next;
+    await posted;
   }
 }
 
