@@ -37,6 +37,7 @@ from hearth.types import FunctionConfig
 from hearth.worker.extensions_api import ExtensionsHub, FunctionInfo
 from hearth.worker.invocation import Invocation, InvokeResult, error_payload
 from hearth.worker.output import LogSink, OutputCapture
+from hearth.worker.platform_log import PlatformLog, Report
 from hearth.worker.runtime_api import RuntimeApi, invalid_request_id
 
 log = logging.getLogger(__name__)
@@ -100,6 +101,10 @@ class Environment:
     ) -> None:
         self.cfg = cfg
         self.restore = restore
+        self._platform = PlatformLog(
+            cfg.logging_config.get("LogFormat", "Text"),
+            cfg.logging_config.get("SystemLogLevel", "INFO"),
+        )
         """Forked from a SnapStart template: its start is a *restore* (REPORT shows Restore
         Duration, not Init Duration; a failed after-restore hook is SnapStartException)."""
         self.id = uuid.uuid4().hex[:20]
@@ -461,32 +466,32 @@ class Environment:
             with contextlib.suppress(Exception):
                 peak = self._sandbox.stats().max_memory_bytes
                 res.max_memory_mb = math.ceil(peak / (1024 * 1024))
-        if res.init_ms is None:
-            init_part = ""
-        elif self.restore:
-            init_part = (
-                f"\tRestore Duration: {res.init_ms:.2f} ms"
-                f"\tBilled Restore Duration: {math.ceil(res.init_ms)} ms"
+        platform = self._platform
+        end = platform.end(request_id, error_type)
+        if end is not None:
+            out.emit(end)
+        report = platform.report(
+            Report(
+                request_id,
+                res.duration_ms,
+                res.billed_ms,
+                self.cfg.memory_size,
+                res.max_memory_mb,
+                res.init_ms,
+                self.restore,
+                error_type,
             )
-        else:
-            init_part = f"\tInit Duration: {res.init_ms:.2f} ms"
-        status = ""
-        if error_type == "Sandbox.Timedout":
-            status = "\tStatus: timeout"
-        elif error_type in ("Runtime.ExitError", "Runtime.OutOfMemory"):
-            status = "\tStatus: error\tError Type: " + error_type
-        out.emit(f"END RequestId: {request_id}")
-        out.emit(
-            f"REPORT RequestId: {request_id}\tDuration: {res.duration_ms:.2f} ms"
-            f"\tBilled Duration: {res.billed_ms} ms\tMemory Size: {self.cfg.memory_size} MB"
-            f"\tMax Memory Used: {res.max_memory_mb} MB{init_part}{status}"
         )
+        if report is not None:
+            out.emit(report)
 
     def _deliver(self, inv: Invocation) -> Response:
         if self._output is not None:
             # Whatever init printed belongs before START, as in Lambda's streams.
             self._output.drain()
-            self._output.emit(f"START RequestId: {inv.request_id} Version: {self.cfg.version}")
+            start = self._platform.start(inv.request_id, self.cfg.version)
+            if start is not None:
+                self._output.emit(start)
         now = time.time()
         self._delivered_at = time.monotonic()
         if self._invoke_deadline is not None:

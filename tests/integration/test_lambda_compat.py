@@ -83,6 +83,16 @@ def test_json_log_format_reaches_the_runtime(lam: Any, make_function: Any) -> No
     assert record["level"] == "INFO" and record["logger"] == "root"
     assert record["requestId"] == resp["ResponseMetadata"]["RequestId"]
     assert not any("hidden debug" in line for line in lines)
+    # Platform records are JSON too (Lambda's system logs in JSON format).
+    kinds = [r["type"] for r in records if "type" in r]
+    assert kinds == ["platform.start", "platform.runtimeDone", "platform.report"]
+    (report,) = [r for r in records if r.get("type") == "platform.report"]
+    assert report["record"]["requestId"] == resp["ResponseMetadata"]["RequestId"]
+    assert set(report["record"]["metrics"]) >= {
+        "durationMs", "billedDurationMs", "memorySizeMB", "maxMemoryUsedMB", "initDurationMs"
+    }  # fmt: skip
+    assert report["record"]["status"] == "success"
+    assert not any(line.startswith(("START", "END", "REPORT")) for line in lines)
     # ApplicationLogLevel DEBUG lets debug records through.
     lam.update_function_configuration(
         FunctionName=fn["FunctionName"],
@@ -91,6 +101,14 @@ def test_json_log_format_reaches_the_runtime(lam: Any, make_function: Any) -> No
     lam.get_waiter("function_updated_v2").wait(FunctionName=fn["FunctionName"])
     resp = lam.invoke(FunctionName=fn["FunctionName"], LogType="Tail", Payload=b"{}")
     assert "hidden debug" in base64.b64decode(resp["LogResult"]).decode()
+    # SystemLogLevel above INFO drops the platform records.
+    lam.update_function_configuration(
+        FunctionName=fn["FunctionName"],
+        LoggingConfig={"LogFormat": "JSON", "SystemLogLevel": "WARN"},
+    )
+    lam.get_waiter("function_updated_v2").wait(FunctionName=fn["FunctionName"])
+    resp = lam.invoke(FunctionName=fn["FunctionName"], LogType="Tail", Payload=b"{}")
+    assert "platform." not in base64.b64decode(resp["LogResult"]).decode()
 
 
 def test_log_tail_is_the_last_4kb_even_after_a_long_line(lam: Any, make_function: Any) -> None:
@@ -177,15 +195,17 @@ def test_filter_log_events_json_patterns(lam: Any, logs: Any, make_function: Any
     lam.invoke(FunctionName=name, Payload=b"{}")
     group = f"/aws/lambda/{name}"
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:  # the log sink writes in batches; REPORT comes last
+    report = '{ $.type = "platform.report" }'  # JSON format: platform records are JSON too
+    while time.monotonic() < deadline:  # the log sink writes in batches; the report comes last
         groups = logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"]
-        if groups and logs.filter_log_events(logGroupName=group, filterPattern="REPORT")["events"]:
+        if groups and logs.filter_log_events(logGroupName=group, filterPattern=report)["events"]:
             break
         time.sleep(0.2)
 
     def messages(pattern: str) -> list[str]:
         events = logs.filter_log_events(logGroupName=group, filterPattern=pattern)["events"]
-        return [json.loads(e["message"])["message"] for e in events]
+        docs = [json.loads(e["message"]) for e in events]
+        return [d["message"] for d in docs if "message" in d]
 
     assert messages('{ $.level = "ERROR" }') == ["it broke"]
     assert messages("{ $.level = ERROR }") == ["it broke"]
