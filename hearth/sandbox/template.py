@@ -38,6 +38,7 @@ import marshal
 import os
 import socket
 import time
+from collections import deque
 from types import SimpleNamespace
 from typing import Any
 
@@ -59,6 +60,8 @@ MOUNT_ATTR_NOSUID, MOUNT_ATTR_NODEV = 0x2, 0x4
 TEMPLATE_FD_ENV = "_HEARTH_TEMPLATE_FD"
 FREEZE_AFTER = 1.0
 """Seconds without a start after which a template is frozen (cgroup freezer)."""
+SPARE_DELAY = 0.05
+"""Seconds between a start (or the template's Init) and the making of spares it causes."""
 
 
 def _syscall(number: int, *args: Any) -> int:
@@ -157,6 +160,56 @@ class SandboxTemplate:
         self._starting = 0
         self._freeze_timer: asyncio.TimerHandle | None = None
         self._frozen: asyncio.Future[None] | None = None
+        self._spares: deque[ForkedSandbox] = deque()
+        self._spare_spec: SandboxSpec | None = None
+        self._spare_count = 0
+        self._filling: asyncio.Task[None] | None = None
+
+    # -- spares: environments forked ahead, held before the function side runs ----------
+    def keep_spares(self, spec: SandboxSpec, count: int) -> None:
+        """Keep ``count`` environments forked ahead (``spec`` gives their limits; each gets
+        an id of its own). A spare has done every step of a start but the last: its PID 1
+        waits in its cgroups, before reseeding and the after-restore hooks, so nothing of
+        the function has run in it when a start takes it."""
+        self._spare_spec = spec
+        self._spare_count = count
+        self._refill()
+
+    @property
+    def in_use(self) -> set[ForkedSandbox]:
+        """Environments forked from this template that are not idle spares."""
+        return {s for s in self.live if not s.held}
+
+    def _refill(self) -> None:
+        if self._filling is None or self._filling.done():
+            self._filling = asyncio.get_running_loop().create_task(self._fill())
+
+    async def _fill(self) -> None:
+        await asyncio.sleep(SPARE_DELAY)
+        failures = 0
+        while self._spare_spec is not None and self.alive and failures < 3:
+            self._spares = deque(s for s in self._spares if s.running and s.held)
+            if len(self._spares) >= self._spare_count:
+                return
+            spec = dataclasses.replace(
+                self._spare_spec, env_id=f"{self._spare_spec.env_id}-{os.urandom(4).hex()}"
+            )
+            try:
+                spare = await self._fork_environment(spec, hold=True)
+            except (SandboxError, OSError) as exc:
+                failures += 1
+                log.info("SnapStart spare not made: %s", exc)
+                continue
+            self._spares.append(spare)
+
+    async def _drop_spares(self) -> None:
+        self._spare_spec = None
+        if self._filling is not None:
+            self._filling.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._filling
+        spares, self._spares = self._spares, deque()
+        await asyncio.gather(*(s.kill() for s in spares), return_exceptions=True)
 
     # -- frozen between forks: a template uses no CPU (a thread Init left running
     # included) and the state its forks copy does not move while nobody forks.
@@ -243,9 +296,27 @@ class SandboxTemplate:
     async def start_environment(self, spec: SandboxSpec) -> ForkedSandbox:
         """A new environment forked from this template (``spec`` gives its id, limits,
         network and hostname; code, runtime and environment are the template's)."""
+        while self._spares:
+            spare = self._spares.popleft()
+            if not (spare.running and spare.held):
+                continue
+            self._refill()
+            try:
+                await spare.release()
+            except SandboxError as exc:
+                log.info("SnapStart spare %s could not start: %s", spare.id, exc)
+                continue
+            self.last_used = time.monotonic()
+            return spare
+        self._refill()
+        return await self._fork_environment(spec, hold=False)
+
+    async def _fork_environment(self, spec: SandboxSpec, *, hold: bool) -> ForkedSandbox:
         self._starting += 1
         try:
-            sandbox = await self.backend.start_with(spec, lambda: ForkedSandbox(self, spec))
+            sandbox = await self.backend.start_with(
+                spec, lambda: ForkedSandbox(self, spec, hold=hold)
+            )
         finally:
             self._starting -= 1
             self.freeze_soon()
@@ -256,6 +327,7 @@ class SandboxTemplate:
         """Kill the template (and with it any environment still forked from it)."""
         if self._freeze_timer is not None:
             self._freeze_timer.cancel()
+        await self._drop_spares()
         self._ctl.close()
         await self.sandbox.kill()
 
@@ -263,9 +335,11 @@ class SandboxTemplate:
 class ForkedSandbox(ProcessSandbox):
     """One environment forked from a :class:`SandboxTemplate`."""
 
-    def __init__(self, template: SandboxTemplate, spec: SandboxSpec) -> None:
+    def __init__(self, template: SandboxTemplate, spec: SandboxSpec, *, hold: bool = False) -> None:
         super().__init__(template.backend, spec, fork=False)
         self.template = template
+        self.held = hold
+        """A spare: forked and isolated, in its cgroups, its PID 1 waiting for the go."""
 
     async def _start(self) -> None:
         be, template = self._backend, self.template
@@ -318,12 +392,27 @@ class ForkedSandbox(ProcessSandbox):
             finally:
                 os.close(fds[0])
             await loop.run_in_executor(None, join_forked, cg, launcher)
-            launcher.send({"event": "cgroup"})
-            error = await launcher.exec_error(deadline)
-            if error is not None:
-                raise SandboxError(f"sandbox {self.id} failed to start: {error}")
-            self.started_at = time.monotonic()
-            self._close_loop_fd()
+            if not self.held:
+                await self._go(deadline)
+
+    async def _go(self, deadline: float) -> None:
+        """Let PID 1 go on (it is in its cgroups): reseed, after-restore hooks, runtime."""
+        assert self._launcher is not None
+        self._launcher.send({"event": "cgroup"})
+        error = await self._launcher.exec_error(deadline)
+        if error is not None:
+            raise SandboxError(f"sandbox {self.id} failed to start: {error}")
+        self.held = False
+        self.started_at = time.monotonic()
+        self._close_loop_fd()
+
+    async def release(self) -> None:
+        """Start a held spare's function side (see :meth:`SandboxTemplate.keep_spares`)."""
+        try:
+            await self._go(time.monotonic() + self._backend.start_timeout)
+        except BaseException:
+            await self.kill()
+            raise
 
     async def _tmp_mount(self) -> int:
         """A detached mount of this environment's fresh ``/tmp``."""

@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 TemplateKey = tuple[str, str, str, str]
 RETRY_AFTER = 60.0
 """Seconds before a version whose template failed gets another template."""
+SPARES = 2
+"""Environments each template keeps forked ahead (:meth:`SandboxTemplate.keep_spares`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +101,9 @@ class Templates:
         latest: bool = False,
         reserve: Callable[[int], Awaitable[None]] | None = None,
         release: Callable[[int], None] | None = None,
+        spares: int = SPARES,
     ) -> None:
+        self._spares = spares
         self._backend = backend if isinstance(backend, ProcessBackend) else None
         self._sink = sink
         self._init_timeout = init_timeout
@@ -193,6 +197,19 @@ class Templates:
                 raise SandboxError(f"Init failed: {error.get('errorType')}")
             output.emit(f"INIT_REPORT Init Duration: {init_ms:.2f} ms")
             output.drain()
+            if self._spares > 0:
+                template.keep_spares(
+                    SandboxSpec(
+                        env_id=f"{cfg.account_id}-sp{time.monotonic_ns() % 10**9:09d}",
+                        code_dir=launch.code_dir,
+                        argv=launch.argv,
+                        env={},
+                        memory_mb=cfg.memory_size,
+                        ephemeral_mb=cfg.ephemeral_storage,
+                        network=launch.network,  # type: ignore[arg-type]
+                    ),
+                    self._spares,
+                )
             template.freeze_soon()
         except BaseException as exc:
             if output is not None:
@@ -241,7 +258,7 @@ class Templates:
                 if entry.retired:
                     del self._entries[key]
                 continue
-            if template.live or (template.alive and not entry.retired):
+            if template.in_use or (template.alive and not entry.retired):
                 continue
             del self._entries[key]
             await self._kill(template, key, entry.memory_mb)
@@ -254,7 +271,7 @@ class Templates:
             template = entry.template
             if (
                 template is not None
-                and not template.live
+                and not template.in_use
                 and (best is None or template.last_used < best[0])
             ):
                 best = (template.last_used, key, entry, template)

@@ -68,6 +68,7 @@ def handler(event, context):
         "unshare": _try(lambda: os.unshare(os.CLONE_NEWUSER)),
         "pids": sorted(int(p) for p in os.listdir("/proc") if p.isdigit()),
         "hostname": os.uname().nodename,
+        "cgroup": open("/proc/self/cgroup").read(),
     }
 """
 
@@ -190,9 +191,12 @@ def test_publishing_initializes_the_template(lam: Any, logs: Any, make_function:
     version = lam.publish_version(FunctionName=name)["Version"]
     # Init runs when the version is published, before any invoke (as on Lambda).
     assert len(_log_messages(logs, f"/aws/lambda/{name}", "INIT_REPORT", 1)) == 1
+    time.sleep(1)  # the template forks its spares ahead
     resp, body = invoke_json(lam, name, Qualifier=version, LogType="Tail")
     assert body["type"] == "snap-start"
     assert "Restore Duration" in base64.b64decode(resp["LogResult"]).decode()
+    assert "-sp" in body["cgroup"], "a new environment takes a spare forked ahead"
+    assert body["hooks"][2][0] == "after" and body["pids"] == [1]
 
 
 def test_latest_runs_init_as_usual(lam: Any, make_function: Any) -> None:
