@@ -117,9 +117,9 @@ def hearth(tmp: Path, *args: str, env: dict[str, str] | None = None) -> Iterator
 
 
 def create(srv: ServerProcess, name: str, code: str = HELLO, **kw: Any) -> None:
+    kw.setdefault("Runtime", "python3.11")
     srv.client().create_function(
         FunctionName=name,
-        Runtime="python3.11",
         Handler="app.handler",
         Role=ROLE,
         Code={"ZipFile": make_zip({"app.py": code})},

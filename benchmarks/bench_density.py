@@ -38,6 +38,7 @@ from benchmarks._common import INVOKE_PATH, Row, _one, create, hearth, signed_he
 
 N = int(os.environ.get("BENCH_DENSITY_N", "5000"))
 WAVE = int(os.environ.get("BENCH_DENSITY_WAVE", "200"))
+RUNTIME = os.environ.get("BENCH_DENSITY_RUNTIME", "python3.11")
 HOST_MIB_PER_ENV = 6.5
 CODE = """
 import json, time
@@ -137,7 +138,7 @@ def run() -> list[Row]:
     stop = ""
     rate = 40.0  # environments started per second; halved after a wave that fell short
     with tempfile.TemporaryDirectory() as tmp, hearth(Path(tmp), *args, env=env) as srv:
-        create(srv, "dense-warm", CODE, MemorySize=128, Timeout=900)
+        create(srv, "dense-warm", CODE, MemorySize=128, Timeout=900, Runtime=RUNTIME)
         warm = INVOKE_PATH.format(name="dense-warm")  # the runtime's zygote is up
         body = json.dumps({"until": 0}).encode()
         _fire(srv.port, warm, signed_headers(srv.port, warm, body), body, 1)
@@ -148,7 +149,7 @@ def run() -> list[Row]:
         while len(cgroups) < n and not stop:
             m = min(WAVE, n - len(cgroups))
             name = f"dense-{wave}"
-            create(srv, name, CODE, MemorySize=128, Timeout=900)
+            create(srv, name, CODE, MemorySize=128, Timeout=900, Runtime=RUNTIME)
             path = INVOKE_PATH.format(name=name)
             body = json.dumps({"until": time.time() + 2 + 1.5 * m / rate}).encode()
             results = _fire(srv.port, path, signed_headers(srv.port, path, body), body, m)
