@@ -32,6 +32,9 @@ every message is one marshalled dict):
    drops to the sandbox uid, loads the seccomp filter and execs
    ``argv``. Any failure on the way is written as one message ``{"error": ...}`` to
    EXEC_FD (close-on-exec), so the backend sees EOF without data exactly when exec worked.
+   A *spare* (``"spare": True`` in the spec, made ahead by :mod:`hearth.sandbox.stems`)
+   stops before the function's part: it waits on CTL for ``{"event": "specialize", ...}``
+   with the code as a detached mount attached (see :func:`child`), then goes on the same.
 5. The parent stays outside the pid namespace as a waiter: it sends
    ``{"event": "child", "pid": <host pid of the child>}``, reaps the child, sends
    ``{"event": "exit", "status": <wait status>}`` on CTL and exits the same way.
@@ -87,6 +90,8 @@ AT_FDCWD = -100
 #: Host paths that are bound read-only into the new root (symlinks are recreated instead).
 HOST_DIRS = ("usr", "bin", "lib", "lib32", "lib64", "libx32", "sbin", "etc")
 DEV_NODES = ("null", "zero", "full", "random", "urandom", "tty")
+#: Nice value of a spare while it is made and waits (as a fork-path stem's).
+SPARE_NICE = 10
 
 _libc = ctypes.CDLL("libc.so.6", use_errno=True)
 
@@ -286,18 +291,33 @@ def drop_privileges(spec: dict[str, Any], bounding: bool = True) -> None:
     load_seccomp(spec["seccomp_bpf"])
 
 
-def child(spec: dict[str, Any], exec_fd: int) -> None:
-    """PID 1 of the sandbox: build the root, drop privileges, exec."""
+def child(spec: dict[str, Any], exec_fd: int, ctl: socket.socket) -> None:
+    """PID 1 of the sandbox: build the root, drop privileges, exec.
+
+    A spare (``spec["spare"]``, see :mod:`hearth.sandbox.stems`) builds the root without
+    the function's code and pivots into it, empties its bounding set, then waits on
+    ``ctl`` for ``{"event": "specialize", ...}`` with the code as a detached mount
+    (:func:`attach_code`): the function's argv, env, cwd, hostname, nofile and seccomp
+    filter. The waiter never reads ``ctl`` after the fork, so that message reaches this
+    process only, which is in the sandbox's cgroups already (the backend joined the
+    launcher before sending the spec)."""
     prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     with open("/proc/self/oom_score_adj", "w") as f:
         f.write("1000")
     if spec["network"] == "egress":  # here, not in the waiter: the first process forked
         configure_egress(spec["egress"])  # after unshare(NEWPID) is the namespace's init
-    build_root(spec)
+    spare = spec.get("spare", False)
+    if spare:
+        prepare_root(spec)
+        enter_root(spec)
+        drop_bounding_set()
+        spec = specialization(spec, ctl)
+    else:
+        build_root(spec)
     _check(_libc.sethostname(spec["hostname"].encode(), len(spec["hostname"])), "sethostname")
     os.chdir(spec["cwd"])
     os.umask(0o022)
-    drop_privileges(spec)
+    drop_privileges(spec, bounding=not spare)
     for sig in (signal.SIGCHLD, signal.SIGPIPE, signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_SETMASK, set())
@@ -313,6 +333,28 @@ def child(spec: dict[str, Any], exec_fd: int) -> None:
         os.execve(argv[0], argv, spec["env"])
     except OSError as exc:
         raise LaunchError(f"exec {argv[0]}: {exc.strerror}") from None
+
+
+def specialization(spare: dict[str, Any], ctl: socket.socket) -> dict[str, Any]:
+    """Wait for a spare's function, mount its code; the full spec (see :func:`child`)."""
+    while True:
+        try:
+            data, ancdata, _, _ = ctl.recvmsg(1 << 20, 64)
+            break
+        except InterruptedError:
+            continue
+    fds: list[int] = []
+    for level, kind, payload in ancdata:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            n = len(payload) // 4
+            fds.extend(struct.unpack(f"{n}i", payload[: n * 4]))
+    spec = marshal.loads(data) if data else {}
+    if spec.get("event") != "specialize" or len(fds) != 1:
+        raise LaunchError("spare released without a function")
+    attach_code(fds[0])
+    os.close(fds[0])
+    os.setpriority(os.PRIO_PROCESS, 0, 0)  # back from SPARE_NICE (needs CAP_SYS_NICE: now)
+    return {**spare, **spec}
 
 
 def report_error(exec_fd: int, exc: BaseException) -> None:
@@ -352,6 +394,8 @@ def main() -> None:
     try:
         prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         spec = marshal.loads(ctl.recv(1 << 20))
+        if spec.get("spare"):  # made ahead: cold starts come first; PID 1 inherits it
+            os.setpriority(os.PRIO_PROCESS, 0, SPARE_NICE)
         flags = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWPID
         _check(_libc.unshare(flags), "unshare")
         lo_up()
@@ -373,7 +417,7 @@ def main() -> None:
         os._exit(126)
     if pid == 0:
         try:
-            child(spec, exec_fd)
+            child(spec, exec_fd, ctl)
         except BaseException as exc:
             report_error(exec_fd, exc)
         os._exit(127)
@@ -382,6 +426,8 @@ def main() -> None:
         ctl.send(marshal.dumps({"event": "child", "pid": pid}))
     except OSError:
         pass
+    if spec.get("spare"):
+        os.setpriority(os.PRIO_PROCESS, 0, 0)
     waiter(ctl, pid)
 
 

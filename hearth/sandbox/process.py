@@ -238,15 +238,20 @@ class ProcessSandbox:
         return msg
 
     # --- stems (see hearth.sandbox.stems) ---------------------------------------------
-    async def _start_stem(self) -> None:
-        """Everything of a fork-path start that does not depend on the function: uid,
-        cgroup (joined), ``/tmp``, output pipe, namespaces (with the egress veth if the
-        spec has ``network="egress"``), root without ``/var/task``.
-        :meth:`specialize` does the rest. ``self._spec`` is the stem's placeholder."""
+    async def _start_stem(self, *, by_exec: bool = False) -> None:
+        """Everything of a start that does not depend on the function: uid, cgroup
+        (joined), ``/tmp``, output pipe, namespaces (with the egress veth if the spec has
+        ``network="egress"``), root without ``/var/task``. :meth:`specialize` does the
+        rest. ``self._spec`` is the stem's placeholder.
+
+        ``by_exec``: a *spare* of the exec path (a spawned launcher, as :meth:`_start`
+        without a zygote: joined to the cgroups before it gets the spec, so its PID 1 is
+        forked inside them), not a stem forked by a zygote."""
         spec, be = self._spec, self._backend
         deadline = time.monotonic() + be.start_timeout
         async with self._life.starting():
-            if be.zygotes is None:
+            zygotes = be.zygotes
+            if zygotes is None and not by_exec:
                 raise SandboxError("stems need a zygote")
             self._uid = be.uids.acquire()
             self._life.push("uid", lambda: be.uids.release(self._uid))
@@ -254,7 +259,10 @@ class ProcessSandbox:
             tmp = await self._prepare_tmp()
             net, w = await self._network_and_output()
             try:
-                launcher = await be.zygotes.launcher(spec, w, op="stem")
+                if by_exec or zygotes is None:
+                    launcher: Launcher | None = Launcher(be.nsinit, w)
+                else:
+                    launcher = await zygotes.launcher(spec, w, op="stem")
             finally:
                 os.close(w)
             if launcher is None:
@@ -262,7 +270,12 @@ class ProcessSandbox:
             self._launcher = launcher
             self._life.push("launcher fds", launcher.close)
             self._life.push("processes", self._kill_processes)
-            launcher.send(self._stem_part(tmp, net))
+            loop = asyncio.get_running_loop()
+            part = self._stem_part(tmp, net)
+            if by_exec:
+                await loop.run_in_executor(None, cg.join, launcher.pid)
+                part["spare"] = True
+            launcher.send(part)
             msg = await self._recv_api(launcher, deadline)
             if net is not None:  # the egress veth is the sandbox's, not the function's
                 await net.attach(int(msg["pid"]))
@@ -270,9 +283,9 @@ class ProcessSandbox:
             msg, _ = await launcher.recv(deadline)
             if msg.get("event") != "child":
                 raise SandboxError(f"unexpected launcher message {msg}")
-            loop = asyncio.get_running_loop()
-            await loop.run_in_executor(None, join_forked, cg, launcher)
-            launcher.send({"event": "cgroup"})
+            if not by_exec:
+                await loop.run_in_executor(None, join_forked, cg, launcher)
+                launcher.send({"event": "cgroup"})
 
     @property
     def usable_stem(self) -> bool:
@@ -288,8 +301,9 @@ class ProcessSandbox:
         """Turn this stem into the sandbox of ``spec`` (of the stem's key, see .stems).
 
         The stem's PID 1 is in its cgroups already, waiting on the control socket: it gets
-        the function's part of the launch spec, binds the code at ``/var/task``, pivots,
-        drops privileges and runs the bootstrap, exactly as a fork-path start does."""
+        the function's part of the launch spec, binds the code at ``/var/task``, drops
+        privileges and runs the bootstrap (a fork-path stem) or execs ``argv`` (an
+        exec-path spare), exactly as a start from scratch does."""
         deadline = time.monotonic() + self._backend.start_timeout
         launcher, cg = self._launcher, self._cg
         async with self._life.starting():
@@ -397,8 +411,9 @@ class ProcessBackend:
     detects the cgroup version, sweeps sandbox cgroups left by a crashed earlier server
     and starts pre-formatting ``/tmp`` images. ``config.extra`` keys:
     ``start_timeout`` (seconds, default 10), ``scratch_pool`` (images kept ready per
-    size, default 2), ``stem_pool`` (pre-made fork-path sandboxes kept ready per runtime
-    and /tmp size once one was asked for, default 4; 0 turns stems off, see :mod:`.stems`),
+    size, default 2), ``stem_pool`` (pre-made sandboxes kept ready per runtime command, mounts
+    and /tmp size once one was asked for, default 4; 0 turns stems and spares off, see
+    :mod:`.stems`),
     ``egress_subnet`` (IPv4 /16 for egress veths, default 10.213.0.0/16).
     """
 
@@ -482,20 +497,32 @@ class ProcessBackend:
         make: Callable[[], ProcessSandbox] | None = None,
     ) -> ProcessSandbox:
         stem = self.stems.take(spec) if fork and make is None else None
-        sandbox = stem or (make() if make is not None else ProcessSandbox(self, spec, fork=fork))
-        self._live[spec.env_id] = sandbox
-        sandbox._life.push("registration", lambda: self._forget(spec.env_id))
         if stem is not None:
-            await stem.specialize(spec)
-        else:
-            await sandbox._start()
+            self._register(spec.env_id, stem)
+            try:
+                await stem.specialize(spec)
+                return stem
+            except SandboxError as exc:  # torn down (and forgotten) already
+                # Nothing of the function ran (its exec or hand-over is what failed): a
+                # stem that died while it waited is replaced by a start from scratch.
+                log.warning("sandbox %s: stem failed (%s); starting anew", spec.env_id, exc)
+        sandbox = make() if make is not None else ProcessSandbox(self, spec, fork=fork)
+        self._register(spec.env_id, sandbox)
+        await sandbox._start()
         return sandbox
 
+    def _register(self, env_id: str, sandbox: ProcessSandbox) -> None:
+        self._live[env_id] = sandbox
+        sandbox._life.push("registration", lambda: self._forget(env_id))
+
     def _stem_key(self, spec: SandboxSpec) -> Key | None:
-        """Starts of ``spec`` may use a stem of this key (None: they may not)."""
+        """Starts of ``spec`` may use a stem of this key (None: they may not).
+
+        The key ends with how the stem is made: ``"fork"`` (by the runtime's zygote,
+        for the specs it forks) or ``"exec"`` (a spawned launcher: Node, custom runtimes,
+        Python functions that cannot fork). The mounts are part of it because they are
+        bound before the stem pivots into its root, whose ``/`` is read-only then."""
         if spec.template or spec.inherit_fds:
-            return None
-        if self.zygotes is None or not self.zygotes.would_fork(spec):
             return None
         if not codetree.supported():
             return None
@@ -504,13 +531,16 @@ class ProcessBackend:
             mounts = tuple((os.path.realpath(m.host_path), m.sandbox_path) for m in spec.mounts)
             self._real_mounts[spec.mounts] = mounts
         shm = min(SHM_MB, spec.memory_mb)
-        return (tuple(spec.argv), mounts, spec.ephemeral_mb, shm, spec.network)
+        by_fork = self.zygotes is not None and self.zygotes.would_fork(spec)
+        kind = "fork" if by_fork else "exec"
+        return (tuple(spec.argv), mounts, spec.ephemeral_mb, shm, spec.network, kind)
 
-    async def _make_stem(self, template: SandboxSpec) -> ProcessSandbox:
+    async def _make_stem(self, template: SandboxSpec, key: Key) -> ProcessSandbox:
         if self._closed:
             raise SandboxError("backend is closed")
-        stem = ProcessSandbox(self, template, fork=True)
-        await stem._start_stem()
+        by_exec = key[-1] == "exec"
+        stem = ProcessSandbox(self, template, fork=not by_exec)
+        await stem._start_stem(by_exec=by_exec)
         return stem
 
     def _forget(self, env_id: str) -> None:

@@ -1,4 +1,4 @@
-"""Stems: fork-path sandboxes made ahead, before anyone knows which function they will run.
+"""Stems: sandboxes made ahead, before anyone knows which function they will run.
 
 A stem is a :class:`~hearth.sandbox.process.ProcessSandbox` forked by a runtime zygote
 that has done every function-independent step of a start: uid, cgroups (joined: on cgroup
@@ -11,12 +11,20 @@ privileges (uid, capabilities, no_new_privs, seccomp) and runs the pre-loaded bo
 exactly as a fork-path start does -- nothing of the function runs earlier, and nothing of
 it is in the stem before: a stem is never shared, it *becomes* one sandbox.
 
+The exec path has the same in *spares*: for Node and custom runtimes, and Python
+functions a zygote cannot fork (:func:`hearth.sandbox.zygote.forkable`), a stem is a
+spawned launcher (:mod:`hearth.sandbox._nsinit`, joined to its cgroups before it gets its
+spec) whose PID 1 has built and entered the root without ``/var/task`` and emptied its
+bounding set; specialized, it mounts the code, sets the hostname, drops privileges as any
+exec-path start and execs the runtime command with the function's environment.
+
 Measured here (2 vCPUs, loaded): a fork-path start from ``backend.start()`` to the
 runtime's first Runtime API request took ~23 ms median; a start from a stem ~3-5 ms.
 
-Key: runtime command, its mounts, ``/tmp`` size, ``/dev/shm`` size and network mode (an
-egress stem has its veth attached and configured); only forkable specs
-(:func:`hearth.sandbox.zygote.forkable`), never a SnapStart template's. A key gets a pool
+Key: runtime command, its mounts (bound before the pivot, after which ``/`` is read-only:
+a layer set under ``/opt`` gets a pool of its own), ``/tmp`` size, ``/dev/shm`` size,
+network mode (an egress stem has its veth attached and configured) and the path (fork or
+exec); never a SnapStart template's, nor a spec with inherited fds. A key gets a pool
 the first time a start asks for it (that start takes the ordinary fork path); the pool
 then keeps ``per_key`` stems ready, making up to ``parallel`` at once in the background,
 :data:`REFILL_DELAY` after a take.
@@ -55,7 +63,7 @@ class StemPool:
 
     def __init__(
         self,
-        make: Callable[[SandboxSpec], Awaitable[ProcessSandbox]],
+        make: Callable[[SandboxSpec, Key], Awaitable[ProcessSandbox]],
         key_of: Callable[[SandboxSpec], Key | None],
         per_key: int = 4,
         parallel: int = 2,
@@ -126,7 +134,9 @@ class StemPool:
                 replace(template, env_id=f"stem-{uuid.uuid4().hex[:16]}")
                 for _ in range(min(missing, self.parallel))
             ]
-            results = await asyncio.gather(*(self._make(s) for s in batch), return_exceptions=True)
+            results = await asyncio.gather(
+                *(self._make(s, key) for s in batch), return_exceptions=True
+            )
             for res in results:
                 if isinstance(res, BaseException):
                     failures += 1

@@ -127,6 +127,9 @@ def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProcessBackend
             cgroup_root_name=ROOT_NAME,
             sandbox_uid_base=UID_BASE,
             uid_count=UID_COUNT,
+            # Starts from scratch: spares made ahead hold cgroups and loop devices between
+            # tests (the leak check); they have tests of their own (test_spares_exec.py).
+            extra={"stem_pool": "0"},
         )
     )
     yield be
