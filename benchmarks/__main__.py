@@ -16,6 +16,7 @@ from benchmarks import (
     bench_burst,
     bench_density,
     bench_invoke,
+    bench_node_cold,
     bench_queues,
     bench_sigv4,
     bench_snapstart,
@@ -25,6 +26,7 @@ from benchmarks._common import Row, table
 
 SUITES = {
     "invoke": bench_invoke.run,
+    "node": bench_node_cold.run,
     "throughput": bench_throughput.run,
     "burst": bench_burst.run,
     "density": bench_density.run,

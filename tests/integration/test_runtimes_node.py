@@ -399,3 +399,34 @@ def test_oversized_result_then_next_invocation(lam: Any, create: Any, size: int)
     resp, body = invoke_json(lam, name, {})
     assert "FunctionError" not in resp, body
     assert body == {"calls": 3}  # the same environment went on serving
+
+
+#: How long before the handler ran its sandbox's PID 1 (this node process) was forked,
+#: from /proc (starttime in clock ticks since boot, USER_HZ 100 on Linux) and /proc/uptime.
+PID1_AGE = """
+const fs = require('fs');
+exports.handler = async (event) => {
+  const stat = fs.readFileSync('/proc/self/stat', 'utf8');
+  const started = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]) / 100;
+  const uptime = Number(fs.readFileSync('/proc/uptime', 'utf8').split(' ')[0]);
+  return {age: uptime - started, pid: process.pid, uid: process.getuid(), event};
+};
+"""
+
+
+def test_cold_start_from_a_spare(lam: Any, create: Any) -> None:
+    """A cold start of a node function takes a spare sandbox made ahead (see
+    hearth.sandbox.stems): its PID 1 existed before the function was even created, and it
+    answers as any other start does."""
+    first = create({"index.js": PID1_AGE})
+    resp, body = invoke_json(lam, first, {"n": 0})  # makes the pool of its key if none
+    assert "FunctionError" not in resp, body
+    for attempt in range(3):
+        time.sleep(2.0)  # the pool is filled by now
+        name = create({"index.js": PID1_AGE})
+        resp, body = invoke_json(lam, name, {"n": attempt})
+        assert "FunctionError" not in resp, body
+        assert body["event"] == {"n": attempt} and body["pid"] == 1 and body["uid"] != 0
+        if body["age"] > 1.0:  # forked before this function existed: a spare
+            return
+    pytest.fail(f"no cold start took a spare: PID 1 was {body['age']:.2f} s old")
