@@ -1,11 +1,12 @@
 """Stems: sandboxes made ahead, before anyone knows which function they will run.
 
 A stem is a :class:`~hearth.sandbox.process.ProcessSandbox` forked by a runtime zygote
-that has done every function-independent step of a start: uid, cgroups (joined: on cgroup
-v1 a migration waits for an RCU grace period, ~9 ms here), a ``/tmp`` loop device,
-namespaces, the listening Runtime API socket, and the root file system built up to the
-point where the function's code would be bound at ``/var/task``. Its PID 1 then waits on
-its control socket. A cold start that finds a stem of its key only sends the function's
+(on the exec path: a spawned launcher, a *spare*, see below) that has done every
+function-independent step of a start: uid, cgroups (joined: on cgroup v1 a migration
+waits for an RCU grace period, ~9 ms here), a ``/tmp`` loop device, namespaces, the
+listening Runtime API socket, and the root file system built up to the point where the
+function's code would be bound at ``/var/task``. Its PID 1 then waits on its control
+socket. A cold start that finds a stem of its key only sends the function's
 part of the spec (:meth:`ProcessSandbox.specialize`): PID 1 binds the code, pivots, drops
 privileges (uid, capabilities, no_new_privs, seccomp) and runs the pre-loaded bootstrap,
 exactly as a fork-path start does -- nothing of the function runs earlier, and nothing of
