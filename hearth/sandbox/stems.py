@@ -57,6 +57,8 @@ RETRY_DELAY = 0.5
 #: Seconds between a take and the refill it causes (measured: invoke of a new environment
 #: p50 16-20 ms refilling at once, 12-13 ms after 50 ms, same runs alternating).
 REFILL_DELAY = 0.05
+#: Seconds without a start of a key after which its ready stems are let go.
+KEY_IDLE = 600.0
 
 
 class StemPool:
@@ -79,6 +81,8 @@ class StemPool:
         self._closed = False
         self.taken = 0
         self.refill_delay = REFILL_DELAY
+        self.key_idle = KEY_IDLE
+        self._expiry: dict[Key, asyncio.TimerHandle] = {}
 
     def take(self, spec: SandboxSpec) -> ProcessSandbox | None:
         """A ready stem for ``spec``, or None (then the pool of its key is (re)filled)."""
@@ -97,10 +101,25 @@ class StemPool:
             self._discard(candidate)
         if key not in self._templates:
             self._templates[key] = replace(spec, env={})
+        old = self._expiry.pop(key, None)
+        if old is not None:
+            old.cancel()
+        self._expiry[key] = asyncio.get_running_loop().call_later(self.key_idle, self._expire, key)
         self._fill_soon(key)
         if stem is not None:
             self.taken += 1
         return stem
+
+    def _expire(self, key: Key) -> None:
+        """No start of this key for ``key_idle`` seconds: its ready stems go (each holds
+        processes, a cgroup and a ``/tmp`` device); the next start of the key refills it."""
+        self._expiry.pop(key, None)
+        self._templates.pop(key, None)
+        filler = self._fillers.pop(key, None)
+        if filler is not None:
+            filler.cancel()
+        for stem in self._ready.pop(key, deque()):
+            self._discard(stem)
 
     @property
     def closed(self) -> bool:
@@ -128,9 +147,9 @@ class StemPool:
         await asyncio.sleep(self.refill_delay)
         while not self._closed:
             missing = self.per_key - len(ready)
-            if missing <= 0:
+            template = self._templates.get(key)
+            if missing <= 0 or template is None:  # full, or the key expired
                 return
-            template = self._templates[key]
             batch = [
                 replace(template, env_id=f"stem-{uuid.uuid4().hex[:16]}")
                 for _ in range(min(missing, self.parallel))
@@ -142,7 +161,7 @@ class StemPool:
                 if isinstance(res, BaseException):
                     failures += 1
                     log.debug("stem for %s not made: %s", key[0], res)
-                elif self.closed:  # closed while this batch was made
+                elif self.closed or key not in self._templates:  # closed / expired meanwhile
                     self._discard(res)
                 else:
                     failures = 0
@@ -156,6 +175,9 @@ class StemPool:
     async def aclose(self) -> None:
         """Stop filling and kill every ready stem."""
         self._closed = True
+        for handle in self._expiry.values():
+            handle.cancel()
+        self._expiry.clear()
         for task in list(self._fillers.values()):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
