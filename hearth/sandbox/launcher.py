@@ -99,6 +99,17 @@ class Launcher:
         except OSError as exc:
             raise SandboxError(f"cannot send the spec to the launcher: {exc}") from exc
 
+    async def expect(
+        self, event: str, nfds: int, deadline: float
+    ) -> tuple[dict[str, Any], list[int]]:
+        """The next message, which must be ``event`` carrying exactly ``nfds`` fds."""
+        msg, fds = await self.recv(deadline)
+        if msg.get("event") != event or len(fds) != nfds:
+            for fd in fds:
+                os.close(fd)
+            raise SandboxError(f"unexpected launcher message {msg} (expected {event!r})")
+        return msg, fds
+
     async def recv(self, deadline: float) -> tuple[dict[str, Any], list[int]]:
         """Next control message from the launcher, with any fds it carried."""
         while True:

@@ -187,13 +187,11 @@ class ProcessSandbox:
             if forked is None:
                 await loop.run_in_executor(None, cg.join, launcher.pid)  # overlaps its start-up
             launcher.send(self._launch_spec(tmp, net))
-            msg = await self._recv_api(launcher, deadline)
+            msg, _ = await self._recv_api(launcher, deadline)
             if net is not None:
                 await net.attach(int(msg["pid"]))
                 launcher.send({"event": "veth"})
-            msg, _ = await launcher.recv(deadline)
-            if msg.get("event") != "child":
-                raise SandboxError(f"unexpected launcher message {msg}")
+            await launcher.expect("child", 0, deadline)
             if forked is not None:  # joined while it set up (see hearth.sandbox.zygote)
                 await loop.run_in_executor(None, join_forked, cg, launcher)
                 launcher.send({"event": "cgroup"})
@@ -225,17 +223,16 @@ class ProcessSandbox:
         self._life.push("output pipe", self._close_output)
         return net, w
 
-    async def _recv_api(self, launcher: Launcher, deadline: float) -> dict[str, Any]:
-        """Take the sandbox's listening Runtime API socket from the launcher's "netns"."""
-        msg, fds = await launcher.recv(deadline)
-        if msg.get("event") != "netns" or len(fds) != 1:
-            for fd in fds:
-                os.close(fd)
-            raise SandboxError(f"unexpected launcher message {msg}")
+    async def _recv_api(
+        self, launcher: Launcher, deadline: float, extra_fds: int = 0
+    ) -> tuple[dict[str, Any], list[int]]:
+        """Take the sandbox's listening Runtime API socket from the launcher's "netns"
+        message; return the message and the ``extra_fds`` fds that came after it."""
+        msg, fds = await launcher.expect("netns", 1 + extra_fds, deadline)
         self._api = socket.socket(fileno=fds[0])
         self._api.setblocking(False)
         self._life.push("runtime api socket", self._api.close)
-        return msg
+        return msg, fds[1:]
 
     # --- stems (see hearth.sandbox.stems) ---------------------------------------------
     async def _start_stem(self, *, by_exec: bool = False) -> None:
@@ -276,13 +273,11 @@ class ProcessSandbox:
                 await loop.run_in_executor(None, cg.join, launcher.pid)
                 part["spare"] = True
             launcher.send(part)
-            msg = await self._recv_api(launcher, deadline)
+            msg, _ = await self._recv_api(launcher, deadline)
             if net is not None:  # the egress veth is the sandbox's, not the function's
                 await net.attach(int(msg["pid"]))
                 launcher.send({"event": "veth"})
-            msg, _ = await launcher.recv(deadline)
-            if msg.get("event") != "child":
-                raise SandboxError(f"unexpected launcher message {msg}")
+            await launcher.expect("child", 0, deadline)
             if not by_exec:
                 await loop.run_in_executor(None, join_forked, cg, launcher)
                 launcher.send({"event": "cgroup"})

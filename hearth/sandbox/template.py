@@ -39,7 +39,6 @@ import os
 import socket
 import time
 from collections import deque
-from types import SimpleNamespace
 from typing import Any
 
 from hearth.errors import SandboxError
@@ -110,40 +109,13 @@ class TemplateLauncher(ZygoteLauncher):
     """The waiter of a forked environment: its pid arrives later, as a pidfd."""
 
     def __init__(self, ctl: socket.socket, exec_r: int) -> None:
-        self.ctl = ctl
-        self.exec_r = exec_r
-        self.ctl.setblocking(False)
-        os.set_blocking(exec_r, False)
-        self.proc = SimpleNamespace(returncode=None)  # type: ignore[assignment]
-        self.pid = 0
-        self.pidfd = -1
-        self.init_pid = None
-        self.exit_status = None
-        self._exited = asyncio.get_running_loop().create_future()
-
-    def adopt(self, pidfd: int) -> None:
-        self.pidfd = pidfd
-        self.pid = pid_of(pidfd)
-        asyncio.get_running_loop().add_reader(pidfd, self._on_pidfd)
+        super().__init__(None, ctl, exec_r)
 
     def _note(self, msg: dict[str, Any]) -> None:
+        # The "child" message's pid is of the template's pid namespace: the host pid comes
+        # from the pidfd it carries (ForkedSandbox._start).
         if msg.get("event") == "exit":
             self.exit_status = int(msg["status"])
-
-    async def stop(self, grace: float) -> None:
-        if self.pidfd < 0 and not self._exited.done():  # never got as far as its pidfd
-            self._exited.set_result(255 << 8)
-        await super().stop(grace)
-
-    def close(self) -> None:
-        if self.pidfd >= 0:
-            asyncio.get_running_loop().remove_reader(self.pidfd)
-            os.close(self.pidfd)
-            self.pidfd = -1
-        if self.exec_r >= 0:
-            os.close(self.exec_r)
-            self.exec_r = -1
-        self.ctl.close()
 
 
 class SandboxTemplate:
@@ -370,27 +342,16 @@ class ForkedSandbox(ProcessSandbox):
                 child_ctl.close()
                 for fd in (exec_w, w, tmp_fd):
                     os.close(fd)
-            msg, fds = await launcher.recv(deadline)
-            if msg.get("event") != "netns" or len(fds) != 2:
-                for fd in fds:
-                    os.close(fd)
-                raise SandboxError(f"unexpected environment message {msg}")
-            self._api = socket.socket(fileno=fds[0])
-            self._api.setblocking(False)
-            self._life.push("runtime api socket", self._api.close)
-            launcher.adopt(fds[1])
+            _, (pidfd,) = await self._recv_api(launcher, deadline, extra_fds=1)
+            launcher.adopt(pidfd, pid_of(pidfd))
             if net is not None:
                 await net.attach(launcher.pid)
                 launcher.send({"event": "veth"})
-            msg, fds = await launcher.recv(deadline)
-            if msg.get("event") != "child" or len(fds) != 1:
-                for fd in fds:
-                    os.close(fd)
-                raise SandboxError(f"unexpected environment message {msg}")
+            _, (child,) = await launcher.expect("child", 1, deadline)
             try:
-                launcher.init_pid = pid_of(fds[0])
+                launcher.init_pid = pid_of(child)
             finally:
-                os.close(fds[0])
+                os.close(child)
             await loop.run_in_executor(None, join_forked, cg, launcher)
             if not self.held:
                 await self._go(deadline)

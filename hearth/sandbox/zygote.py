@@ -183,20 +183,27 @@ class ZygoteLauncher(Launcher):
     _watching = False
     """Exits are watched on the control socket (:meth:`watch`)."""
 
-    def __init__(self, pid: int, ctl: socket.socket, exec_r: int) -> None:
+    def __init__(self, pid: int | None, ctl: socket.socket, exec_r: int) -> None:
+        """``pid`` None: the process is known later (:meth:`adopt`)."""
         # Launcher.__init__ spawns a process; this one exists already: set the same state.
         self.ctl = ctl
         self.exec_r = exec_r
         self.ctl.setblocking(False)
         os.set_blocking(exec_r, False)
         self.proc = SimpleNamespace(returncode=None)  # type: ignore[assignment]
-        self.pid = pid
-        self.pidfd = os.pidfd_open(pid)
+        self.pid = 0
+        self.pidfd = -1
         self.init_pid = None
         self.exit_status = None
-        loop = asyncio.get_running_loop()
-        self._exited = loop.create_future()
-        loop.add_reader(self.pidfd, self._on_pidfd)
+        self._exited = asyncio.get_running_loop().create_future()
+        if pid is not None:
+            self.adopt(os.pidfd_open(pid), pid)
+
+    def adopt(self, pidfd: int, pid: int) -> None:
+        """Watch the launcher's exit through ``pidfd`` (of process ``pid``)."""
+        self.pidfd = pidfd
+        self.pid = pid
+        asyncio.get_running_loop().add_reader(pidfd, self._on_pidfd)
 
     def watch(self) -> None:
         """Once started: notice the waiter's exit by EOF on the control socket, and close
@@ -236,6 +243,8 @@ class ZygoteLauncher(Launcher):
                 self._note(marshal.loads(data))
 
     async def stop(self, grace: float) -> None:
+        if self.pid == 0 and not self._exited.done():  # never adopted: nothing to wait for
+            self._exited.set_result(255 << 8)
         if not self.exited:
             try:
                 await asyncio.wait_for(self.wait(), grace)

@@ -102,34 +102,8 @@ class RuntimeApi:
             else:
                 self._parked = invocation
             return invocation
-        if rest == "init/error":
-            if req.method != "POST":
-                return _error(405, "MethodNotAllowed", "init/error takes POST")
-            state = self._current_state()
-            if state != "Started":
-                return _error(
-                    403,
-                    "InvalidStateTransition",
-                    f"State transition from {state} to InitError failed for runtime."
-                    " Error: State transition is not allowed",
-                )
-            error_type = req.headers.get("lambda-runtime-function-error-type", "Runtime.Unknown")
-            self._target.post_init_error(error_type, req.body)
-            return _ACCEPTED
-        if rest == "restore/error":  # SnapStart: an after-restore hook failed
-            if req.method != "POST":
-                return _error(405, "MethodNotAllowed", "restore/error takes POST")
-            state = self._current_state()
-            if state != "Started" or not self._target.restore:
-                return _error(
-                    403,
-                    "InvalidStateTransition",
-                    f"State transition from {state} to RestoreError failed for runtime."
-                    " Error: State transition is not allowed",
-                )
-            error_type = req.headers.get("lambda-runtime-function-error-type", "Runtime.Unknown")
-            self._target.post_restore_error(error_type, req.body)
-            return _ACCEPTED
+        if rest in ("init/error", "restore/error"):  # restore/error: SnapStart's hooks
+            return self._phase_error(req, rest)
         if rest.startswith("invocation/"):
             request_id, _, verb = rest[len("invocation/") :].partition("/")
             if req.method != "POST":
@@ -166,6 +140,28 @@ class RuntimeApi:
             self._state = "Running"
             self._parked = None
         return self._state
+
+    def _phase_error(self, req: Request, rest: str) -> Response:
+        """``init/error`` (Init failed) or ``restore/error`` (an after-restore hook failed,
+        in an environment forked from a SnapStart template): taken only while Started."""
+        restore = rest == "restore/error"
+        if req.method != "POST":
+            return _error(405, "MethodNotAllowed", f"{rest} takes POST")
+        state = self._current_state()
+        if state != "Started" or (restore and not self._target.restore):
+            target = "RestoreError" if restore else "InitError"
+            return _error(
+                403,
+                "InvalidStateTransition",
+                f"State transition from {state} to {target} failed for runtime."
+                " Error: State transition is not allowed",
+            )
+        error_type = req.headers.get("lambda-runtime-function-error-type", "Runtime.Unknown")
+        if restore:
+            self._target.post_restore_error(error_type, req.body)
+        else:
+            self._target.post_init_error(error_type, req.body)
+        return _ACCEPTED
 
     def oversized(self, req: Request) -> Response:
         """A response past the limit: the invocation fails with Function.ResponseSizeTooLarge.

@@ -159,15 +159,14 @@ class RuntimeClient:
         )
 
     def post_init_error(self, error_document, error_type):
-        return self.post(
-            "/init/error",
-            error_document,
-            f"Content-Type: application/json\r\n{_ERROR_TYPE_HEADER}: {error_type}\r\n",
-        )
+        return self._post_error("/init/error", error_document, error_type)
 
     def post_restore_error(self, error_document, error_type):
+        return self._post_error("/restore/error", error_document, error_type)
+
+    def _post_error(self, path, error_document, error_type):
         return self.post(
-            "/restore/error",
+            path,
             error_document,
             f"Content-Type: application/json\r\n{_ERROR_TYPE_HEADER}: {error_type}\r\n",
         )
