@@ -32,7 +32,7 @@ from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
 from hearth.api.functions import FunctionsApi
-from hearth.api.names import FunctionRef, merge_qualifier, parse_function_name, path_param
+from hearth.api.names import FunctionRef, parse_function_name, path_param, qualified_ref
 from hearth.api.types import Principal, Request, Response
 from hearth.api.wire import (
     ValidationError,
@@ -114,9 +114,7 @@ class ConcurrencyApi:
     # -- helpers --------------------------------------------------------------------------
     @staticmethod
     def _ref(p: Principal, req: Request, m: re.Match[str]) -> FunctionRef:
-        ref = parse_function_name(path_param(m.group("fn")), p.account_id)
-        query = dict(parse_qsl(req.query, keep_blank_values=True))
-        return FunctionRef(ref.name, merge_qualifier(ref, query.get("Qualifier")))
+        return qualified_ref(m.group("fn"), req.query, p.account_id)
 
     async def _exists(self, p: Principal, ref: FunctionRef) -> str:
         """The function's name; raises ResourceNotFound as GetFunction does."""

@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import parse_qsl
 
 from hearth.api.functions import FunctionsApi
-from hearth.api.names import FunctionRef, merge_qualifier, parse_function_name, path_param
+from hearth.api.names import FunctionRef, qualified_ref
 from hearth.api.types import Principal, Request, Response
 from hearth.api.wire import check_enum, check_string, json_response, parse_json_body
 from hearth.errors import InvalidParameterValue
@@ -44,9 +43,7 @@ class FunctionSettingsApi:
 
     @staticmethod
     def _ref(p: Principal, req: Request, m: re.Match[str], max_len: int) -> FunctionRef:
-        ref = parse_function_name(path_param(m.group("fn")), p.account_id, max_len=max_len)
-        query = dict(parse_qsl(req.query, keep_blank_values=True))
-        return FunctionRef(ref.name, merge_qualifier(ref, query.get("Qualifier")))
+        return qualified_ref(m.group("fn"), req.query, p.account_id, max_len=max_len)
 
     @staticmethod
     def _runtime_doc(cfg: FunctionConfig) -> dict[str, str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from urllib.parse import unquote
+from urllib.parse import parse_qsl, unquote
 
 from hearth.api.wire import validation_error
 from hearth.errors import InvalidParameterValue, ResourceNotFound
@@ -49,6 +49,14 @@ def parse_function_name(
 
 def path_param(segment: str) -> str:
     return unquote(segment)
+
+
+def qualified_ref(segment: str, query: str, account_id: str, *, max_len: int = 140) -> FunctionRef:
+    """The function of a ``{FunctionName}`` path segment (percent-encoded) and its
+    qualifier, from the name or ``?Qualifier=`` (which must agree)."""
+    ref = parse_function_name(path_param(segment), account_id, max_len=max_len)
+    given = dict(parse_qsl(query, keep_blank_values=True)).get("Qualifier")
+    return FunctionRef(ref.name, merge_qualifier(ref, given))
 
 
 def merge_qualifier(ref: FunctionRef, query_qualifier: str | None) -> str | None:

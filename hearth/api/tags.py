@@ -42,8 +42,8 @@ class TagsApi:
         add_route("POST", _PATH, self._tag)
         add_route("DELETE", _PATH, self._untag)
 
-    def _name(self, p: Principal, m: re.Match[str]) -> tuple[str, str]:
-        """(function name, its ARN as given) of the request's ``{ARN}``."""
+    def _name(self, p: Principal, m: re.Match[str]) -> str:
+        """The name of the function the request's ``{ARN}`` names."""
         arn = path_param(m.group("arn"))
         match = _FUNCTION_ARN.fullmatch(arn)
         if match is None:
@@ -59,15 +59,15 @@ class TagsApi:
                 "Tags on function aliases and versions are not supported. Please specify a"
                 " function ARN."
             )
-        return match.group("name"), arn
+        return match.group("name")
 
     async def _list(self, p: Principal, req: Request, m: re.Match[str]) -> Response:
-        name, _ = self._name(p, m)
+        name = self._name(p, m)
         tags = await self._functions.tags(p.account_id, p.region, name)
         return json_response(200, {"Tags": tags})
 
     async def _tag(self, p: Principal, req: Request, m: re.Match[str]) -> Response:
-        name, _ = self._name(p, m)
+        name = self._name(p, m)
         body = parse_json_body(req.body)
         new = body.get("Tags")
         if not isinstance(new, dict) or not new:
@@ -86,7 +86,7 @@ class TagsApi:
         return _NO_CONTENT
 
     async def _untag(self, p: Principal, req: Request, m: re.Match[str]) -> Response:
-        name, _ = self._name(p, m)
+        name = self._name(p, m)
         keys = {v for k, v in parse_qsl(req.query, keep_blank_values=True) if k == "tagKeys"}
         if not keys:
             raise validation_error(None, "tagKeys", "not be null")

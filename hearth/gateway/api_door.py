@@ -49,7 +49,7 @@ from hearth.gateway.events import (
 from hearth.gateway.invoker import EventTooLarge, RouterLike, encode_event, invoke_function
 from hearth.gateway.routes import Match
 from hearth.gateway.throttle import Buckets
-from hearth.gateway.url_door import Verifier, addressed, iam_context, message
+from hearth.gateway.url_door import Verifier, addressed, claims, iam_context, message
 from hearth.invoke.router import new_request_id
 
 log = logging.getLogger(__name__)
@@ -81,9 +81,7 @@ class HttpApiDoor:
         self.verifier: Verifier | None = None  # for routes with authorizationType AWS_IAM
 
     def claims(self, req: Request) -> bool:
-        if req.path.startswith(PATH_PREFIX):
-            return True
-        return _HOST.fullmatch(req.headers.get("host", "").lower()) is not None
+        return claims(req, PATH_PREFIX, _HOST)
 
     async def __call__(self, req: Request) -> Response:
         target = addressed(req, _HOST, _PATH)

@@ -64,6 +64,14 @@ def addressed(req: Request, host: re.Pattern[str], path: re.Pattern[str]) -> tup
     return pm.group("id"), pm.group("rest") or "/"
 
 
+def claims(req: Request, prefix: str, host: re.Pattern[str]) -> bool:
+    """Whether a request is for a front door: its path form (``prefix``) or Host form."""
+    return (
+        req.path.startswith(prefix)
+        or host.fullmatch(req.headers.get("host", "").lower()) is not None
+    )
+
+
 class FunctionUrlDoor:
     def __init__(self, urls: FunctionUrls, router: RouterLike, verifier: Verifier) -> None:
         self._urls = urls
@@ -71,9 +79,7 @@ class FunctionUrlDoor:
         self._verifier = verifier
 
     def claims(self, req: Request) -> bool:
-        if req.path.startswith(PATH_PREFIX):
-            return True
-        return _HOST.fullmatch(req.headers.get("host", "").lower()) is not None
+        return claims(req, PATH_PREFIX, _HOST)
 
     async def __call__(self, req: Request) -> Response:
         target = addressed(req, _HOST, _PATH)
