@@ -357,6 +357,26 @@ def specialization(spare: dict[str, Any], ctl: socket.socket) -> dict[str, Any]:
     return {**spare, **spec}
 
 
+def enter_namespaces(spec: dict[str, Any], ctl: socket.socket) -> None:
+    """Steps 2-3 of the protocol: new namespaces, ``lo`` up, the listening Runtime API
+    socket sent as "netns", and (egress) the wait for the backend's veth."""
+    flags = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWPID
+    _check(_libc.unshare(flags), "unshare")
+    lo_up()
+    api = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    api.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    api.bind(("127.0.0.1", spec["api_port"]))
+    api.listen(64)
+    msg = marshal.dumps({"event": "netns", "pid": os.getpid()})
+    rights = struct.pack("i", api.fileno())
+    ctl.sendmsg([msg], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, rights)])
+    api.close()
+    if spec["network"] == "egress":
+        reply = marshal.loads(ctl.recv(4096) or marshal.dumps({}))
+        if reply.get("event") != "veth":
+            raise LaunchError(f"egress setup aborted by the backend: {reply!r}")
+
+
 def report_error(exec_fd: int, exc: BaseException) -> None:
     msg = str(exc) if isinstance(exc, LaunchError) else f"{type(exc).__name__}: {exc}"
     try:  # noqa: SIM105
@@ -396,21 +416,7 @@ def main() -> None:
         spec = marshal.loads(ctl.recv(1 << 20))
         if spec.get("spare"):  # made ahead: cold starts come first; PID 1 inherits it
             os.setpriority(os.PRIO_PROCESS, 0, SPARE_NICE)
-        flags = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWPID
-        _check(_libc.unshare(flags), "unshare")
-        lo_up()
-        api = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        api.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        api.bind(("127.0.0.1", spec["api_port"]))
-        api.listen(64)
-        msg = marshal.dumps({"event": "netns", "pid": os.getpid()})
-        rights = struct.pack("i", api.fileno())
-        ctl.sendmsg([msg], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, rights)])
-        api.close()
-        if spec["network"] == "egress":
-            reply = marshal.loads(ctl.recv(4096) or marshal.dumps({}))
-            if reply.get("event") != "veth":
-                raise LaunchError(f"egress setup aborted by the backend: {reply}")
+        enter_namespaces(spec, ctl)
         pid = os.fork()
     except BaseException as exc:
         report_error(exec_fd, exc)

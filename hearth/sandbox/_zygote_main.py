@@ -130,29 +130,7 @@ def launch(
         if stem:  # made ahead: cold starts (specializations) come first; PID 1 inherits it
             os.setpriority(os.PRIO_PROCESS, 0, STEM_NICE)
         spec = marshal.loads(ctl.recv(1 << 20))
-        flags = (
-            nsinit.CLONE_NEWNS
-            | nsinit.CLONE_NEWNET
-            | nsinit.CLONE_NEWIPC
-            | nsinit.CLONE_NEWUTS
-            | nsinit.CLONE_NEWPID
-        )
-        nsinit._check(nsinit._libc.unshare(flags), "unshare")
-        nsinit.lo_up()
-        api = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        api.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        api.bind(("127.0.0.1", spec["api_port"]))
-        api.listen(64)
-        import struct
-
-        msg = marshal.dumps({"event": "netns", "pid": os.getpid()})
-        rights = struct.pack("i", api.fileno())
-        ctl.sendmsg([msg], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, rights)])
-        api.close()
-        if spec["network"] == "egress":
-            reply = marshal.loads(ctl.recv(4096) or marshal.dumps({}))
-            if reply.get("event") != "veth":
-                raise nsinit.LaunchError(f"egress setup aborted by the backend: {reply!r}")
+        nsinit.enter_namespaces(spec, ctl)
         go_r, go_w = os.pipe()
         pid = os.fork()
     except BaseException as exc:
