@@ -48,6 +48,10 @@ Handler = Callable[[Request], "Awaitable[Response] | Response"]
 """A coroutine function, or a function answering a Response or a Future of one."""
 
 MAX_HEADER_BYTES = 64 * 1024
+#: Header names as they come on the wire -> lower-cased str: a client sends the same few
+#: names on every request (one dict lookup instead of a decode and a lower per header).
+_NAMES: dict[bytes, str] = {}
+_MAX_NAMES = 512
 MAX_PIPELINED = 16  # requests parsed ahead of the one being served, per connection
 _REASONS = {s.value: s.phrase for s in HTTPStatus}
 
@@ -82,6 +86,7 @@ class HttpProtocol(asyncio.Protocol):
         self._on_too_large = on_too_large
         self._parser = httptools.HttpRequestParser(self)
         self._transport: asyncio.Transport | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._url = b""
         self._headers: dict[str, str] = {}
         self._header_bytes = 0
@@ -104,6 +109,8 @@ class HttpProtocol(asyncio.Protocol):
     # -- asyncio.Protocol -------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
+        # Kept: before Python 3.12 each get_running_loop() is a getpid system call.
+        self._loop = asyncio.get_running_loop()
         peer = transport.get_extra_info("peername")
         self._peer = peer[0] if isinstance(peer, tuple) else ""
 
@@ -144,7 +151,11 @@ class HttpProtocol(asyncio.Protocol):
         self._header_bytes += len(name) + len(value)
         if self._header_bytes > MAX_HEADER_BYTES:
             raise httptools.HttpParserError("headers too large")
-        key = name.decode("latin-1").lower()
+        key = _NAMES.get(name)
+        if key is None:
+            key = name.decode("latin-1").lower()
+            if len(_NAMES) < _MAX_NAMES:
+                _NAMES[name] = key
         val = value.decode("latin-1")
         old = self._headers.get(key)
         self._headers[key] = val if old is None else f"{old},{val}"
@@ -205,7 +216,8 @@ class HttpProtocol(asyncio.Protocol):
                 self._parked_req = (req, keep_alive)
                 answer.add_done_callback(self._parked_done)
                 return
-            task = asyncio.ensure_future(self._run(answer, req, keep_alive))
+            loop = self._loop or asyncio.get_running_loop()
+            task = loop.create_task(self._run(answer, req, keep_alive))
             self._task = task
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)

@@ -9,9 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import os
 import re
-import time
 from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qsl
 
@@ -20,7 +18,8 @@ from hearth.api.names import merge_qualifier, parse_function_name, path_param
 from hearth.api.types import Principal, Request, Response
 from hearth.api.wire import check_enum, check_int, json_response, parse_json_body
 from hearth.errors import AwsError, InvalidParameterValue, InvalidRequestContent, RequestTooLarge
-from hearth.invoke.router import Router, new_request_id
+from hearth.ids import new_request_id, new_trace_id
+from hearth.invoke.router import Router
 from hearth.worker.invocation import Invocation
 
 _API_DATE = re.compile(r"/20\d\d-\d\d-\d\d/")
@@ -234,8 +233,4 @@ def _invoked_arn(arn: str, qualifier: str | None) -> str:
 
 
 def _trace_id(headers: dict[str, str]) -> str:
-    given = headers.get("x-amzn-trace-id")
-    if given:
-        return given
-    rand = os.urandom(20).hex()
-    return f"Root=1-{int(time.time()):08x}-{rand[:24]};Parent={rand[24:]};Sampled=0"
+    return headers.get("x-amzn-trace-id") or new_trace_id()

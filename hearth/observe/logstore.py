@@ -268,25 +268,35 @@ class LogStore:
         The ingestion time is taken now. The group and stream are created on commit if
         they do not exist.
         """
-        message = _truncate(message)
-        size = len(message) + EVENT_OVERHEAD
-        event = (account, group, stream, int(timestamp_ms), now_ms(), message)
+        self.append_many(account, group, stream, timestamp_ms, (message,))
+
+    def append_many(
+        self, account: str, group: str, stream: str, timestamp_ms: int, messages: Sequence[str]
+    ) -> None:
+        """:meth:`append` of several events with one timestamp (one lock, one clock read:
+        an invoke's END and REPORT, the lines of one read of a sandbox's output)."""
+        ts = int(timestamp_ms)
+        ingested = time.time_ns() // 1_000_000
         with self._lock:
             if self._closing:
-                self._dropped += 1
+                self._dropped += len(messages)
                 return
             buf = self._buf
-            while buf and (
-                len(buf) >= self._max_events or self._buf_bytes + size > self._max_bytes
-            ):
-                old = buf.popleft()
-                self._buf_bytes -= len(old[5]) + EVENT_OVERHEAD
-                self._head_seq += 1
-                self._dropped += 1
             was_empty = not buf
-            buf.append(event)
-            self._buf_bytes += size
-            self._appended += 1
+            for message in messages:
+                if len(message) * 4 > MAX_MESSAGE_BYTES:
+                    message = _truncate(message)
+                size = len(message) + EVENT_OVERHEAD
+                while buf and (
+                    len(buf) >= self._max_events or self._buf_bytes + size > self._max_bytes
+                ):
+                    old = buf.popleft()
+                    self._buf_bytes -= len(old[5]) + EVENT_OVERHEAD
+                    self._head_seq += 1
+                    self._dropped += 1
+                buf.append((account, group, stream, ts, ingested, message))
+                self._buf_bytes += size
+                self._appended += 1
             if was_empty:
                 self._wake.set()
             if len(buf) >= self._batch_size:

@@ -100,6 +100,10 @@ class Sandbox(Protocol):
 
     def stats(self) -> Stats: ...
 
+    def peak_memory(self) -> int:
+        """:attr:`Stats.max_memory_bytes` alone (REPORT's figure: one statistics read)."""
+        ...
+
     def reset_peak(self) -> None:
         """Start a new peak-memory window (one per invocation)."""
         ...

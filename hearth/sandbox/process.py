@@ -150,6 +150,13 @@ class ProcessSandbox:
                 self._stats = Stats(self._cg.peak_bytes(), self._cg.cpu_ns())
         return self._stats
 
+    def peak_memory(self) -> int:
+        if not self._life.dead and self._cg is not None:
+            with contextlib.suppress(OSError, ValueError):
+                peak = self._cg.peak_bytes()
+                self._stats = Stats(peak, self._stats.cpu_ns)
+        return self._stats.max_memory_bytes
+
     def reset_peak(self) -> None:
         if not self._life.dead and self._cg is not None:
             self._cg.reset_peak()

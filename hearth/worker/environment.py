@@ -152,6 +152,10 @@ class Environment:
         self._invoke_deadline: float | None = None
         self._doomed = False
         """A kill is scheduled: never hand this environment out again."""
+        self._first_delivery = True
+        self._loop = asyncio.get_running_loop()
+        """Kept: on Python < 3.12 every ``asyncio.get_running_loop()`` is a ``getpid``
+        system call (its fork check), several per invoke."""
 
     # -- lifecycle --------------------------------------------------------------------
     def _transition(self, new: State) -> None:
@@ -183,7 +187,7 @@ class Environment:
             network=self._limits.network,  # type: ignore[arg-type]
         )
         self._started_at = time.monotonic()
-        loop = asyncio.get_running_loop()
+        loop = self._loop
         try:
             self._sandbox = await self._backend.start(spec)
             self._output = OutputCapture(
@@ -292,7 +296,7 @@ class Environment:
         invocations, and when it fires it either times the current one out or re-arms at
         its deadline (a warm function answering in ms wakes it once per timeout period).
         """
-        loop = asyncio.get_running_loop()
+        loop = self._loop
         self._timeout_at = loop.time() + delay
         if self._timer is None:
             self._timer = loop.call_at(self._timeout_at, self._timeout_due)
@@ -302,7 +306,7 @@ class Environment:
         at = self._timeout_at
         if not at:
             return  # nothing running: re-armed by the next delivery
-        loop = asyncio.get_running_loop()
+        loop = self._loop
         if loop.time() < at - 0.001:  # a later invocation's deadline
             self._timer = loop.call_at(at, self._timeout_due)
             return
@@ -372,7 +376,7 @@ class Environment:
     # -- invoke -----------------------------------------------------------------------
     async def invoke(self, inv: Invocation) -> InvokeResult:
         """Run one invocation. Never raises for function failures: they are results."""
-        loop = asyncio.get_running_loop()
+        loop = self._loop
         was_cold = self.init_ms is None
         self._transition(State.BUSY)
         if self._freezing is not None:
@@ -464,12 +468,10 @@ class Environment:
         out.drain()
         if self._sandbox is not None:
             with contextlib.suppress(Exception):
-                peak = self._sandbox.stats().max_memory_bytes
+                peak = self._sandbox.peak_memory()
                 res.max_memory_mb = math.ceil(peak / (1024 * 1024))
         platform = self._platform
         end = platform.end(request_id, error_type)
-        if end is not None:
-            out.emit(end)
         report = platform.report(
             Report(
                 request_id,
@@ -482,13 +484,17 @@ class Environment:
                 error_type,
             )
         )
-        if report is not None:
-            out.emit(report)
+        if end is not None and report is not None:
+            out.emit(end, report)
 
     def _deliver(self, inv: Invocation) -> Response:
         if self._output is not None:
-            # Whatever init printed belongs before START, as in Lambda's streams.
-            self._output.drain()
+            if self._first_delivery:
+                # Whatever init printed belongs before START, as in Lambda's streams. Later
+                # deliveries need no read: the last REPORT drained the pipe, and a line a
+                # background thread prints in between is read when the loop sees it.
+                self._first_delivery = False
+                self._output.drain()
             start = self._platform.start(inv.request_id, self.cfg.version)
             if start is not None:
                 self._output.emit(start)
@@ -547,7 +553,7 @@ class Environment:
         if self._pending is not None:
             inv, self._pending = self._pending, None
             return self._deliver(inv)
-        fut: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[Response] = self._loop.create_future()
         self._waiter = fut
         return fut
 

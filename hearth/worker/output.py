@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import Sequence
 from typing import Protocol
 
 MAX_LINE = 256 * 1024  # a longer line is cut into pieces, as CloudWatch caps events
@@ -19,8 +20,8 @@ TAIL_BYTES = 4096
 
 
 class LogSink(Protocol):
-    def append(
-        self, account_id: str, group: str, stream: str, timestamp_ms: int, message: str
+    def append_many(
+        self, account_id: str, group: str, stream: str, timestamp_ms: int, messages: Sequence[str]
     ) -> None: ...
 
 
@@ -51,9 +52,9 @@ class OutputCapture:
         # The backend closes the fd after this; never read a number it may reuse.
         self._stopped = True
 
-    def emit(self, message: str) -> None:
-        """A platform line (START / END / REPORT, errors) in the same stream."""
-        self._event(message)
+    def emit(self, *messages: str) -> None:
+        """Platform lines (START / END / REPORT, errors) in the same stream."""
+        self._events(messages)
 
     def drain(self) -> None:
         """Read everything the pipe holds now (never blocks)."""
@@ -74,26 +75,28 @@ class OutputCapture:
     def _feed(self, data: bytes) -> None:
         buf = self._partial + data
         *lines, rest = buf.split(b"\n")
-        for line in lines:
-            self._event(line.decode("utf-8", "replace"))
+        events = [line.decode("utf-8", "replace") for line in lines]
         while len(rest) > MAX_LINE:
-            self._event(rest[:MAX_LINE].decode("utf-8", "replace"))
+            events.append(rest[:MAX_LINE].decode("utf-8", "replace"))
             rest = rest[MAX_LINE:]
         self._partial = rest
+        if events:
+            self._events(events)
 
     def flush_partial(self) -> None:
         if self._partial:
-            self._event(self._partial.decode("utf-8", "replace"))
+            self._events((self._partial.decode("utf-8", "replace"),))
             self._partial = b""
 
-    def _event(self, message: str) -> None:
-        self._sink.append(
-            self._account, self._group, self._stream, int(time.time() * 1000), message
+    def _events(self, messages: Sequence[str]) -> None:
+        self._sink.append_many(
+            self._account, self._group, self._stream, time.time_ns() // 1_000_000, messages
         )
         if not self._keep_tail:
             return
-        self._tail.append(message)
-        self._tail_bytes += len(message) + 1
+        for message in messages:
+            self._tail.append(message)
+            self._tail_bytes += len(message) + 1
         # Drop a line only when the rest still covers the last TAIL_BYTES (a long line
         # is kept: its end belongs to the tail).
         while len(self._tail) > 1 and self._tail_bytes - len(self._tail[0]) - 1 >= TAIL_BYTES:
