@@ -17,6 +17,7 @@ default).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Protocol
@@ -43,7 +44,10 @@ class Service(Protocol):
 
     def claims(self, req: Request) -> bool: ...
 
-    async def __call__(self, principal: Principal, req: Request) -> Response: ...
+    def __call__(self, principal: Principal, req: Request) -> Awaitable[Response] | Response:
+        """A coroutine (errors raised as AwsError), or on a hot path the Response, or an
+        ``asyncio.Future`` that always carries a Response (errors already encoded)."""
+        ...
 
     def error(self, err: AwsError) -> Response:
         """Encode an error in this service's protocol."""
@@ -87,8 +91,8 @@ class LambdaService:
     def claims(self, req: Request) -> bool:
         return self.api.handles(req.path)
 
-    async def __call__(self, principal: Principal, req: Request) -> Response:
-        return await self.api(principal, req)
+    def __call__(self, principal: Principal, req: Request) -> Awaitable[Response] | Response:
+        return self.api(principal, req)
 
     def error(self, err: AwsError) -> Response:
         return rest_json_error(err)
@@ -108,14 +112,15 @@ class App:
     def add_front_door(self, door: FrontDoor) -> None:
         self.front_doors.append(door)
 
-    async def __call__(self, req: Request) -> Response:
+    def __call__(self, req: Request) -> Response | Awaitable[Response]:
+        """The answer now, a future of it (a warm Invoke: no task), or a coroutine."""
         service: Service | None = None
         try:
             # Front doors first: a function URL's own paths may start with /_hearth/, and
             # the path-based URL / HTTP API forms live under it.
             for door in self.front_doors:
                 if door.claims(req):
-                    return await door(req)
+                    return self._guarded(door(req), None, req)
             if req.path.startswith("/_hearth/"):
                 return self._internal(req)
             for candidate in self.services:
@@ -131,13 +136,30 @@ class App:
                     code="UnknownOperationException",
                     status=404,
                 )
-            return await service(principal, req)
+            answer = service(principal, req)
+            if isinstance(answer, (Response, asyncio.Future)):
+                return answer  # a future always carries a Response (errors encoded)
+            return self._guarded(answer, service, req)
         except AwsError as err:
             return service.error(err) if service is not None else rest_json_error(err)
         except Exception:
-            log.exception("internal error on %s %s", req.method, req.path)
-            internal = ServiceError("An internal error occurred in Hearth; see the server log.")
-            return service.error(internal) if service is not None else rest_json_error(internal)
+            return self._internal_error(service, req)
+
+    async def _guarded(
+        self, answer: Awaitable[Response], service: Service | None, req: Request
+    ) -> Response:
+        try:
+            return await answer
+        except AwsError as err:
+            return service.error(err) if service is not None else rest_json_error(err)
+        except Exception:
+            return self._internal_error(service, req)
+
+    @staticmethod
+    def _internal_error(service: Service | None, req: Request) -> Response:
+        log.exception("internal error on %s %s", req.method, req.path)
+        internal = ServiceError("An internal error occurred in Hearth; see the server log.")
+        return service.error(internal) if service is not None else rest_json_error(internal)
 
     def _internal(self, req: Request) -> Response:
         if req.path == "/_hearth/health":

@@ -69,7 +69,7 @@ class InvokeVariants:
     async def _stream(self, p: Principal, req: Request, m: re.Match[str]) -> Response:
         kind = req.headers.get("x-amz-invocation-type", "RequestResponse")
         check_enum(kind, "invocationType", ["RequestResponse", "DryRun"])
-        resp = await self._api._invoke(p, req, m)  # Invoke's own validation and run
+        resp = await self._api.invoke(p, req, m)  # Invoke's own validation and run
         if resp.status != 200:
             return resp
         headers = {name.lower(): value for name, value in resp.headers}
@@ -104,5 +104,5 @@ class InvokeVariants:
             req.body,
             req.client,
         )
-        await self._api._invoke(p, event, m)
+        await self._api.invoke(p, event, m)
         return json_response(202, {"Status": 202})

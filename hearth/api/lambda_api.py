@@ -6,6 +6,7 @@ JSON, never re-encoded), and the runtime's answer comes back the same way.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -14,19 +15,26 @@ from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qsl
 
 from hearth.api.functions import FunctionsApi
-from hearth.api.names import merge_qualifier, parse_function_name, path_param
+from hearth.api.names import FunctionRef, merge_qualifier, parse_function_name, path_param
 from hearth.api.types import Principal, Request, Response
-from hearth.api.wire import check_enum, check_int, json_response, parse_json_body
+from hearth.api.wire import (
+    check_enum,
+    check_int,
+    json_response,
+    parse_json_body,
+    rest_json_error,
+)
 from hearth.errors import AwsError, InvalidParameterValue, InvalidRequestContent, RequestTooLarge
 from hearth.ids import new_request_id, new_trace_id
 from hearth.invoke.router import Router
-from hearth.worker.invocation import Invocation
+from hearth.types import FunctionConfig
+from hearth.worker.invocation import Invocation, InvokeResult
 
 _API_DATE = re.compile(r"/20\d\d-\d\d-\d\d/")
 MAX_SYNC_PAYLOAD = 6 * 1024 * 1024
 MAX_ASYNC_PAYLOAD = 1024 * 1024
 
-Handler = Callable[[Principal, Request, "re.Match[str]"], Awaitable[Response]]
+Handler = Callable[[Principal, Request, "re.Match[str]"], "Awaitable[Response] | Response"]
 _MATCH_CACHE = 4096
 
 
@@ -59,6 +67,7 @@ class LambdaApi:
             ("DELETE", re.compile(fn + r"/?"), self._delete),
             ("GET", re.compile(r"/2016-08-19/account-settings/?"), self._account_settings),
         ]
+        self._refs: dict[tuple[str, str, str], FunctionRef] = {}
         self._matched: dict[tuple[str, str], tuple[Handler, re.Match[str]]] = {}
         """(method, raw path) -> its route and match: the table has ~40 regexes, the
         invoke route is among the last, and a warm function is called by one path."""
@@ -75,7 +84,8 @@ class LambdaApi:
         """Lambda's REST paths all start with an API date: ``/2015-03-31/``, ``/2021-10-31/``..."""
         return _API_DATE.match(path) is not None
 
-    async def __call__(self, principal: Principal, req: Request) -> Response:
+    def __call__(self, principal: Principal, req: Request) -> Awaitable[Response] | Response:
+        """The handler's answer: a coroutine, or for a warm Invoke a future (see App)."""
         key = (req.method, req.path)
         hit = self._matched.get(key)
         if hit is None:
@@ -83,7 +93,7 @@ class LambdaApi:
             if len(self._matched) >= _MATCH_CACHE:
                 self._matched.clear()
             self._matched[key] = hit
-        return await hit[0](principal, req, hit[1])
+        return hit[0](principal, req, hit[1])
 
     def _match(self, method: str, path: str) -> tuple[Handler, re.Match[str]]:
         for route_method, pattern, handler in self._routes:
@@ -97,11 +107,13 @@ class LambdaApi:
     def _query(req: Request) -> dict[str, str]:
         return dict(parse_qsl(req.query, keep_blank_values=True))
 
-    def _ref(self, principal: Principal, m: re.Match[str], req: Request, *, max_len: int = 140):  # type: ignore[no-untyped-def]
+    def _ref(
+        self, principal: Principal, m: re.Match[str], req: Request, *, max_len: int = 140
+    ) -> FunctionRef:
         raw = path_param(m.group("fn"))
         ref = parse_function_name(raw, principal.account_id, max_len=max_len)
         qualifier = merge_qualifier(ref, self._query(req).get("Qualifier"))
-        return type(ref)(ref.name, qualifier)
+        return FunctionRef(ref.name, qualifier)
 
     # -- control plane ----------------------------------------------------------------
     async def _create(self, p: Principal, req: Request, m: re.Match[str]) -> Response:
@@ -157,7 +169,19 @@ class LambdaApi:
         return json_response(200, doc)
 
     # -- invoke (hot path) ------------------------------------------------------------
-    async def _invoke(self, p: Principal, req: Request, m: re.Match[str]) -> Response:
+    async def invoke(self, p: Principal, req: Request, m: re.Match[str]) -> Response:
+        """Invoke as a coroutine (for the variants built on it: streaming, InvokeAsync)."""
+        answer = self._invoke(p, req, m)
+        return answer if isinstance(answer, Response) else await answer
+
+    def _invoke(
+        self, p: Principal, req: Request, m: re.Match[str]
+    ) -> Awaitable[Response] | Response:
+        """Invoke. A warm RequestResponse invoke runs without a task: checks, the cached
+        function, an idle environment, then a future the HTTP server parks on (about a
+        tenth of the server's CPU per invoke went to the task and its coroutine chain).
+        Anything else (a cache miss, an alias, no idle environment, Event) is a coroutine.
+        """
         h = req.headers
         invocation_type = h.get("x-amz-invocation-type", "RequestResponse")
         check_enum(invocation_type, "invocationType", ["Event", "RequestResponse", "DryRun"])
@@ -174,8 +198,35 @@ class LambdaApi:
             raise RequestTooLarge(
                 f"Request must be smaller than {limit} bytes for the InvokeFunction operation"
             )
-        ref = self._ref(p, m, req, max_len=256)
-        cfg = await self.router.resolve(p.account_id, p.region, ref.name, ref.qualifier)
+        ref = self._invoke_ref(p, m, req)
+        cfg = self.router.cached(p.account_id, ref.name, ref.qualifier)
+        if cfg is None:
+            return self._invoke_resolving(p, req, ref.name, ref.qualifier, invocation_type)
+        return self._invoke_cfg(req, cfg, ref.qualifier, invocation_type)
+
+    def _invoke_ref(self, p: Principal, m: re.Match[str], req: Request) -> FunctionRef:
+        """The invoked function and qualifier, parsed once per (account, path, query)."""
+        key = (p.account_id, m.group("fn"), req.query)
+        ref = self._refs.get(key)
+        if ref is None:
+            ref = self._ref(p, m, req, max_len=256)
+            if len(self._refs) >= _MATCH_CACHE:
+                self._refs.clear()
+            self._refs[key] = ref
+        return ref
+
+    async def _invoke_resolving(
+        self, p: Principal, req: Request, name: str, qualifier: str | None, invocation_type: str
+    ) -> Response:
+        cfg = await self.router.resolve(p.account_id, p.region, name, qualifier)
+        answer = self._invoke_cfg(req, cfg, qualifier, invocation_type)
+        return answer if isinstance(answer, Response) else await answer
+
+    def _invoke_cfg(
+        self, req: Request, cfg: FunctionConfig, qualifier: str | None, invocation_type: str
+    ) -> Awaitable[Response] | Response:
+        h = req.headers
+        payload = req.body
         if not payload.strip():
             payload = b"{}"
         else:
@@ -201,31 +252,58 @@ class LambdaApi:
         inv = Invocation(
             request_id=request_id,
             payload=payload,
-            invoked_arn=_invoked_arn(cfg.arn, ref.qualifier),
+            invoked_arn=_invoked_arn(cfg.arn, qualifier),
             trace_id=_trace_id(h),
             client_context=client_context if invocation_type != "Event" else "",
-            want_log_tail=log_type == "Tail",
+            want_log_tail=h.get("x-amz-log-type") == "Tail",
         )
-        # ExecutedVersion is a RequestResponse header only (as on AWS).
-        base = [("x-amzn-RequestId", request_id)]
         if invocation_type == "DryRun":
-            return Response(204, base, b"")
+            return Response(204, [("x-amzn-RequestId", request_id)], b"")
         if invocation_type == "Event":
-            await self.router.events.submit(cfg, inv)
-            return Response(202, base, b"")
-        result = await self.router.invoke(cfg, inv)
-        headers = [
-            ("Content-Type", "application/json"),
-            ("x-amzn-RequestId", request_id),
-            ("X-Amz-Executed-Version", result.executed_version),
-        ]
-        if result.function_error:
-            headers.append(("X-Amz-Function-Error", result.function_error))
-        if inv.want_log_tail:
-            headers.append(
-                ("X-Amz-Log-Result", base64.b64encode(result.log_tail.encode()).decode())
-            )
-        return Response(200, headers, result.payload)
+            return self._submit_event(cfg, inv)
+        done = self.router.invoke_nowait(cfg, inv)
+        if done is None:
+            return self._invoke_waiting(cfg, inv)
+        answer: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
+        done.add_done_callback(lambda d: _settle(answer, inv, d))
+        return answer
+
+    async def _submit_event(self, cfg: FunctionConfig, inv: Invocation) -> Response:
+        await self.router.events.submit(cfg, inv)
+        return Response(202, [("x-amzn-RequestId", inv.request_id)], b"")
+
+    async def _invoke_waiting(self, cfg: FunctionConfig, inv: Invocation) -> Response:
+        return _invoke_response(inv, await self.router.invoke(cfg, inv))
+
+
+def _settle(
+    answer: asyncio.Future[Response], inv: Invocation, done: asyncio.Future[InvokeResult]
+) -> None:
+    """The warm path's end: the invocation's result as the HTTP response (an error as the
+    REST-JSON error it is; the client may have gone, then nobody waits for it)."""
+    if answer.done():
+        return
+    exc = done.exception()
+    if exc is None:
+        answer.set_result(_invoke_response(inv, done.result()))
+    elif isinstance(exc, AwsError):
+        answer.set_result(rest_json_error(exc))
+    else:
+        answer.set_exception(exc)
+
+
+def _invoke_response(inv: Invocation, result: InvokeResult) -> Response:
+    # ExecutedVersion is a RequestResponse header only (as on AWS).
+    headers = [
+        ("Content-Type", "application/json"),
+        ("x-amzn-RequestId", inv.request_id),
+        ("X-Amz-Executed-Version", result.executed_version),
+    ]
+    if result.function_error:
+        headers.append(("X-Amz-Function-Error", result.function_error))
+    if inv.want_log_tail:
+        headers.append(("X-Amz-Log-Result", base64.b64encode(result.log_tail.encode()).decode()))
+    return Response(200, headers, result.payload)
 
 
 def _invoked_arn(arn: str, qualifier: str | None) -> str:

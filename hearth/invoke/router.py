@@ -16,6 +16,7 @@ the durable one of :mod:`hearth.events` (retries, destinations, dead-letter queu
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Protocol
@@ -33,7 +34,15 @@ __all__ = ["EventQueue", "Router", "new_request_id"]
 
 
 class WorkerClient(Protocol):
-    async def invoke(self, cfg: FunctionConfig, inv: Invocation) -> InvokeResult: ...
+    def invoke_nowait(
+        self, cfg: FunctionConfig, inv: Invocation
+    ) -> asyncio.Future[InvokeResult] | None:
+        """An idle environment takes ``inv`` at once (its result), or None."""
+        ...
+
+    async def begin(self, cfg: FunctionConfig, inv: Invocation) -> asyncio.Future[InvokeResult]:
+        """Hand ``inv`` to an environment, waiting for or starting one (its result)."""
+        ...
 
 
 class Router:
@@ -69,16 +78,45 @@ class Router:
             self._cache[key] = cfg
         return cfg
 
+    def cached(self, account_id: str, name: str, qualifier: str | None) -> FunctionConfig | None:
+        """The snapshot of an unqualified or numbered version if it is cached (the warm
+        path's lookup, no await); None otherwise, including for aliases."""
+        if qualifier is None:
+            return self._cache.get((account_id, name, LATEST))
+        if qualifier == LATEST or qualifier.isdigit():
+            return self._cache.get((account_id, name, qualifier))
+        return None
+
     def invalidate(self, account_id: str, name: str) -> None:
         for key in [k for k in self._cache if k[0] == account_id and k[1] == name]:
             del self._cache[key]
 
+    def invoke_nowait(
+        self, cfg: FunctionConfig, inv: Invocation
+    ) -> asyncio.Future[InvokeResult] | None:
+        """The warm path without a task: admit, and hand ``inv`` to an idle environment at
+        once; None when there is none (then :meth:`invoke`). Raises TooManyRequests."""
+        slot = self.admission.acquire(cfg.account_id, cfg.name)
+        done = self._worker.invoke_nowait(cfg, inv)
+        if done is None:
+            self.admission.release(slot)
+            return None
+        done.add_done_callback(lambda _: self.admission.release(slot))
+        return done
+
     async def invoke(self, cfg: FunctionConfig, inv: Invocation) -> InvokeResult:
+        """Admit and run ``inv``. The slot is held until the invocation ends, even if the
+        caller is cancelled first (the invocation itself runs on, as on Lambda)."""
         slot = self.admission.acquire(cfg.account_id, cfg.name)
         try:
-            return await self._worker.invoke(cfg, inv)
-        finally:
+            done = self._worker.invoke_nowait(cfg, inv)
+            if done is None:
+                done = await self._worker.begin(cfg, inv)
+        except BaseException:
             self.admission.release(slot)
+            raise
+        done.add_done_callback(lambda _: self.admission.release(slot))
+        return await asyncio.shield(done)
 
 
 def _arn_for(region: str, account_id: str, name: str, qualifier: str | None) -> str:

@@ -101,6 +101,9 @@ class Environment:
     ) -> None:
         self.cfg = cfg
         self.restore = restore
+        self._loop = asyncio.get_running_loop()
+        """Kept: on Python < 3.12 every ``asyncio.get_running_loop()`` is a ``getpid``
+        system call (its fork check), several per invoke."""
         self._platform = PlatformLog(
             cfg.logging_config.get("LogFormat", "Text"),
             cfg.logging_config.get("SystemLogLevel", "INFO"),
@@ -137,6 +140,10 @@ class Environment:
         self._current: Invocation | None = None
         self._delivered_at = 0.0
         self._result: asyncio.Future[_Outcome] | None = None
+        self._done: asyncio.Future[InvokeResult] = self._loop.create_future()
+        """What :meth:`begin` returned for the invocation being served."""
+        self._was_cold = False
+        self._thawing: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         """Armed while an invocation may time out; re-armed lazily (see _timeout_due)."""
         self._timeout_at = 0.0
@@ -153,9 +160,6 @@ class Environment:
         self._doomed = False
         """A kill is scheduled: never hand this environment out again."""
         self._first_delivery = True
-        self._loop = asyncio.get_running_loop()
-        """Kept: on Python < 3.12 every ``asyncio.get_running_loop()`` is a ``getpid``
-        system call (its fork check), several per invoke."""
 
     # -- lifecycle --------------------------------------------------------------------
     def _transition(self, new: State) -> None:
@@ -376,12 +380,46 @@ class Environment:
     # -- invoke -----------------------------------------------------------------------
     async def invoke(self, inv: Invocation) -> InvokeResult:
         """Run one invocation. Never raises for function failures: they are results."""
-        loop = self._loop
-        was_cold = self.init_ms is None
+        return await asyncio.shield(self.begin(inv))
+
+    def begin(self, inv: Invocation) -> asyncio.Future[InvokeResult]:
+        """Hand ``inv`` to this (idle) environment; the future is its result.
+
+        The invocation runs to its end whether or not anyone still waits: a client that
+        goes away (which cancels what it awaited) neither cuts it short nor leaves the
+        environment busy for ever, as on Lambda. Await the future through
+        ``asyncio.shield`` (cancelling it would only drop the result). Function failures
+        are results; a failed SnapStart restore is the future's exception.
+        """
         self._transition(State.BUSY)
+        self._was_cold = self.init_ms is None
+        self._done = done = self._loop.create_future()
         if self._freezing is not None:
+            self._thawing = self._loop.create_task(self._thaw_and_hand(inv))
+        else:
+            self._hand(inv)
+        return done
+
+    async def _thaw_and_hand(self, inv: Invocation) -> None:
+        try:
             await self._thaw()
-        self._result = result = loop.create_future()
+        except Exception as exc:
+            log.warning("environment %s: thaw failed: %s", self.id, exc)
+            self._kill_soon()
+            if not self._done.done():
+                self._done.set_exception(exc)
+            return
+        if self.state is State.DEAD:  # killed while thawing: settle as any crash is
+            self._current = inv
+            self._result = result = self._loop.create_future()
+            result.add_done_callback(self._completed)
+            result.set_result(self._exit_outcome(self._exit or ExitInfo(None, 9, False)))
+            return
+        self._hand(inv)
+
+    def _hand(self, inv: Invocation) -> None:
+        self._result = result = self._loop.create_future()
+        result.add_done_callback(self._completed)
         self._current = inv
         out = self._output
         assert out is not None and self._sandbox is not None
@@ -392,21 +430,31 @@ class Environment:
             waiter.set_result(self._deliver(inv))
         else:
             self._pending = inv
-        outcome = await result
+
+    def _completed(self, result: asyncio.Future[_Outcome]) -> None:
+        """The invocation ended (answer, error, timeout, crash): account for it and settle
+        the future :meth:`begin` returned."""
         end = time.monotonic()
+        done = self._done
+        inv = self._current
         self._current = None
         self._pending = None
         self._timeout_at = 0.0
+        outcome = result.result()
         if outcome.error_type in _RESTORE_FAILURES:
             status, message = _RESTORE_FAILURES[outcome.error_type]
-            raise AwsError(message, code=outcome.error_type, status=status)
+            if not done.done():
+                done.set_exception(AwsError(message, code=outcome.error_type, status=status))
+            return
         duration_ms = (end - self._delivered_at) * 1000 if self._delivered_at else 0.0
-        init_ms = self.init_ms if was_cold else None
+        init_ms = self.init_ms if self._was_cold else None
         self.last_used = end
         if self.state is State.BUSY and not self._doomed:
             self._transition(State.IDLE)
             if self._limits.freeze_after is not None and self._freeze_timer is None:
-                self._freeze_timer = loop.call_later(self._limits.freeze_after, self._freeze_due)
+                self._freeze_timer = self._loop.call_later(
+                    self._limits.freeze_after, self._freeze_due
+                )
         res = InvokeResult(
             payload=outcome.payload,
             function_error="Unhandled" if outcome.error_type else None,
@@ -416,13 +464,16 @@ class Environment:
             billed_ms=max(1, math.ceil(duration_ms)),
             init_ms=init_ms,
         )
+        assert inv is not None
         if inv.want_log_tail:
             self._report(inv.request_id, res, outcome.error_type)
-            res.log_tail = out.tail()
+            if self._output is not None:
+                res.log_tail = self._output.tail()
         else:
             # Off the hot path: END / REPORT are written after the response is sent.
-            loop.call_soon(self._report, inv.request_id, res, outcome.error_type)
-        return res
+            self._loop.call_soon(self._report, inv.request_id, res, outcome.error_type)
+        if not done.done():
+            done.set_result(res)
 
     # -- freeze / thaw (cgroup freezer): an idle environment uses no CPU -------------------
     @property

@@ -106,6 +106,21 @@ class Worker:
 
     # -- invoke -----------------------------------------------------------------------
     async def invoke(self, cfg: FunctionConfig, inv: Invocation) -> InvokeResult:
+        done = self.invoke_nowait(cfg, inv)
+        if done is None:
+            done = await self.begin(cfg, inv)
+        return await asyncio.shield(done)
+
+    def invoke_nowait(
+        self, cfg: FunctionConfig, inv: Invocation
+    ) -> asyncio.Future[InvokeResult] | None:
+        """The warm path, without a task: an idle environment of ``cfg`` takes ``inv`` now
+        (the future is its result, see :meth:`Environment.begin`), or None if there is none."""
+        env = self._take_idle(cfg)
+        return None if env is None else self._run_on(env, inv)
+
+    async def begin(self, cfg: FunctionConfig, inv: Invocation) -> asyncio.Future[InvokeResult]:
+        """Hand ``inv`` to an environment: an idle one, one that becomes free, or a new one."""
         env = self._take_idle(cfg)
         while env is None:
             env = await self._gate.acquire(
@@ -118,10 +133,14 @@ class Worker:
                     self._gate.start_done()
             elif env.state is not State.IDLE:
                 env = None  # died while handed over
-        try:
-            return await env.invoke(inv)
-        finally:
-            self._release(env)
+        return self._run_on(env, inv)
+
+    def _run_on(self, env: Environment, inv: Invocation) -> asyncio.Future[InvokeResult]:
+        done = env.begin(inv)
+        # The environment goes back when the invocation ends, not when its caller stops
+        # waiting (a client that disconnects must not leave it busy for ever).
+        done.add_done_callback(lambda _: self._release(env))
+        return done
 
     def _release(self, env: Environment) -> None:
         """A free environment goes to a waiting request of its version, else to the pool."""

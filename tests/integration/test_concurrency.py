@@ -6,14 +6,18 @@ account-wide pool can be exhausted by a few parallel slow invokes.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import boto3
 import pytest
-from botocore.exceptions import ClientError
+from botocore.config import Config
+from botocore.exceptions import ClientError, ReadTimeoutError
 
 from tests.conftest import ROLE
 from tests.helpers import ServerProcess, make_zip, start_server
@@ -211,3 +215,32 @@ def test_deleting_a_function_drops_its_reservation(lam: Any, fn: Any) -> None:
     fn("conc-gone")
     assert "ReservedConcurrentExecutions" not in lam.get_function_concurrency(FunctionName=gone)
     lam.delete_function_concurrency(FunctionName=kept)
+
+
+def test_a_client_that_goes_away_leaves_its_invocation_running(
+    srv: ServerProcess, lam: Any, fn: Any
+) -> None:
+    """As on Lambda, an invocation runs to its end when its client disconnects: it keeps
+    its concurrency slot meanwhile, and its environment is warm for the next invoke."""
+    name = fn("conc-gone")
+    lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=1)
+    assert lam.invoke(FunctionName=name, Payload=b"{}")["StatusCode"] == 200  # warm now
+    impatient = boto3.client(
+        "lambda",
+        endpoint_url=srv.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=Config(retries={"total_max_attempts": 1}, read_timeout=0.5),
+    )
+    with pytest.raises(ReadTimeoutError):
+        impatient.invoke(FunctionName=name, Payload=json.dumps({"sleep": 2.0}))
+    # Still running: its slot is taken.
+    with pytest.raises(lam.exceptions.TooManyRequestsException) as ei:
+        lam.invoke(FunctionName=name, Payload=b"{}")
+    assert ei.value.response["Reason"] == "ReservedFunctionConcurrentInvocationLimitExceeded"
+    time.sleep(2.5)
+    resp = lam.invoke(FunctionName=name, Payload=b"{}", LogType="Tail")
+    assert resp["StatusCode"] == 200 and json.loads(resp["Payload"].read()) == {"ok": True}
+    tail = base64.b64decode(resp["LogResult"]).decode()
+    assert "REPORT RequestId" in tail and "Init Duration" not in tail, tail
