@@ -224,7 +224,7 @@ class Environment:
         if self._output is not None:
             self._output.drain()
         if self._result is not None and not self._result.done():
-            self._result.set_result(self._exit_outcome(info))
+            self._settle(self._exit_outcome(info))
         await self.kill()
 
     def _exit_outcome(self, info: ExitInfo) -> _Outcome:
@@ -268,7 +268,7 @@ class Environment:
         if self.restore:
             self._init_error = _Outcome(b"", "SnapStartTimeoutException")
             if self._result is not None and not self._result.done():
-                self._result.set_result(self._init_error)
+                self._settle(self._init_error)
             self._kill_soon()
             return
         if self._output is not None:
@@ -289,7 +289,7 @@ class Environment:
                 "Runtime.Unknown",
             )
             if self._result is not None and not self._result.done():
-                self._result.set_result(self._init_error)
+                self._settle(self._init_error)
             self._kill_soon()
 
     def _arm_timeout(self, delay: float) -> None:
@@ -327,7 +327,7 @@ class Environment:
             stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
             stamp += f".{int(now * 1000) % 1000:03d}Z"  # milliseconds, as Lambda writes it
             self._output.emit(f"{stamp} {rid} Task timed out after {secs} seconds")
-        self._result.set_result(
+        self._settle(
             _Outcome(
                 error_payload(
                     "Sandbox.Timedout",
@@ -374,7 +374,7 @@ class Environment:
                 await self._server.aclose()
         finally:
             if self._result is not None and not self._result.done():
-                self._result.set_result(self._exit_outcome(self._exit or ExitInfo(None, 9, False)))
+                self._settle(self._exit_outcome(self._exit or ExitInfo(None, 9, False)))
             self._on_dead(self)
 
     # -- invoke -----------------------------------------------------------------------
@@ -411,15 +411,13 @@ class Environment:
             return
         if self.state is State.DEAD:  # killed while thawing: settle as any crash is
             self._current = inv
-            self._result = result = self._loop.create_future()
-            result.add_done_callback(self._completed)
-            result.set_result(self._exit_outcome(self._exit or ExitInfo(None, 9, False)))
+            self._result = self._loop.create_future()
+            self._settle(self._exit_outcome(self._exit or ExitInfo(None, 9, False)))
             return
         self._hand(inv)
 
     def _hand(self, inv: Invocation) -> None:
-        self._result = result = self._loop.create_future()
-        result.add_done_callback(self._completed)
+        self._result = self._loop.create_future()
         self._current = inv
         out = self._output
         assert out is not None and self._sandbox is not None
@@ -431,16 +429,19 @@ class Environment:
         else:
             self._pending = inv
 
-    def _completed(self, result: asyncio.Future[_Outcome]) -> None:
-        """The invocation ended (answer, error, timeout, crash): account for it and settle
-        the future :meth:`begin` returned."""
+    def _settle(self, outcome: _Outcome) -> None:
+        """The invocation ended (answer, error, timeout, crash): account for it now (not a
+        loop iteration later: each one is an epoll call) and settle what :meth:`begin`
+        returned."""
+        result = self._result
+        assert result is not None and not result.done()
+        result.set_result(outcome)
         end = time.monotonic()
         done = self._done
         inv = self._current
         self._current = None
         self._pending = None
         self._timeout_at = 0.0
-        outcome = result.result()
         if outcome.error_type in _RESTORE_FAILURES:
             status, message = _RESTORE_FAILURES[outcome.error_type]
             if not done.done():
@@ -621,7 +622,7 @@ class Environment:
         if not self._matches(request_id):
             return invalid_request_id(request_id)
         assert self._result is not None
-        self._result.set_result(_Outcome(body))
+        self._settle(_Outcome(body))
         return None
 
     def post_error(self, request_id: str, error_type: str, body: bytes) -> Response | None:
@@ -633,7 +634,7 @@ class Environment:
             if _is_json_object(body)
             else error_payload(error_type, body.decode("utf-8", "replace"))
         )
-        self._result.set_result(_Outcome(payload, error_type or "Unhandled"))
+        self._settle(_Outcome(payload, error_type or "Unhandled"))
         return None
 
     def _shutdown_reason(self, was_idle: bool) -> str:
@@ -657,7 +658,7 @@ class Environment:
         """An after-restore hook failed: the invocation fails with SnapStartException."""
         self._init_error = _Outcome(body, "SnapStartException")
         if self._result is not None and not self._result.done():
-            self._result.set_result(self._init_error)
+            self._settle(self._init_error)
         self._kill_soon()
 
     def post_init_error(self, error_type: str, body: bytes) -> None:
