@@ -26,6 +26,7 @@ from urllib.parse import parse_qsl
 from hearth.api.lambda_api import MAX_SYNC_PAYLOAD, LambdaApi
 from hearth.api.types import Principal, Request, Response
 from hearth.api.wire import json11_error, json_response, rest_json_error
+from hearth.deferred import Deferred
 from hearth.errors import AwsError, RequestTooLarge, ServiceError
 
 log = logging.getLogger(__name__)
@@ -44,9 +45,11 @@ class Service(Protocol):
 
     def claims(self, req: Request) -> bool: ...
 
-    def __call__(self, principal: Principal, req: Request) -> Awaitable[Response] | Response:
-        """A coroutine (errors raised as AwsError), or on a hot path the Response, or an
-        ``asyncio.Future`` that always carries a Response (errors already encoded)."""
+    def __call__(
+        self, principal: Principal, req: Request
+    ) -> Awaitable[Response] | Deferred[Response] | Response:
+        """A coroutine (errors raised as AwsError), or on a hot path the Response, or a
+        :class:`Deferred` that always carries a Response (errors already encoded)."""
         ...
 
     def error(self, err: AwsError) -> Response:
@@ -91,7 +94,9 @@ class LambdaService:
     def claims(self, req: Request) -> bool:
         return self.api.handles(req.path)
 
-    def __call__(self, principal: Principal, req: Request) -> Awaitable[Response] | Response:
+    def __call__(
+        self, principal: Principal, req: Request
+    ) -> Awaitable[Response] | Deferred[Response] | Response:
         return self.api(principal, req)
 
     def error(self, err: AwsError) -> Response:
@@ -112,8 +117,8 @@ class App:
     def add_front_door(self, door: FrontDoor) -> None:
         self.front_doors.append(door)
 
-    def __call__(self, req: Request) -> Response | Awaitable[Response]:
-        """The answer now, a future of it (a warm Invoke: no task), or a coroutine."""
+    def __call__(self, req: Request) -> Response | Deferred[Response] | Awaitable[Response]:
+        """The answer now, a deferred one (a warm Invoke: no task), or a coroutine."""
         service: Service | None = None
         try:
             # Front doors first: a function URL's own paths may start with /_hearth/, and
@@ -137,8 +142,8 @@ class App:
                     status=404,
                 )
             answer = service(principal, req)
-            if isinstance(answer, (Response, asyncio.Future)):
-                return answer  # a future always carries a Response (errors encoded)
+            if isinstance(answer, (Response, Deferred, asyncio.Future)):
+                return answer  # a deferred answer always carries a Response
             return self._guarded(answer, service, req)
         except AwsError as err:
             return service.error(err) if service is not None else rest_json_error(err)

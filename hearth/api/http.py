@@ -41,11 +41,13 @@ from typing import Any
 import httptools
 
 from hearth.api.types import Request, Response
+from hearth.deferred import Deferred
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[Request], "Awaitable[Response] | Response"]
-"""A coroutine function, or a function answering a Response or a Future of one."""
+Handler = Callable[[Request], "Awaitable[Response] | Deferred[Response] | Response"]
+"""A coroutine function, or a function answering a Response, or a Deferred or Future of
+one (a parked request, answered when it is settled)."""
 
 MAX_HEADER_BYTES = 64 * 1024
 #: Header names as they come on the wire -> lower-cased str: a client sends the same few
@@ -94,7 +96,7 @@ class HttpProtocol(asyncio.Protocol):
         self._body_len = 0
         self._too_large = False
         self._pending: deque[tuple[Request, bool]] = deque()
-        self._task: asyncio.Future[Any] | None = None
+        self._task: asyncio.Future[Any] | Deferred[Any] | None = None
         """The request being served: its task, or the future it is parked on."""
         self._closed = False
         self._paused = False
@@ -211,6 +213,17 @@ class HttpProtocol(asyncio.Protocol):
                     self._task = None
                     return
                 continue
+            if isinstance(answer, Deferred):
+                if answer.done():  # settled already: no different from a Response
+                    self._write(self._outcome(answer, req), keep_alive)
+                    if not keep_alive:
+                        self._task = None
+                        return
+                    continue
+                self._task = answer
+                self._parked_req = (req, keep_alive)
+                answer.then(self._parked_done)
+                return
             if isinstance(answer, asyncio.Future):
                 self._task = answer
                 self._parked_req = (req, keep_alive)
@@ -227,13 +240,18 @@ class HttpProtocol(asyncio.Protocol):
         task = self._task
         return task is not None and not task.done()
 
-    def _parked_done(self, fut: asyncio.Future[Response]) -> None:
+    def _parked_done(self, fut: asyncio.Future[Response] | Deferred[Response]) -> None:
         if fut.cancelled() or self._task is not fut:
             return  # the connection went away (connection_lost cancelled it)
         req, keep_alive = self._parked_req
-        exc = fut.exception()
-        resp = fut.result() if exc is None else self._internal_error(req, exc)
+        resp = self._outcome(fut, req)
         self._finish(resp, keep_alive)
+
+    def _outcome(
+        self, fut: asyncio.Future[Response] | Deferred[Response], req: Request
+    ) -> Response:
+        exc = fut.exception()
+        return fut.result() if exc is None else self._internal_error(req, exc)
 
     async def _run(self, answer: Awaitable[Response], req: Request, keep_alive: bool) -> None:
         try:

@@ -6,7 +6,6 @@ JSON, never re-encoded), and the runtime's answer comes back the same way.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import json
@@ -24,6 +23,7 @@ from hearth.api.wire import (
     parse_json_body,
     rest_json_error,
 )
+from hearth.deferred import Deferred
 from hearth.errors import AwsError, InvalidParameterValue, InvalidRequestContent, RequestTooLarge
 from hearth.ids import new_request_id, new_trace_id
 from hearth.invoke.router import Router
@@ -34,7 +34,9 @@ _API_DATE = re.compile(r"/20\d\d-\d\d-\d\d/")
 MAX_SYNC_PAYLOAD = 6 * 1024 * 1024
 MAX_ASYNC_PAYLOAD = 1024 * 1024
 
-Handler = Callable[[Principal, Request, "re.Match[str]"], "Awaitable[Response] | Response"]
+Handler = Callable[
+    [Principal, Request, "re.Match[str]"], "Awaitable[Response] | Deferred[Response] | Response"
+]
 _MATCH_CACHE = 4096
 
 
@@ -84,7 +86,9 @@ class LambdaApi:
         """Lambda's REST paths all start with an API date: ``/2015-03-31/``, ``/2021-10-31/``..."""
         return _API_DATE.match(path) is not None
 
-    def __call__(self, principal: Principal, req: Request) -> Awaitable[Response] | Response:
+    def __call__(
+        self, principal: Principal, req: Request
+    ) -> Awaitable[Response] | Deferred[Response] | Response:
         """The handler's answer: a coroutine, or for a warm Invoke a future (see App)."""
         key = (req.method, req.path)
         hit = self._matched.get(key)
@@ -172,11 +176,11 @@ class LambdaApi:
     async def invoke(self, p: Principal, req: Request, m: re.Match[str]) -> Response:
         """Invoke as a coroutine (for the variants built on it: streaming, InvokeAsync)."""
         answer = self._invoke(p, req, m)
-        return answer if isinstance(answer, Response) else await answer
+        return await _resolved(answer)
 
     def _invoke(
         self, p: Principal, req: Request, m: re.Match[str]
-    ) -> Awaitable[Response] | Response:
+    ) -> Awaitable[Response] | Deferred[Response] | Response:
         """Invoke. A warm RequestResponse invoke runs without a task: checks, the cached
         function, an idle environment, then a future the HTTP server parks on (about a
         tenth of the server's CPU per invoke went to the task and its coroutine chain).
@@ -220,11 +224,11 @@ class LambdaApi:
     ) -> Response:
         cfg = await self.router.resolve(p.account_id, p.region, name, qualifier)
         answer = self._invoke_cfg(req, cfg, qualifier, invocation_type)
-        return answer if isinstance(answer, Response) else await answer
+        return await _resolved(answer)
 
     def _invoke_cfg(
         self, req: Request, cfg: FunctionConfig, qualifier: str | None, invocation_type: str
-    ) -> Awaitable[Response] | Response:
+    ) -> Awaitable[Response] | Deferred[Response] | Response:
         h = req.headers
         payload = req.body
         if not payload.strip():
@@ -264,8 +268,8 @@ class LambdaApi:
         done = self.router.invoke_nowait(cfg, inv)
         if done is None:
             return self._invoke_waiting(cfg, inv)
-        answer: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
-        done.add_done_callback(lambda d: _settle(answer, inv, d))
+        answer = Deferred[Response]()
+        done.then(lambda d: _settle(answer, inv, d))
         return answer
 
     async def _submit_event(self, cfg: FunctionConfig, inv: Invocation) -> Response:
@@ -276,20 +280,24 @@ class LambdaApi:
         return _invoke_response(inv, await self.router.invoke(cfg, inv))
 
 
-def _settle(
-    answer: asyncio.Future[Response], inv: Invocation, done: asyncio.Future[InvokeResult]
-) -> None:
+async def _resolved(answer: Awaitable[Response] | Deferred[Response] | Response) -> Response:
+    if isinstance(answer, Response):
+        return answer
+    if isinstance(answer, Deferred):
+        return await answer.future()
+    return await answer
+
+
+def _settle(answer: Deferred[Response], inv: Invocation, done: Deferred[InvokeResult]) -> None:
     """The warm path's end: the invocation's result as the HTTP response (an error as the
     REST-JSON error it is; the client may have gone, then nobody waits for it)."""
-    if answer.done():
-        return
     exc = done.exception()
     if exc is None:
-        answer.set_result(_invoke_response(inv, done.result()))
+        answer.resolve(_invoke_response(inv, done.result()))
     elif isinstance(exc, AwsError):
-        answer.set_result(rest_json_error(exc))
+        answer.resolve(rest_json_error(exc))
     else:
-        answer.set_exception(exc)
+        answer.fail(exc)
 
 
 def _invoke_response(inv: Invocation, result: InvokeResult) -> Response:

@@ -16,11 +16,11 @@ the durable one of :mod:`hearth.events` (retries, destinations, dead-letter queu
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
+from hearth.deferred import Deferred
 from hearth.errors import ResourceNotFound, ServiceError
 from hearth.ids import new_request_id
 from hearth.invoke.admission import Admission
@@ -34,13 +34,11 @@ __all__ = ["EventQueue", "Router", "new_request_id"]
 
 
 class WorkerClient(Protocol):
-    def invoke_nowait(
-        self, cfg: FunctionConfig, inv: Invocation
-    ) -> asyncio.Future[InvokeResult] | None:
+    def invoke_nowait(self, cfg: FunctionConfig, inv: Invocation) -> Deferred[InvokeResult] | None:
         """An idle environment takes ``inv`` at once (its result), or None."""
         ...
 
-    async def begin(self, cfg: FunctionConfig, inv: Invocation) -> asyncio.Future[InvokeResult]:
+    async def begin(self, cfg: FunctionConfig, inv: Invocation) -> Deferred[InvokeResult]:
         """Hand ``inv`` to an environment, waiting for or starting one (its result)."""
         ...
 
@@ -91,9 +89,7 @@ class Router:
         for key in [k for k in self._cache if k[0] == account_id and k[1] == name]:
             del self._cache[key]
 
-    def invoke_nowait(
-        self, cfg: FunctionConfig, inv: Invocation
-    ) -> asyncio.Future[InvokeResult] | None:
+    def invoke_nowait(self, cfg: FunctionConfig, inv: Invocation) -> Deferred[InvokeResult] | None:
         """The warm path without a task: admit, and hand ``inv`` to an idle environment at
         once; None when there is none (then :meth:`invoke`). Raises TooManyRequests."""
         slot = self.admission.acquire(cfg.account_id, cfg.name)
@@ -101,7 +97,7 @@ class Router:
         if done is None:
             self.admission.release(slot)
             return None
-        done.add_done_callback(lambda _: self.admission.release(slot))
+        done.then(lambda _: self.admission.release(slot))
         return done
 
     async def invoke(self, cfg: FunctionConfig, inv: Invocation) -> InvokeResult:
@@ -115,8 +111,8 @@ class Router:
         except BaseException:
             self.admission.release(slot)
             raise
-        done.add_done_callback(lambda _: self.admission.release(slot))
-        return await asyncio.shield(done)
+        done.then(lambda _: self.admission.release(slot))
+        return await done.future()
 
 
 def _arn_for(region: str, account_id: str, name: str, qualifier: str | None) -> str:

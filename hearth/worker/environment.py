@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 from hearth.api.http import HttpServer
 from hearth.api.types import Response
+from hearth.deferred import Deferred
 from hearth.errors import AwsError, InvalidStateError
 from hearth.sandbox.base import ExitInfo, Sandbox, SandboxBackend, SandboxSpec
 from hearth.types import FunctionConfig
@@ -135,12 +136,12 @@ class Environment:
         self.init_ms: float | None = None
         self._init_reported = False
         self._init_error: _Outcome | None = None
-        self._waiter: asyncio.Future[Response] | None = None
+        self._waiter: Deferred[Response] | None = None
         self._pending: Invocation | None = None
         self._current: Invocation | None = None
         self._delivered_at = 0.0
         self._result: asyncio.Future[_Outcome] | None = None
-        self._done: asyncio.Future[InvokeResult] = self._loop.create_future()
+        self._done = Deferred[InvokeResult]()
         """What :meth:`begin` returned for the invocation being served."""
         self._was_cold = False
         self._thawing: asyncio.Task[None] | None = None
@@ -380,20 +381,19 @@ class Environment:
     # -- invoke -----------------------------------------------------------------------
     async def invoke(self, inv: Invocation) -> InvokeResult:
         """Run one invocation. Never raises for function failures: they are results."""
-        return await asyncio.shield(self.begin(inv))
+        return await self.begin(inv).future()
 
-    def begin(self, inv: Invocation) -> asyncio.Future[InvokeResult]:
+    def begin(self, inv: Invocation) -> Deferred[InvokeResult]:
         """Hand ``inv`` to this (idle) environment; the future is its result.
 
         The invocation runs to its end whether or not anyone still waits: a client that
         goes away (which cancels what it awaited) neither cuts it short nor leaves the
-        environment busy for ever, as on Lambda. Await the future through
-        ``asyncio.shield`` (cancelling it would only drop the result). Function failures
-        are results; a failed SnapStart restore is the future's exception.
+        environment busy for ever, as on Lambda. Function failures are results; a failed
+        SnapStart restore is its exception.
         """
         self._transition(State.BUSY)
         self._was_cold = self.init_ms is None
-        self._done = done = self._loop.create_future()
+        self._done = done = Deferred[InvokeResult]()
         if self._freezing is not None:
             self._thawing = self._loop.create_task(self._thaw_and_hand(inv))
         else:
@@ -406,8 +406,7 @@ class Environment:
         except Exception as exc:
             log.warning("environment %s: thaw failed: %s", self.id, exc)
             self._kill_soon()
-            if not self._done.done():
-                self._done.set_exception(exc)
+            self._done.fail(exc)
             return
         if self.state is State.DEAD:  # killed while thawing: settle as any crash is
             self._current = inv
@@ -425,7 +424,7 @@ class Environment:
         self._delivered_at = 0.0
         waiter, self._waiter = self._waiter, None
         if waiter is not None and not waiter.done():
-            waiter.set_result(self._deliver(inv))
+            waiter.resolve(self._deliver(inv))
         else:
             self._pending = inv
 
@@ -444,8 +443,7 @@ class Environment:
         self._timeout_at = 0.0
         if outcome.error_type in _RESTORE_FAILURES:
             status, message = _RESTORE_FAILURES[outcome.error_type]
-            if not done.done():
-                done.set_exception(AwsError(message, code=outcome.error_type, status=status))
+            done.fail(AwsError(message, code=outcome.error_type, status=status))
             return
         duration_ms = (end - self._delivered_at) * 1000 if self._delivered_at else 0.0
         init_ms = self.init_ms if self._was_cold else None
@@ -473,8 +471,7 @@ class Environment:
         else:
             # Off the hot path: END / REPORT are written after the response is sent.
             self._loop.call_soon(self._report, inv.request_id, res, outcome.error_type)
-        if not done.done():
-            done.set_result(res)
+        done.resolve(res)
 
     # -- freeze / thaw (cgroup freezer): an idle environment uses no CPU -------------------
     @property
@@ -580,7 +577,7 @@ class Environment:
             # Init, and each invoke, end only when every extension is back in event/next.
             await self._hub.wait_ready()
         answer = self.next_invocation_nowait()
-        return answer if isinstance(answer, Response) else await answer
+        return answer if isinstance(answer, Response) else await answer.future()
 
     def _init_done(self) -> None:
         """The runtime's first ``invocation/next``: Init is over."""
@@ -597,17 +594,16 @@ class Environment:
                     )
             self.init_done.set()
 
-    def next_invocation_nowait(self) -> Response | asyncio.Future[Response]:
-        """The waiting invocation, or a future of the next one (the Runtime API's hot path:
-        no task, the HTTP server writes the answer when the future is done)."""
+    def next_invocation_nowait(self) -> Response | Deferred[Response]:
+        """The waiting invocation, or the next one deferred (the Runtime API's hot path: no
+        task, the HTTP server writes the event as the invoke hands it over)."""
         if self.init_ms is None:
             self._init_done()
         if self._pending is not None:
             inv, self._pending = self._pending, None
             return self._deliver(inv)
-        fut: asyncio.Future[Response] = self._loop.create_future()
-        self._waiter = fut
-        return fut
+        self._waiter = waiter = Deferred[Response]()
+        return waiter
 
     def _matches(self, request_id: str) -> bool:
         return (

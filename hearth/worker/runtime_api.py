@@ -19,11 +19,11 @@ invocation) or ``RuntimeResponseSentState`` (answered it).
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Protocol
 
 from hearth.api.types import Request, Response
+from hearth.deferred import Deferred
 
 PREFIX = "/2018-06-01/runtime/"
 _NEXT = PREFIX + "invocation/next"
@@ -43,7 +43,7 @@ class RuntimeApiTarget(Protocol):
 
     async def next_invocation(self) -> Response: ...
 
-    def next_invocation_nowait(self) -> Response | asyncio.Future[Response]:
+    def next_invocation_nowait(self) -> Response | Deferred[Response]:
         """The next invocation if one is waiting, else a future of it (cancelled if the
         runtime goes away)."""
         ...
@@ -70,7 +70,7 @@ class RuntimeApi:
         self._max_response = max_response
         self._state = "Started"
         """The runtime's state as RAPID names it; ``init/error`` is taken only when Started."""
-        self._parked: asyncio.Future[Response] | None = None
+        self._parked: Deferred[Response] | None = None
         """The last ``invocation/next`` that had to wait (its outcome decides Ready/Running)."""
 
     async def __call__(self, req: Request) -> Response:
@@ -83,9 +83,9 @@ class RuntimeApi:
                 self._state = "Running"
             return invocation
         answer = self.serve(req)
-        return answer if isinstance(answer, Response) else await answer
+        return answer if isinstance(answer, Response) else await answer.future()
 
-    def serve(self, req: Request) -> Response | asyncio.Future[Response]:
+    def serve(self, req: Request) -> Response | Deferred[Response]:
         path = req.path
         if not path.startswith(PREFIX):
             return _error(404, "UnknownPath", f"Unknown path {path}")

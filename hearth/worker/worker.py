@@ -26,6 +26,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from hearth.deferred import Deferred
 from hearth.errors import SandboxError, ServiceError, TooManyRequests
 from hearth.runtimes.registry import RuntimeLaunch, RuntimeRegistry
 from hearth.runtimes.wrapper import exec_wrapped
@@ -109,17 +110,15 @@ class Worker:
         done = self.invoke_nowait(cfg, inv)
         if done is None:
             done = await self.begin(cfg, inv)
-        return await asyncio.shield(done)
+        return await done.future()
 
-    def invoke_nowait(
-        self, cfg: FunctionConfig, inv: Invocation
-    ) -> asyncio.Future[InvokeResult] | None:
+    def invoke_nowait(self, cfg: FunctionConfig, inv: Invocation) -> Deferred[InvokeResult] | None:
         """The warm path, without a task: an idle environment of ``cfg`` takes ``inv`` now
         (the future is its result, see :meth:`Environment.begin`), or None if there is none."""
         env = self._take_idle(cfg)
         return None if env is None else self._run_on(env, inv)
 
-    async def begin(self, cfg: FunctionConfig, inv: Invocation) -> asyncio.Future[InvokeResult]:
+    async def begin(self, cfg: FunctionConfig, inv: Invocation) -> Deferred[InvokeResult]:
         """Hand ``inv`` to an environment: an idle one, one that becomes free, or a new one."""
         env = self._take_idle(cfg)
         while env is None:
@@ -135,11 +134,11 @@ class Worker:
                 env = None  # died while handed over
         return self._run_on(env, inv)
 
-    def _run_on(self, env: Environment, inv: Invocation) -> asyncio.Future[InvokeResult]:
+    def _run_on(self, env: Environment, inv: Invocation) -> Deferred[InvokeResult]:
         done = env.begin(inv)
         # The environment goes back when the invocation ends, not when its caller stops
         # waiting (a client that disconnects must not leave it busy for ever).
-        done.add_done_callback(lambda _: self._release(env))
+        done.then(lambda _: self._release(env))
         return done
 
     def _release(self, env: Environment) -> None:
