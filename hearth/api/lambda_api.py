@@ -268,7 +268,7 @@ class LambdaApi:
         done = self.router.invoke_nowait(cfg, inv)
         if done is None:
             return self._invoke_waiting(cfg, inv)
-        answer = Deferred[Response]()
+        answer: Deferred[Response] = Deferred()
         done.then(lambda d: _settle(answer, inv, d))
         return answer
 
