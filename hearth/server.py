@@ -222,6 +222,7 @@ class Server:
         versions.register(lambda_api.add_route)
         functions.qualifiers = versions
         router.alias_resolver = versions.pick
+        router.alias_cached = versions.pick_cached
         invalidator.versions = versions
         versions.versions.on_publish.append(worker.prepare_snapshot)
         verifier = SigV4Verifier(keys)

@@ -51,6 +51,8 @@ class Router:
         self._cache: dict[tuple[str, str, str], FunctionConfig] = {}
         #: (account, function, alias) -> version to run, or None; set by the versions feature.
         self.alias_resolver: Callable[[str, str, str], Awaitable[str | None]] | None = None
+        #: The same from the alias cache alone, without an await (None: not cached).
+        self.alias_cached: Callable[[str, str, str], str | None] | None = None
         self.events: EventQueue = NoEventQueue()
 
     async def resolve(
@@ -77,13 +79,16 @@ class Router:
         return cfg
 
     def cached(self, account_id: str, name: str, qualifier: str | None) -> FunctionConfig | None:
-        """The snapshot of an unqualified or numbered version if it is cached (the warm
-        path's lookup, no await); None otherwise, including for aliases."""
+        """The snapshot :meth:`resolve` would give, if every step of it is cached (the warm
+        path's lookup, no await); else None."""
         if qualifier is None:
             return self._cache.get((account_id, name, LATEST))
         if qualifier == LATEST or qualifier.isdigit():
             return self._cache.get((account_id, name, qualifier))
-        return None
+        if self.alias_cached is None:
+            return None
+        version = self.alias_cached(account_id, name, qualifier)
+        return None if version is None else self._cache.get((account_id, name, version))
 
     def invalidate(self, account_id: str, name: str) -> None:
         for key in [k for k in self._cache if k[0] == account_id and k[1] == name]:

@@ -58,6 +58,10 @@ class Versions:
             return qualifier
         return await self.aliases.pick(account_id, name, qualifier)
 
+    def pick_cached(self, account_id: str, name: str, alias: str) -> str | None:
+        """:meth:`pick` for an alias, from its cache alone (None: not cached)."""
+        return self.aliases.pick_cached(account_id, name, alias)
+
     async def delete_version(
         self, account_id: str, region: str, ref: FunctionRef
     ) -> FunctionConfig | None:

@@ -123,10 +123,13 @@ class AliasesApi:
             if len(self._cache) >= MAX_CACHE:
                 self._cache.clear()
             self._cache[key] = a
-        for version, weight in a.weights.items():
-            if random.random() < weight:
-                return version
-        return a.version
+        return _draw(a)
+
+    def pick_cached(self, account_id: str, function: str, alias: str) -> str | None:
+        """:meth:`pick` from the cache alone (the warm invoke path: no await); None when
+        the alias is not cached."""
+        a = self._cache.get((account_id, function, alias))
+        return None if a is None else _draw(a)
 
     def forget(self, account_id: str, function: str) -> None:
         for key in [k for k in self._cache if k[0] == account_id and k[1] == function]:
@@ -303,3 +306,11 @@ def _check_targets(db: sqlite3.Connection, region: str, a: Alias) -> None:
             f"Invalid function version {a.version}. Function version {a.version} is already"
             " included in routing configuration."
         )
+
+
+def _draw(a: Alias) -> str:
+    """The version one invocation of an alias runs: a weighted draw when it routes."""
+    for version, weight in a.weights.items():
+        if random.random() < weight:
+            return version
+    return a.version
