@@ -290,7 +290,17 @@ def _template_pids(function_name: str) -> list[int]:
                     environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
                     if f"AWS_LAMBDA_FUNCTION_NAME={function_name}".encode() in environ:
                         pids.add(pid)
-    return sorted(pids)
+    # A child the template is forking sits in the template's cgroup until it joins its
+    # own: only processes whose parent is not one of them are templates.
+    return sorted(pid for pid in pids if _ppid(pid) not in pids)
+
+
+def _ppid(pid: int) -> int:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0
+    return int(stat.rsplit(")", 1)[1].split()[1])
 
 
 def test_a_dead_template_is_replaced(lam: Any, make_function: Any) -> None:
