@@ -93,6 +93,8 @@ def run() -> list[Row]:
                     "overhead < 1 ms"))  # fmt: skip
     rows.append(Row("warm overhead p50", pct(warm, 0.5) - pct(base, 0.5), None, "ms",
                     "Hearth p50 minus bare p50", "< 0.3 ms"))  # fmt: skip
+    rows.append(Row("warm overhead p99", pct(warm, 0.99) - pct(base, 0.99), None, "ms",
+                    "Hearth p99 minus bare p99", "< 1 ms"))  # fmt: skip
     for name, samples in cold_baselines(COLD_N).items():
         rows.append(Row("cold start p50", pct(cold, 0.5), pct(samples, 0.5), "ms", name,
                         "< 10 ms (fork path)"))  # fmt: skip
