@@ -470,10 +470,13 @@ class Environment:
             self._report(inv.request_id, res, outcome.error_type)
             if self._output is not None:
                 res.log_tail = self._output.tail()
+            done.resolve(res)
         else:
-            # Off the hot path: END / REPORT are written after the response is sent.
-            self._loop.call_soon(self._report, inv.request_id, res, outcome.error_type)
-        done.resolve(res)
+            # The response first (resolve writes it on the warm path), then END / REPORT:
+            # still before this environment can START another invocation, which needs the
+            # runtime's next request, read after this returns.
+            done.resolve(res)
+            self._report(inv.request_id, res, outcome.error_type)
 
     # -- freeze / thaw (cgroup freezer): an idle environment uses no CPU -------------------
     @property

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
 import time
 from typing import Any
 
@@ -307,3 +308,49 @@ def test_oversized_result_then_next_invocation(lam: Any, make_function: Any, siz
     resp, body = invoke_json(lam, f"oversized-{size}")
     assert "FunctionError" not in resp, body
     assert body == 3  # the same environment went on serving
+
+
+def test_pipelined_invokes_log_in_order(
+    server: Any, lam: Any, logs: Any, make_function: Any
+) -> None:
+    """Two Invoke requests pipelined on one connection run one after the other in the same
+    environment: each answered in order, and each one's START ... END, REPORT complete
+    before the next one's START."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    make_function("def handler(e, c):\n    print('line', e['n'])\n    return e\n", name="piped-fn")
+    lam.invoke(FunctionName="piped-fn", Payload=b'{"n": 0}')  # warm: the task-free path
+    invoke_json_path = "/2015-03-31/functions/piped-fn/invocations"
+    raw = b""
+    for n in (1, 2):
+        body = json.dumps({"n": n}).encode()
+        req = AWSRequest(method="POST", url=server.endpoint + invoke_json_path, data=body)
+        SigV4Auth(Credentials("test", "test"), "lambda", "us-east-1").add_auth(req)
+        head = f"POST {invoke_json_path} HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+        for k, v in req.headers.items():
+            if k.lower() != "host":
+                head += f"{k}: {v}\r\n"
+        raw += (head + f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(raw)
+        got = b""
+        while got.count(b'{"n": ') < 2:
+            chunk = sock.recv(65536)
+            assert chunk, got
+            got += chunk
+    assert got.index(b'{"n": 1}') < got.index(b'{"n": 2}')
+    deadline = time.time() + 10
+    messages: list[str] = []
+    while time.time() < deadline:
+        try:
+            events = logs.filter_log_events(logGroupName="/aws/lambda/piped-fn")["events"]
+        except logs.exceptions.ResourceNotFoundException:
+            events = []
+        messages = [e["message"].split(" RequestId")[0].strip() for e in events]
+        if messages.count("REPORT") == 3:
+            break
+        time.sleep(0.2)
+    kinds = [m for m in messages if m in ("START", "END", "REPORT") or m.startswith("line")]
+    assert kinds == [k for n in (0, 1, 2) for k in ("START", f"line {n}", "END", "REPORT")]
