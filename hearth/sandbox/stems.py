@@ -78,6 +78,9 @@ class StemPool:
         self._ready: dict[Key, deque[ProcessSandbox]] = {}
         self._templates: dict[Key, SandboxSpec] = {}
         self._fillers: dict[Key, asyncio.Task[None]] = {}
+        self._discards: set[asyncio.Task[object]] = set()
+        """Stems being killed (expired, or made as the pool closed): close waits for them."""
+        self._making: set[asyncio.Future[ProcessSandbox]] = set()
         self._closed = False
         self.taken = 0
         self.refill_delay = REFILL_DELAY
@@ -129,8 +132,18 @@ class StemPool:
         return sum(len(r) for r in self._ready.values())
 
     def _discard(self, stem: ProcessSandbox) -> None:
-        task = asyncio.ensure_future(stem.kill())
-        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        task: asyncio.Task[object] = asyncio.ensure_future(stem.kill())
+        self._discards.add(task)
+        task.add_done_callback(self._discarded)
+
+    def _discard_made(self, task: asyncio.Future[ProcessSandbox]) -> None:
+        if not task.cancelled() and task.exception() is None:
+            self._discard(task.result())
+
+    def _discarded(self, task: asyncio.Task[object]) -> None:
+        self._discards.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved: a failed kill was logged by the sandbox
 
     def _fill_soon(self, key: Key) -> None:
         if key in self._fillers or self._closed:
@@ -154,9 +167,21 @@ class StemPool:
                 replace(template, env_id=f"stem-{uuid.uuid4().hex[:16]}")
                 for _ in range(min(missing, self.parallel))
             ]
-            results = await asyncio.gather(
-                *(self._make(s, key) for s in batch), return_exceptions=True
-            )
+            loop = asyncio.get_running_loop()
+            tasks: list[asyncio.Future[ProcessSandbox]] = [
+                asyncio.ensure_future(self._make(s, key), loop=loop) for s in batch
+            ]
+            self._making.update(tasks)
+            for task in tasks:
+                task.add_done_callback(self._making.discard)
+            try:
+                results = await asyncio.gather(*tasks, return_exceptions=True)
+            except asyncio.CancelledError:
+                # A stem finished just as the pool closed or its key expired: gather drops
+                # its result, so it must be killed here (its processes, cgroup, /tmp).
+                for task in tasks:
+                    task.add_done_callback(self._discard_made)
+                raise
             for res in results:
                 if isinstance(res, BaseException):
                     failures += 1
@@ -182,9 +207,12 @@ class StemPool:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await asyncio.gather(*list(self._making), return_exceptions=True)
+        await asyncio.sleep(0)  # the _discard_made callbacks of those that finished
         stems = [s for ready in self._ready.values() for s in ready]
         self._ready.clear()
-        results = await asyncio.gather(*(s.kill() for s in stems), return_exceptions=True)
+        kills = [s.kill() for s in stems]
+        results = await asyncio.gather(*kills, *list(self._discards), return_exceptions=True)
         for res in results:
             if isinstance(res, BaseException):
                 log.error("stem cleanup at backend close: %s", res)
