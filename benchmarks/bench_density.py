@@ -40,6 +40,7 @@ N = int(os.environ.get("BENCH_DENSITY_N", "5000"))
 WAVE = int(os.environ.get("BENCH_DENSITY_WAVE", "200"))
 RUNTIME = os.environ.get("BENCH_DENSITY_RUNTIME", "python3.11")
 HOST_MIB_PER_ENV = 6.5
+HOLD = float(os.environ.get("BENCH_DENSITY_HOLD", "0"))
 CODE = """
 import json, time
 def handler(event, context):
@@ -169,6 +170,7 @@ def run() -> list[Row]:
         sample = random.sample(sorted(cgroups), min(len(cgroups), 1000))
         mems = [_env_memory(c) for c in sample]
         after = _meminfo("MemAvailable")
+        time.sleep(HOLD)  # BENCH_DENSITY_HOLD: time to look at the idle environments
     count = len(cgroups)
     frozen = sum(1 for m in mems if m[2])
     pss = sum(m[0] for m in mems) / max(len(mems), 1) / 2**20
