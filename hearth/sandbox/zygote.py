@@ -94,8 +94,10 @@ class ZygoteSpec:
 
 
 class Zygote:
-    def __init__(self, spec: ZygoteSpec) -> None:
+    def __init__(self, spec: ZygoteSpec, argv: Sequence[str]) -> None:
+        """``argv``: the runtime command whose sandboxes this zygote forks."""
         self.spec = spec
+        self.argv = tuple(argv)
         self.pid = 0
         self._proc: subprocess.Popen[bytes] | None = None
         self._ctl: socket.socket | None = None
@@ -111,6 +113,7 @@ class Zygote:
                 "bootstrap": self.spec.bootstrap,
                 "path_map": [list(p) for p in self.spec.path_map],
                 "preload_modules": list(PRELOAD),
+                "argv": list(self.argv),
             }
         )
         try:
@@ -375,7 +378,7 @@ class Zygotes:
             old = self._zygotes.pop(key, None)
             if old is not None:
                 await old.aclose()
-            zygote = Zygote(spec)
+            zygote = Zygote(spec, key)
             try:
                 await zygote.start()
             except SandboxError as exc:
