@@ -12,11 +12,13 @@ answered (each reports its own cgroup; PSS from a sample of at most 1,000):
   among their sharers), from ``/proc/<pid>/smaps_rollup``;
 * cgroup memory per environment: the memory cgroup's usage (includes page cache);
 * host memory per environment: the drop of ``MemAvailable`` from before the first start
-  to after the freeze, divided by N (everything: server-side state, sockets, loop /tmp).
+  to after the freeze, divided by N (everything: server-side state, sockets, loop /tmp);
+  of which, over the same interval: the kernel's (``Slab`` + ``PageTables`` +
+  ``KernelStack`` of ``/proc/meminfo``) and the server process's own PSS growth.
 
 Baseline: idle fresh ``python3 -I -S`` processes that imported json (PSS each).
 N is ``BENCH_DENSITY_N`` (default 5,000, the target), capped so that the host keeps a
-fifth of its available memory (at ~6.5 MiB per environment, measured); the server's
+fifth of its available memory (at ~4.5 MiB per environment: 3.9 measured, plus margin); the server's
 memory capacity, account concurrency and this client's open-file limit are set for N.
 """
 
@@ -34,12 +36,21 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks._common import INVOKE_PATH, Row, _one, create, hearth, signed_headers
+from benchmarks._common import (
+    INVOKE_PATH,
+    Row,
+    _one,
+    bare_pid_of,
+    create,
+    hearth,
+    signed_headers,
+)
 
 N = int(os.environ.get("BENCH_DENSITY_N", "5000"))
 WAVE = int(os.environ.get("BENCH_DENSITY_WAVE", "200"))
 RUNTIME = os.environ.get("BENCH_DENSITY_RUNTIME", "python3.11")
-HOST_MIB_PER_ENV = 6.5
+HOST_MIB_PER_ENV = 4.5
+HOLD = float(os.environ.get("BENCH_DENSITY_HOLD", "0"))
 CODE = """
 import json, time
 def handler(event, context):
@@ -53,6 +64,11 @@ def _meminfo(key: str) -> int:
         if line.startswith(key + ":"):
             return int(line.split()[1]) * 1024
     return 0
+
+
+def _kernel() -> int:
+    """Kernel memory that grows with processes, mounts and sockets (bytes)."""
+    return sum(_meminfo(k) for k in ("Slab", "PageTables", "KernelStack"))
 
 
 def _pss(pid: int) -> int:
@@ -143,7 +159,9 @@ def run() -> list[Row]:
         body = json.dumps({"until": 0}).encode()
         _fire(srv.port, warm, signed_headers(srv.port, warm, body), body, 1)
         time.sleep(1)
+        server = bare_pid_of(srv.port)
         before = _meminfo("MemAvailable")
+        kernel_before, server_before = _kernel(), _pss(server)
         t0 = time.perf_counter()
         wave = 0
         while len(cgroups) < n and not stop:
@@ -169,11 +187,15 @@ def run() -> list[Row]:
         sample = random.sample(sorted(cgroups), min(len(cgroups), 1000))
         mems = [_env_memory(c) for c in sample]
         after = _meminfo("MemAvailable")
+        kernel_after, server_after = _kernel(), _pss(server)
+        time.sleep(HOLD)  # BENCH_DENSITY_HOLD: time to look at the idle environments
     count = len(cgroups)
     frozen = sum(1 for m in mems if m[2])
     pss = sum(m[0] for m in mems) / max(len(mems), 1) / 2**20
     usage = sum(m[1] for m in mems) / max(len(mems), 1) / 2**20
     host = (before - after) / max(count, 1) / 2**20
+    kernel = (kernel_after - kernel_before) / max(count, 1) / 2**20
+    in_server = (server_after - server_before) / max(count, 1) / 2**20
     base = _baseline_pss(100) / 2**20
     print(f"density: {count}/{n} environments up in {took:.1f} s; {frozen}/{len(mems)} sampled"
           f" frozen; {stop or 'no refusal'}")  # fmt: skip
@@ -184,4 +206,6 @@ def run() -> list[Row]:
         Row("density: PSS per environment", pss, base, "MiB", what, "≤ 2 MiB"),
         Row("density: cgroup memory per environment", usage, base, "MiB", what),
         Row("density: host MemAvailable drop per environment", host, base, "MiB", what),
+        Row("density: of which kernel (slab, page tables, stacks)", kernel, None, "MiB", ""),
+        Row("density: of which the server process (PSS)", in_server, None, "MiB", ""),
     ]  # fmt: skip

@@ -357,17 +357,26 @@ def specialization(spare: dict[str, Any], ctl: socket.socket) -> dict[str, Any]:
     return {**spare, **spec}
 
 
-def enter_namespaces(spec: dict[str, Any], ctl: socket.socket) -> None:
+def host_pid() -> int:
+    """This process's pid as the host's ``/proc`` (and so the backend) knows it, also from
+    inside a new pid namespace, where ``getpid()`` is 1."""
+    return int(os.readlink("/proc/self"))
+
+
+def enter_namespaces(spec: dict[str, Any], ctl: socket.socket, new_pid: bool = True) -> None:
     """Steps 2-3 of the protocol: new namespaces, ``lo`` up, the listening Runtime API
-    socket sent as "netns", and (egress) the wait for the backend's veth."""
-    flags = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWPID
-    _check(_libc.unshare(flags), "unshare")
+    socket sent as "netns", and (egress) the wait for the backend's veth.
+
+    ``new_pid`` False: the caller is the PID 1 of its pid namespace already (forked into
+    it by a zygote, see :func:`hearth.sandbox._zygote_main.serve`)."""
+    flags = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS
+    _check(_libc.unshare(flags | CLONE_NEWPID if new_pid else flags), "unshare")
     lo_up()
     api = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     api.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     api.bind(("127.0.0.1", spec["api_port"]))
     api.listen(64)
-    msg = marshal.dumps({"event": "netns", "pid": os.getpid()})
+    msg = marshal.dumps({"event": "netns", "pid": os.getpid() if new_pid else host_pid()})
     rights = struct.pack("i", api.fileno())
     ctl.sendmsg([msg], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, rights)])
     api.close()

@@ -9,30 +9,37 @@ the standard modules the bootstrap uses; then it reports ``{"ready": pid}`` and 
 Protocol on ``CTL_FD`` (``SOCK_SEQPACKET``, marshalled dicts):
 
 * server → zygote: ``{"op": "fork"}`` (or ``{"op": "stem"}``, see :func:`_stem_child`)
-  with three fds attached: the launcher's control
-  socket, the exec-report pipe and the output pipe (exactly what the exec path's launcher
-  gets). The zygote forks and answers ``{"pid": <pid>}``. The forked child *is* the
-  launcher: it follows :func:`hearth.sandbox._nsinit.main` step by step (same messages,
-  same namespaces, root, uid, capabilities, no_new_privs, seccomp; the cgroup join comes
-  later and overlaps that work, see :func:`hearth.sandbox.zygote.join_forked`), and where the exec
-  path would ``execve`` the runtime it instead closes the exec pipe (the backend's
-  "exec succeeded" signal) and calls the pre-loaded bootstrap's ``main()`` in process.
-  The function's code is imported only there, after privileges are dropped.
+  with three fds attached: the sandbox's control socket, the exec-report pipe and the
+  output pipe (exactly what the exec path's launcher gets). The zygote forks the child
+  straight into a new pid namespace and answers ``{"pid": <pid>}``. The child is the
+  sandbox's PID 1 and does the launcher's work itself: it follows
+  :func:`hearth.sandbox._nsinit.main` step by step (same messages, same namespaces, root,
+  uid, capabilities, no_new_privs, seccomp; the cgroup join comes later and overlaps that
+  work, see :func:`hearth.sandbox.zygote.join_forked`), and where the exec path would
+  ``execve`` the runtime it instead closes the exec pipe (the backend's "exec succeeded"
+  signal) and calls the pre-loaded bootstrap's ``main()`` in process. The function's code
+  is imported only there, after privileges are dropped.
+* zygote → server, on the sandbox's control socket: ``{"event": "exit", "status": ...}``
+  once it has reaped that PID 1 (see :func:`serve`): no waiter stays outside the sandbox.
 
 Why fork is safe here: this process never starts a thread (``unshare`` needs a
 single-threaded process), never holds user code or secrets (forks share its memory),
-and sets ``SIGCHLD`` to ``SIG_IGN`` so the kernel reaps launchers (each child restores
-``SIG_DFL`` at once: its waiter needs real exit statuses). ``random`` re-seeds itself in
-every forked child (``os.register_at_fork``). If the server dies, ``PDEATHSIG`` kills
-the zygote, and the launchers' own ``PDEATHSIG`` kills them with it.
+and a child closes every fd of the zygote's (other sandboxes' control sockets included)
+before anything of its function runs. ``random`` re-seeds itself in every forked child
+(``os.register_at_fork``). If the server dies, ``PDEATHSIG`` kills the zygote, and the
+sandboxes' own ``PDEATHSIG`` (relative to the zygote, their parent) kills them with it.
 """
 
 from __future__ import annotations
 
 import _signal as signal  # type: ignore[import-not-found]
 import _socket as socket
+import array
+import ctypes
+import fcntl as _fcntl
 import marshal
 import os
+import select
 import sys
 
 TYPE_CHECKING = False
@@ -66,6 +73,15 @@ def _inside(entry: str, path_map: PathMap) -> str:
     return entry
 
 
+def _outside(entry: str, path_map: PathMap) -> str:
+    """A sandbox path as the host sees it (the inverse of :func:`_inside`)."""
+    for host, inside in path_map:
+        inside = inside.rstrip("/")
+        if entry == inside or entry.startswith(inside + "/"):
+            return host.rstrip("/") + entry[len(inside) :]
+    return entry
+
+
 def _sandbox_paths(path_map: PathMap, minor: str) -> list[str]:
     """``sys.path`` as the exec path's interpreter has it: host prefixes → sandbox paths.
 
@@ -79,7 +95,7 @@ def _sandbox_paths(path_map: PathMap, minor: str) -> list[str]:
     out = ["/var/runtime"]  # PYTHONPATH of the runtime's environment
     out.extend(_inside(entry, path_map) for entry in sys.path)
     site = "/var/lang/lib/python" + minor + "/site-packages"
-    if site not in out and os.path.isdir(site):
+    if site not in out and os.path.isdir(_outside(site, path_map)):
         out.append(site)
     return out
 
@@ -88,8 +104,10 @@ def prepare_runtime(argv: list[str], path_map: PathMap) -> None:
     """The interpreter state of the exec'd runtime that does not depend on the function:
     ``sys.path`` (and packages' ``__path__``) as the sandbox sees them, argv, prefixes.
 
-    A stem does this ahead: rewriting every loaded module's paths touches (copies, after
-    the fork) a few hundred pages, ~2 ms measured here."""
+    The zygote does this once, before it serves (:func:`main`): done in each child,
+    rewriting every loaded module's paths cost ~2 ms and touched (copied) ~0.4 MiB of
+    pages per sandbox (measured: 2.4 MiB private in an idle stem, 2.0 without). The
+    zygote then imports nothing more: its ``sys.path`` is the sandbox's."""
     minor = f"{sys.version_info[0]}.{sys.version_info[1]}"
     sys.path[:] = _sandbox_paths(path_map, minor)
     sys.path_importer_cache.clear()
@@ -99,11 +117,9 @@ def prepare_runtime(argv: list[str], path_map: PathMap) -> None:
     sys.dont_write_bytecode = True
 
 
-def become_runtime(
-    spec: dict[str, Any], exec_fd: int, boot: Any, path_map: PathMap, prepared: bool = False
-) -> None:
+def become_runtime(spec: dict[str, Any], exec_fd: int, boot: Any) -> None:
     """In the sandbox's PID 1, after privileges are dropped: hand over to the bootstrap
-    (``prepared``: :func:`prepare_runtime` was done already, by a stem)."""
+    (the zygote did :func:`prepare_runtime` already)."""
     os.environ.clear()
     os.environ.update(spec["env"])
     try:
@@ -112,65 +128,49 @@ def become_runtime(
         time.tzset()
     except (ImportError, AttributeError):
         pass
-    if not prepared:
-        prepare_runtime(spec["argv"], path_map)
     os.close(exec_fd)  # EOF without data: the backend's "exec succeeded"
     sys.exit(boot.main())
 
 
-def launch(
-    ctl_fd: int, exec_fd: int, nsinit: Any, boot: Any, path_map: PathMap, stem: bool = False
-) -> None:
-    """:func:`_nsinit.main`, with the in-process hand-over instead of ``execve``.
+def launch(ctl_fd: int, exec_fd: int, nsinit: Any, boot: Any, stem: bool = False) -> None:
+    """The sandbox's PID 1 (forked by :func:`serve` into a new pid namespace): the steps of
+    :func:`_nsinit.main` and :func:`_nsinit.child`, with the in-process hand-over instead
+    of ``execve``.
 
     A ``stem`` gets a spec without the function (see :func:`_stem_child`)."""
     ctl = socket.socket(fileno=ctl_fd)
     try:
+        # Relative to the zygote, our parent: it reaps us and reports our exit status.
         nsinit.prctl(nsinit.PR_SET_PDEATHSIG, signal.SIGKILL)
-        if stem:  # made ahead: cold starts (specializations) come first; PID 1 inherits it
+        if stem:  # made ahead: cold starts (specializations) come first
             os.setpriority(os.PRIO_PROCESS, 0, STEM_NICE)
         spec = marshal.loads(ctl.recv(1 << 20))
-        nsinit.enter_namespaces(spec, ctl)
-        go_r, go_w = os.pipe()
-        pid = os.fork()
+        nsinit.enter_namespaces(spec, ctl, new_pid=False)
+        # The backend moves this process into the sandbox's cgroups while it goes on.
+        ctl.send(marshal.dumps({"event": "child", "pid": nsinit.host_pid()}))
+        if stem:
+            spec = _stem_child(spec, exec_fd, nsinit, ctl)
+        else:
+            _child(spec, exec_fd, nsinit, ctl)
     except BaseException as exc:
         nsinit.report_error(exec_fd, exc)
-        os._exit(126)
-    if pid == 0:
-        try:
-            os.close(go_w)
-            if stem:
-                spec = _stem_child(spec, exec_fd, nsinit, go_r, ctl, path_map)
-            else:
-                _child(spec, exec_fd, nsinit, go_r)
-        except BaseException as exc:
-            nsinit.report_error(exec_fd, exc)
-            os._exit(127)
-        ctl.detach()  # its fd was closed with all others by _child
-        become_runtime(spec, exec_fd, boot, path_map, prepared=stem)
-        return
-    os.close(exec_fd)
-    os.close(go_r)
-    try:
-        ctl.send(marshal.dumps({"event": "child", "pid": pid}))
-        reply = marshal.loads(ctl.recv(4096) or marshal.dumps({}))
-        if reply.get("event") == "cgroup":  # both of us are in the sandbox's cgroups now
-            os.write(go_w, b"1")
-        if stem:
-            os.setpriority(os.PRIO_PROCESS, 0, 0)
-    except OSError:
-        pass
-    os.close(go_w)  # without the go, PID 1 reads EOF and exits
-    nsinit.waiter(ctl, pid)
+        os._exit(127)
+    ctl.detach()  # its fd was closed with all others by _child
+    become_runtime(spec, exec_fd, boot)
 
 
-def _child(spec: dict[str, Any], exec_fd: int, nsinit: Any, go_fd: int) -> None:
-    """:func:`_nsinit.child` up to (not including) ``execve``, then wait for the go.
+def _await_cgroup(nsinit: Any, ctl: socket.socket) -> None:
+    """Wait for the backend's ``{"event": "cgroup"}``: this process is in the sandbox's
+    cgroups (:func:`hearth.sandbox.zygote.join_forked`); nothing of the function runs
+    before."""
+    data = ctl.recv(4096)
+    if not data or marshal.loads(data).get("event") != "cgroup":
+        raise nsinit.LaunchError("sandbox setup aborted before joining its cgroups")
 
-    The go comes from the launcher once the backend has moved this process into the
-    sandbox's cgroups (:func:`hearth.sandbox.zygote.join_forked`): nothing of the function
-    runs before."""
-    nsinit.prctl(nsinit.PR_SET_PDEATHSIG, signal.SIGKILL)
+
+def _child(spec: dict[str, Any], exec_fd: int, nsinit: Any, ctl: socket.socket) -> None:
+    """:func:`_nsinit.child` up to (not including) ``execve``, then wait until this process
+    is in its cgroups (:func:`_await_cgroup`)."""
     with open("/proc/self/oom_score_adj", "w") as f:
         f.write("1000")
     if spec["network"] == "egress":
@@ -185,8 +185,7 @@ def _child(spec: dict[str, Any], exec_fd: int, nsinit: Any, go_fd: int) -> None:
         signal.signal(sig, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # KeyboardInterrupt, as usual
     signal.pthread_sigmask(signal.SIG_SETMASK, set())
-    if os.read(go_fd, 1) != b"1":
-        raise nsinit.LaunchError("sandbox setup aborted before joining its cgroups")
+    _await_cgroup(nsinit, ctl)
     os.closerange(3, exec_fd)
     os.closerange(exec_fd + 1, 1 << 20)
 
@@ -195,9 +194,7 @@ def _stem_child(
     stem: dict[str, Any],
     exec_fd: int,
     nsinit: Any,
-    go_fd: int,
     ctl: socket.socket,
-    path_map: PathMap,
 ) -> dict[str, Any]:
     """PID 1 of a stem: :func:`_child`, split where the function becomes known.
 
@@ -218,9 +215,7 @@ def _stem_child(
     nsinit.prepare_root(stem)
     nsinit.enter_root(stem)
     nsinit.drop_bounding_set()
-    prepare_runtime(stem["argv"], path_map)
-    if os.read(go_fd, 1) != b"1":
-        raise nsinit.LaunchError("sandbox setup aborted before joining its cgroups")
+    _await_cgroup(nsinit, ctl)
     data, fds = _recv_fds(ctl)
     spec = marshal.loads(data or marshal.dumps({}))
     if spec.get("event") != "specialize" or len(fds) != 1:
@@ -243,9 +238,42 @@ def _stem_child(
     return spec
 
 
-def serve(ctl: socket.socket, nsinit: Any, boot: Any, path_map: PathMap) -> None:
-    """Fork one launcher per request, until the server closes the control socket."""
+#: The zygote keeps one fd per live sandbox (its reports, see :func:`serve`) from this
+#: number up, so that a forked child closes them all with one ``close_range``.
+REPORT_FD_BASE = 256
+
+
+def serve(ctl: socket.socket, nsinit: Any, boot: Any, hooks: ForkHooks) -> None:
+    """Fork one sandbox PID 1 per request, until the server closes the control socket.
+
+    Each child is forked straight into a new pid namespace (``unshare(CLONE_NEWPID)``
+    before the ``fork``, ``setns`` back after it) and is the sandbox's PID 1: no launcher
+    stays outside to wait for it (that waiter cost ~1.3 MiB per idle sandbox, measured).
+    The zygote is its parent instead: it reaps it and sends its wait status as
+    ``{"event": "exit", "status": ...}`` on a duplicate of the sandbox's control socket
+    that it keeps for this (then closes it: the server sees the report, then EOF -- what
+    the exec path's waiter sends too). ``SIGCHLD`` wakes the loop through a wakeup fd.
+    """
+    wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+    signal.signal(signal.SIGCHLD, _on_sigchld)
+    own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    reports: dict[int, int] = {}
     while True:
+        try:
+            readable = select.select([ctl.fileno(), wake_r], [], [])[0]
+        except InterruptedError:
+            continue
+        if wake_r in readable:
+            while True:
+                try:
+                    if not os.read(wake_r, 512):
+                        break
+                except BlockingIOError:
+                    break
+            _reap(reports)
+        if ctl.fileno() not in readable:
+            continue
         try:
             data, fds = _recv_fds(ctl)
         except InterruptedError:
@@ -259,28 +287,127 @@ def serve(ctl: socket.socket, nsinit: Any, boot: Any, path_map: PathMap) -> None
             continue
         child_ctl, exec_w, output_w = fds
         stem = marshal.loads(data).get("op") == "stem"
-        pid = os.fork()
+        try:
+            report = _fcntl.fcntl(child_ctl, _fcntl.F_DUPFD_CLOEXEC, REPORT_FD_BASE)
+            nsinit._check(nsinit._libc.unshare(nsinit.CLONE_NEWPID), "unshare")
+        except (OSError, nsinit.LaunchError) as exc:
+            for fd in fds:
+                os.close(fd)
+            ctl.send(marshal.dumps({"error": str(exc)}))
+            continue
+        try:
+            pid = hooks.fork(nsinit._libc)
+        except OSError as exc:
+            pid, error = -1, str(exc)
+        if pid != 0:  # the zygote's own children stay in its pid namespace (or it stops)
+            nsinit._check(nsinit._libc.setns(own_pidns, nsinit.CLONE_NEWPID), "setns")
+        if pid < 0:
+            for fd in (*fds, report):
+                os.close(fd)
+            ctl.send(marshal.dumps({"error": error}))
+            continue
         if pid == 0:
+            signal.set_wakeup_fd(-1)
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             ctl.close()
+            os.closerange(REPORT_FD_BASE, 1 << 20)  # other sandboxes' reports, this one's
+            for fd in (wake_r, wake_w, own_pidns):
+                os.close(fd)
             null = os.open("/dev/null", os.O_RDONLY)
             os.dup2(null, 0)
             os.dup2(output_w, 1)
             os.dup2(output_w, 2)
             for fd in (null, output_w):
                 os.close(fd)
-            launch(child_ctl, exec_w, nsinit, boot, path_map, stem)
+            launch(child_ctl, exec_w, nsinit, boot, stem)
             return
+        reports[pid] = report
         for fd in fds:
             os.close(fd)
         ctl.send(marshal.dumps({"pid": pid}))
 
 
+class ForkHooks:
+    """``os.fork`` without the ``os.register_at_fork`` hooks of ``threading`` and ``logging``.
+
+    CPython runs every registered hook around each ``os.fork``. In a child of the zygote,
+    ``threading``'s and ``logging``'s after-fork hooks reset locks and thread records of
+    threads that a zygote never has (it is single-threaded: ``unshare`` needs that), and
+    running their code for the first time in each child copied ~0.6 MiB of the zygote's
+    pages into it (measured: private dirty memory of a child right after ``fork`` of a
+    zygote-like python3.11: 856 kB with ``os.fork``, 228 kB with this, 420 kB once
+    ``random`` has re-seeded). So the zygote records the hooks registered while it loads
+    (:meth:`install`, before any import), forks with libc's ``fork`` (which runs
+    ``pthread_atfork`` handlers, e.g. OpenSSL's) and calls every recorded hook itself
+    except those two modules' -- ``random``'s re-seed in the child included, and any hook
+    of a module it does not know.
+    """
+
+    SKIPPED = ("threading", "logging")
+
+    def __init__(self) -> None:
+        self.before: list[Any] = []
+        self.child: list[Any] = []
+        self.parent: list[Any] = []
+        self._register = os.register_at_fork
+
+    def install(self) -> None:
+        os.register_at_fork = self.register
+
+    def uninstall(self) -> None:
+        """After loading: the runtime's (and its function's) ``os.register_at_fork`` is
+        CPython's own again."""
+        os.register_at_fork = self._register
+
+    def register(self, **hooks: Any) -> None:
+        self._register(**hooks)  # the same hooks for any os.fork() (none in the zygote)
+        for kind, fn in hooks.items():
+            if getattr(fn, "__module__", None) not in self.SKIPPED:
+                getattr(
+                    self, {"after_in_child": "child", "after_in_parent": "parent"}.get(kind, kind)
+                ).append(fn)
+
+    def fork(self, libc: Any) -> int:
+        for fn in reversed(self.before):
+            fn()
+        pid = libc.fork()
+        if pid < 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err))
+        for fn in self.child if pid == 0 else self.parent:
+            fn()
+        return int(pid)
+
+
+def _on_sigchld(signum: int, frame: Any) -> None:
+    """Nothing: the C-level handler has written to the wakeup fd, which :func:`serve` reads."""
+
+
+def _reap(reports: dict[int, int]) -> None:
+    """Reap every exited child; report each sandbox PID 1's wait status (see :func:`serve`)."""
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        except InterruptedError:
+            continue
+        if pid == 0:
+            return
+        fd = reports.pop(pid, None)
+        if fd is None:
+            continue
+        sock = socket.socket(fileno=fd)
+        try:  # noqa: SIM105 (no contextlib: start-up cost)
+            sock.send(marshal.dumps({"event": "exit", "status": status}), socket.MSG_DONTWAIT)
+        except OSError:  # the server is gone or does not read: nothing to report to
+            pass
+        sock.close()
+
+
 def _recv_fds(sock: socket.socket) -> tuple[bytes, list[int]]:
     """``socket.recv_fds`` on the C-only ``_socket`` (the ``socket`` module's enum import
     costs start-up time, see _nsinit)."""
-    import array
-
     fds = array.array("i")
     msg, ancdata, _flags, _addr = sock.recvmsg(4096, socket.CMSG_LEN(3 * fds.itemsize))
     for level, kind, data in ancdata:
@@ -290,9 +417,10 @@ def _recv_fds(sock: socket.socket) -> tuple[bytes, list[int]]:
 
 
 def main() -> None:
+    hooks = ForkHooks()
+    hooks.install()
     ctl = socket.socket(fileno=int(sys.argv[1]))
     config = marshal.loads(bytes.fromhex(sys.argv[2]))
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     nsinit = _load("hearth_nsinit", config["nsinit"])
     nsinit.prctl(nsinit.PR_SET_PDEATHSIG, signal.SIGKILL)
     for name in config["preload_modules"]:
@@ -302,13 +430,18 @@ def main() -> None:
             pass
     boot = _load("bootstrap", config["bootstrap"], "/var/runtime/bootstrap.py")
     import gc
+    import subprocess  # noqa: F401 (for _nsinit.configure_egress: nothing is imported below)
+
+    path_map = [tuple(p) for p in config["path_map"]]
+    prepare_runtime(config["argv"], path_map)
+    hooks.uninstall()
 
     # Everything loaded so far lives as long as the zygote: out of the collector's sight,
     # a child's collections never write to (and so never copy) the pages these objects
     # share with the zygote.
     gc.freeze()
     ctl.send(marshal.dumps({"ready": os.getpid()}))
-    serve(ctl, nsinit, boot, [tuple(p) for p in config["path_map"]])
+    serve(ctl, nsinit, boot, hooks)
 
 
 if __name__ == "__main__":

@@ -445,8 +445,9 @@ class CgroupManager:
 
         Several servers may share ``root_name`` (tests, a restart overlapping the old
         process), so a cgroup is swept only if no member process has a live parent
-        outside the cgroup: each sandbox's waiter is a member whose parent is the server
-        that owns it (and dies with it: PR_SET_PDEATHSIG). Empty cgroups are swept too if
+        outside the cgroup: each sandbox's waiter (or forked PID 1) is a member whose
+        parent is the server that owns it (or that server's zygote), and dies with it
+        (PR_SET_PDEATHSIG). Empty cgroups are swept too if
         something ran in them or they are older than :data:`EMPTY_GRACE`: a live server
         creates a sandbox's cgroup some milliseconds before its first process joins (the
         fork path joins after set-up), and another server starting then must not take it.

@@ -211,7 +211,8 @@ class ProcessSandbox:
 
     def _make_cgroup(self) -> EnvCgroup:
         spec = self._spec
-        # +1: the launcher's outside waiter is a member too (see _nsinit)
+        # +1: the exec path's outside waiter is a member too (see _nsinit); a forked
+        # sandbox has none (its reaper is the zygote), so the one spare pid is unused there
         self._cg = self._backend.cgroups.create(spec.env_id, spec.memory_mb, spec.pids_max + 1)
         self._life.push("cgroup", self._remove_cgroup)
         return self._cg
@@ -381,10 +382,12 @@ class ProcessSandbox:
 
     async def _kill_processes(self) -> None:
         """SIGKILL the sandbox's PID 1 (the kernel then kills its whole pid namespace), let
-        the waiter reap it and exit, then SIGKILL whatever is left in the cgroup.
+        its reaper (the exec path's waiter, or the zygote) report it, then SIGKILL whatever
+        is left in the cgroup.
 
-        PID 1 goes first so that the waiter -- itself a cgroup member -- is still alive
-        to reap it; killed together, PID 1 would linger as a zombie of the host's init.
+        PID 1 goes first so that the exec path's waiter -- itself a cgroup member -- is
+        still alive to reap it; killed together, PID 1 would linger as a zombie of the
+        host's init.
         """
         launcher, cg = self._launcher, self._cg
         assert launcher is not None and cg is not None
