@@ -114,7 +114,7 @@ class ConcurrencyApi:
     # -- helpers --------------------------------------------------------------------------
     @staticmethod
     def _ref(p: Principal, req: Request, m: re.Match[str]) -> FunctionRef:
-        return qualified_ref(m.group("fn"), req.query, p.account_id)
+        return qualified_ref(m.group("fn"), req.query, p.account_id, region=p.region)
 
     async def _exists(self, p: Principal, ref: FunctionRef) -> str:
         """The function's name; raises ResourceNotFound as GetFunction does."""
@@ -265,7 +265,7 @@ class ConcurrencyApi:
         assert self._provisioned is not None
         query = dict(parse_qsl(req.query, keep_blank_values=True))
         if query.get("List") == "ALL":
-            ref = parse_function_name(path_param(m.group("fn")), p.account_id)
+            ref = parse_function_name(path_param(m.group("fn")), p.account_id, region=p.region)
             name = await self._exists(p, FunctionRef(ref.name, None))
             if "MaxItems" in query:
                 try:

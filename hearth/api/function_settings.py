@@ -43,7 +43,9 @@ class FunctionSettingsApi:
 
     @staticmethod
     def _ref(p: Principal, req: Request, m: re.Match[str], max_len: int) -> FunctionRef:
-        return qualified_ref(m.group("fn"), req.query, p.account_id, max_len=max_len)
+        return qualified_ref(
+            m.group("fn"), req.query, p.account_id, max_len=max_len, region=p.region
+        )
 
     @staticmethod
     def _runtime_doc(cfg: FunctionConfig) -> dict[str, str]:

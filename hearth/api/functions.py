@@ -379,7 +379,7 @@ class FunctionsApi:
         from hearth.api.names import parse_function_name
 
         ref = parse_function_name(
-            check_string(body["FunctionName"], "functionName", min_len=1), account_id
+            check_string(body["FunctionName"], "functionName", min_len=1), account_id, region=region
         )
         if ref.qualifier:
             raise InvalidParameterValue("Function name cannot contain a qualifier on create.")

@@ -115,7 +115,9 @@ class LambdaApi:
         self, principal: Principal, m: re.Match[str], req: Request, *, max_len: int = 140
     ) -> FunctionRef:
         raw = path_param(m.group("fn"))
-        ref = parse_function_name(raw, principal.account_id, max_len=max_len)
+        ref = parse_function_name(
+            raw, principal.account_id, max_len=max_len, region=principal.region
+        )
         qualifier = merge_qualifier(ref, self._query(req).get("Qualifier"))
         return FunctionRef(ref.name, qualifier)
 

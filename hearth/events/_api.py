@@ -38,7 +38,7 @@ class EventInvokeConfigApi:
         self, p: Principal, req: Request, m: re.Match[str]
     ) -> tuple[FunctionConfig, str, str]:
         """(function snapshot, qualifier, qualified ARN) named by the path and query."""
-        ref = parse_function_name(path_param(m.group("fn")), p.account_id)
+        ref = parse_function_name(path_param(m.group("fn")), p.account_id, region=p.region)
         query = dict(parse_qsl(req.query, keep_blank_values=True))
         qualifier = merge_qualifier(ref, query.get("Qualifier")) or LATEST
         cfg = await self._router.resolve(p.account_id, p.region, ref.name, qualifier)
@@ -107,7 +107,7 @@ class EventInvokeConfigApi:
         return Response(204, [("x-amzn-RequestId", _rid())], b"")
 
     async def _list(self, p: Principal, req: Request, m: re.Match[str]) -> Response:
-        ref = parse_function_name(path_param(m.group("fn")), p.account_id)
+        ref = parse_function_name(path_param(m.group("fn")), p.account_id, region=p.region)
         if ref.qualifier:
             raise InvalidParameterValue(
                 "ListFunctionEventInvokeConfigs does not accept a qualified function name."
