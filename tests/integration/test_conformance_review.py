@@ -12,6 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.conftest import invoke_json
+from tests.helpers import make_zip
 
 CODE = "def handler(event, context):\n    return {'v': context.function_version}\n"
 
@@ -68,3 +69,58 @@ def test_an_arn_of_another_region_is_not_reachable(lam: Any, make_function: Any)
         )
     same = f"arn:aws:lambda:us-east-1:000000000000:function:{name}"
     assert lam.get_function(FunctionName=same)["Configuration"]["FunctionName"] == name
+
+
+def test_architectures_list_is_validated_against_the_model(lam: Any, make_function: Any) -> None:
+    name = make_function(CODE)["FunctionName"]
+    cases = [
+        (["x86_64", "arm64"], "Member must have length less than or equal to 1"),
+        (["sparc"], "Member must satisfy enum value set: [x86_64, arm64]"),
+    ]
+    for archs, fragment in cases:
+        with pytest.raises(ClientError) as exc:
+            lam.create_function(
+                FunctionName=f"{name}-x",
+                Runtime="python3.12",
+                Handler="app.handler",
+                Role="arn:aws:iam::000000000000:role/r",
+                Code={"ZipFile": make_zip({"app.py": CODE})},
+                Architectures=archs,
+            )
+        code, status, message = _error(exc)
+        assert (code, status) == ("ValidationException", 400)
+        assert f"Value '[{', '.join(archs)}]' at 'architectures'" in message
+        assert fragment in message
+        with pytest.raises(ClientError) as exc:
+            lam.update_function_code(
+                FunctionName=name, ZipFile=make_zip({"app.py": CODE}), Architectures=archs
+            )
+        assert _error(exc)[:2] == ("ValidationException", 400)
+    with pytest.raises(lam.exceptions.ResourceNotFoundException):
+        lam.get_function(FunctionName=f"{name}-x")
+    _, body = invoke_json(lam, name)
+    assert body == {"v": "$LATEST"}
+
+
+def test_provisioned_concurrency_of_an_absent_qualifier_is_not_found(
+    lam: Any, make_function: Any
+) -> None:
+    name = make_function(CODE)["FunctionName"]
+    version = lam.publish_version(FunctionName=name)["Version"]
+    for call in (
+        lambda: lam.delete_provisioned_concurrency_config(FunctionName=name, Qualifier="nope"),
+        lambda: lam.get_provisioned_concurrency_config(FunctionName=name, Qualifier="nope"),
+        lambda: lam.delete_provisioned_concurrency_config(FunctionName=name, Qualifier="99"),
+    ):
+        with pytest.raises(lam.exceptions.ResourceNotFoundException) as exc:
+            call()
+        code, status, message = _error(exc)
+        assert (code, status) == ("ResourceNotFoundException", 404)
+        assert message.startswith(
+            f"Function not found: arn:aws:lambda:us-east-1:000000000000:function:{name}:"
+        )
+    # An existing version without a configuration: Get says so, Delete is a no-op (204).
+    with pytest.raises(lam.exceptions.ProvisionedConcurrencyConfigNotFoundException):
+        lam.get_provisioned_concurrency_config(FunctionName=name, Qualifier=version)
+    resp = lam.delete_provisioned_concurrency_config(FunctionName=name, Qualifier=version)
+    assert resp["ResponseMetadata"]["HTTPStatusCode"] == 204
