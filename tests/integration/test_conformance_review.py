@@ -124,3 +124,12 @@ def test_provisioned_concurrency_of_an_absent_qualifier_is_not_found(
         lam.get_provisioned_concurrency_config(FunctionName=name, Qualifier=version)
     resp = lam.delete_provisioned_concurrency_config(FunctionName=name, Qualifier=version)
     assert resp["ResponseMetadata"]["HTTPStatusCode"] == 204
+
+
+def test_function_code_signing_config_of_an_unsigned_function(lam: Any, make_function: Any) -> None:
+    name = make_function(CODE)["FunctionName"]
+    resp = lam.get_function_code_signing_config(FunctionName=name)
+    assert (resp["CodeSigningConfigArn"], resp["FunctionName"]) == ("", name)
+    with pytest.raises(lam.exceptions.ResourceNotFoundException) as exc:
+        lam.get_function_code_signing_config(FunctionName=f"{name}-absent")
+    assert _error(exc)[:2] == ("ResourceNotFoundException", 404)
