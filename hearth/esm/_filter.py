@@ -157,3 +157,14 @@ def _one(m: Any, v: Any) -> bool:
 
 def _num(x: Any) -> bool:
     return isinstance(x, int | float) and not isinstance(x, bool)
+
+
+def valid_pattern(pattern: Any) -> bool:
+    """Whether ``pattern`` (parsed JSON) is a pattern this matcher understands (an
+    EventBridge event pattern uses the same language)."""
+    return isinstance(pattern, dict) and bool(pattern) and _valid(pattern)
+
+
+def pattern_matches(pattern: dict[str, Any], event: dict[str, Any]) -> bool:
+    """Whether one pattern matches a JSON document as it is (no SQS body parsing)."""
+    return _match(pattern, event)

@@ -1,5 +1,6 @@
 """Start the queue features in the server: queue database → SQS engine and API → event
-invoke configs → async dispatcher (behind ``router.events``) → event source mappings.
+invoke configs → async dispatcher (behind ``router.events``) → event source mappings →
+EventBridge (rules in the main store, delivery through the dispatcher and the queues).
 
 Shutdown runs backwards (pollers, dispatcher, then the database), after the HTTP
 listener has stopped and before the worker goes: in-flight invocations are cut short
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hearth.esm import EventSourceMappings
+from hearth.eventbridge import Deliverer, EventBridgeService, RuleStore, Scheduler
 from hearth.events._api import EventInvokeConfigApi
 from hearth.events._config import EventInvokeConfigs
 from hearth.events._dispatcher import AsyncSettings, DurableEventQueue
@@ -73,4 +75,12 @@ async def install(
     await mappings.open()
     mappings.register(lambda_api.add_route)
     stack.push_async_callback(mappings.aclose)
+
+    rules = RuleStore(store)
+    await rules.open()
+    deliverer = Deliverer(router, queues)
+    app.add_service(EventBridgeService(rules, deliverer))
+    scheduler = Scheduler(rules, deliverer)
+    scheduler.start()
+    stack.push_async_callback(scheduler.aclose)
     return QueueFeatures(db, queues, events, configs, mappings)
