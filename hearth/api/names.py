@@ -14,7 +14,7 @@ FUNCTION_NAME_PATTERN = (
     r"(\d{12}:)?(function:)?([a-zA-Z0-9-_]+)(:(\$LATEST|[a-zA-Z0-9-_]+))?"
 )
 QUALIFIER_PATTERN = r"\$(LATEST(\.PUBLISHED)?)|[a-zA-Z0-9-_$]+"
-_QUALIFIER = re.compile(r"[a-zA-Z0-9$_-]{1,128}")
+_QUALIFIER = re.compile(QUALIFIER_PATTERN)
 _ARN = re.compile(
     r"^(?:arn:(?:aws[a-zA-Z-]*)?:lambda:(?P<region>[a-z0-9-]+):)?"
     r"(?:(?P<account>\d{12}):)?(?:function:)?(?P<name>[a-zA-Z0-9-_]+)"
@@ -83,7 +83,9 @@ def merge_qualifier(ref: FunctionRef, query_qualifier: str | None) -> str | None
     A ``?Qualifier=`` outside the model's pattern (or past 128 characters) is the model's
     ValidationException, as on AWS, not a 404 for a version that cannot exist.
     """
-    if query_qualifier and _QUALIFIER.fullmatch(query_qualifier) is None:
+    if query_qualifier and (
+        len(query_qualifier) > 128 or _QUALIFIER.fullmatch(query_qualifier) is None
+    ):
         if len(query_qualifier) > 128:
             raise validation_error(
                 query_qualifier, "qualifier", "have length less than or equal to 128"
