@@ -42,6 +42,7 @@ class Rule:
     created: float = field(default_factory=time.time)
     targets: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Target id -> the target as given (the members Hearth acts on, echoed back)."""
+    tags: dict[str, str] = field(default_factory=dict)
 
     @property
     def arn(self) -> str:
@@ -82,6 +83,13 @@ class RuleStore:
 
     def get(self, account_id: str, region: str, name: str) -> Rule | None:
         return self._rules.get((account_id, region, name))
+
+    def by_arn(self, arn: str) -> Rule | None:
+        """The rule of a ``arn:aws:events:<region>:<account>:rule/<name>`` ARN."""
+        parts = arn.split(":", 5)
+        if len(parts) != 6 or parts[2] != "events" or not parts[5].startswith("rule/"):
+            return None
+        return self.get(parts[4], parts[3], parts[5][len("rule/") :])
 
     def all(self) -> list[Rule]:
         return list(self._rules.values())

@@ -112,6 +112,24 @@ def _pattern(text: str) -> dict[str, Any]:
     return pattern
 
 
+def _tags(raw: Any, *, required: bool = False) -> dict[str, str]:
+    """``[{"Key", "Value"}, ...]`` as a dict (keys 1 to 128, values up to 256 characters)."""
+    if raw is None and not required:
+        return {}
+    if not isinstance(raw, list):
+        raise _validation("Tags must be a list of Key/Value pairs.")
+    out: dict[str, str] = {}
+    for tag in raw:
+        key = tag.get("Key") if isinstance(tag, dict) else None
+        value = tag.get("Value") if isinstance(tag, dict) else None
+        if not isinstance(key, str) or not 1 <= len(key) <= 128:
+            raise _constraint(key, "tags.member.key", "have length between 1 and 128")
+        if not isinstance(value, str) or len(value) > 256:
+            raise _constraint(value, "tags.member.value", "have length less than or equal to 256")
+        out[key] = value
+    return out
+
+
 def _page(
     items: list[Any], body: dict[str, Any], default: int = 100
 ) -> tuple[list[Any], str | None]:
@@ -146,6 +164,9 @@ class EventBridgeService:
             "ListRuleNamesByTarget": self._rule_names_by_target,
             "PutEvents": self._put_events,
             "TestEventPattern": self._test_pattern,
+            "TagResource": self._tag,
+            "UntagResource": self._untag,
+            "ListTagsForResource": self._list_tags,
             "DescribeEventBus": self._describe_bus,
             "ListEventBuses": self._list_buses,
         }
@@ -226,6 +247,7 @@ class EventBridgeService:
             role_arn=_string(body, "RoleArn", "roleArn", max_len=1600),
             created=old.created if old and old.schedule == schedule else time.time(),
             targets=old.targets if old else {},
+            tags={**(old.tags if old else {}), **_tags(body.get("Tags"))},
         )
         await self.rules.put(rule)
         return {"RuleArn": rule.arn}
@@ -412,6 +434,37 @@ class EventBridgeService:
         if not isinstance(event, dict):
             raise _validation("Parameter Event is not valid.")
         return {"Result": pattern_matches(pattern, event)}
+
+    # -- tags of rules ----------------------------------------------------------------
+    def _tagged(self, p: Principal, body: dict[str, Any]) -> Rule:
+        arn = _string(body, "ResourceARN", "resourceARN", max_len=1600, required=True)
+        rule = self.rules.by_arn(arn)
+        if rule is None or (rule.account_id, rule.region) != (p.account_id, p.region):
+            name = arn.rsplit("/", 1)[-1]
+            raise EventsError(
+                f"Rule {name} does not exist on EventBus {DEFAULT_BUS}.",
+                code="ResourceNotFoundException",
+            )
+        return rule
+
+    async def _tag(self, p: Principal, body: dict[str, Any]) -> dict[str, Any]:
+        rule = self._tagged(p, body)
+        rule.tags = {**rule.tags, **_tags(body.get("Tags"), required=True)}
+        await self.rules.put(rule)
+        return {}
+
+    async def _untag(self, p: Principal, body: dict[str, Any]) -> dict[str, Any]:
+        rule = self._tagged(p, body)
+        keys = body.get("TagKeys")
+        if not isinstance(keys, list):
+            raise _validation("TagKeys must be a list of strings.")
+        rule.tags = {k: v for k, v in rule.tags.items() if k not in keys}
+        await self.rules.put(rule)
+        return {}
+
+    async def _list_tags(self, p: Principal, body: dict[str, Any]) -> dict[str, Any]:
+        rule = self._tagged(p, body)
+        return {"Tags": [{"Key": k, "Value": v} for k, v in sorted(rule.tags.items())]}
 
     # -- the default bus --------------------------------------------------------------
     @staticmethod

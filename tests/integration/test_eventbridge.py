@@ -221,3 +221,22 @@ def test_test_event_pattern(events: Any) -> None:
     for pattern, result in ((yes, True), (no, False)):
         resp = events.test_event_pattern(EventPattern=json.dumps(pattern), Event=json.dumps(event))
         assert resp["Result"] is result
+
+
+def test_rule_tags(events: Any) -> None:
+    name = f"tagged-{uuid.uuid4().hex[:8]}"
+    arn = events.put_rule(
+        Name=name, ScheduleExpression="rate(1 day)", Tags=[{"Key": "team", "Value": "a"}]
+    )["RuleArn"]
+    events.tag_resource(ResourceARN=arn, Tags=[{"Key": "env", "Value": "dev"}])
+    assert events.list_tags_for_resource(ResourceARN=arn)["Tags"] == [
+        {"Key": "env", "Value": "dev"},
+        {"Key": "team", "Value": "a"},
+    ]
+    events.untag_resource(ResourceARN=arn, TagKeys=["team"])
+    assert events.list_tags_for_resource(ResourceARN=arn)["Tags"] == [
+        {"Key": "env", "Value": "dev"}
+    ]
+    with pytest.raises(events.exceptions.ResourceNotFoundException):
+        events.list_tags_for_resource(ResourceARN=arn + "-absent")
+    events.delete_rule(Name=name)
