@@ -1,6 +1,7 @@
 """Start the queue features in the server: queue database → SQS engine and API → event
 invoke configs → async dispatcher (behind ``router.events``) → event source mappings →
-EventBridge (rules in the main store, delivery through the dispatcher and the queues).
+EventBridge (rules in the main store, delivery through the dispatcher and the queues) →
+SNS topics (the same).
 
 Shutdown runs backwards (pollers, dispatcher, then the database), after the HTTP
 listener has stopped and before the worker goes: in-flight invocations are cut short
@@ -24,6 +25,7 @@ from hearth.events._table import SCHEMA as EVENTS_SCHEMA
 from hearth.invoke.router import Router
 from hearth.queues import SCHEMA as QUEUES_SCHEMA
 from hearth.queues import QueueDb, QueueEngine, SqsQueryService, SqsService
+from hearth.sns import SnsService, SnsStore
 from hearth.store.sqlite import SqliteStore
 
 
@@ -83,4 +85,8 @@ async def install(
     scheduler = Scheduler(rules, deliverer)
     scheduler.start()
     stack.push_async_callback(scheduler.aclose)
+
+    topics = SnsStore(store)
+    await topics.open()
+    app.add_service(SnsService(topics, router, queues))
     return QueueFeatures(db, queues, events, configs, mappings)
