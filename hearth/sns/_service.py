@@ -193,7 +193,7 @@ class SnsService:
         if len(parts) != 6 or parts[2] != "sns":
             raise _invalid(member)
         topic = self.store.topics.get(arn)
-        if topic is None or topic.account_id != p.account_id:
+        if topic is None or (topic.account_id, topic.region) != (p.account_id, p.region):
             raise _not_found("Topic")
         return topic
 
@@ -201,7 +201,7 @@ class SnsService:
         if not arn or arn.count(":") != 6:
             raise _invalid("SubscriptionArn")
         sub = self.store.subscriptions.get(arn)
-        if sub is None or sub.account_id != p.account_id:
+        if sub is None or sub.account_id != p.account_id or arn.split(":")[3] != p.region:
             raise _not_found("Subscription")
         return sub
 
@@ -234,7 +234,11 @@ class SnsService:
         return None
 
     async def _list_topics(self, p: Principal, params: dict[str, str]) -> str:
-        arns = sorted(a for a, t in self.store.topics.items() if t.account_id == p.account_id)
+        arns = sorted(
+            a
+            for a, t in self.store.topics.items()
+            if (t.account_id, t.region) == (p.account_id, p.region)
+        )
         start = int(params["NextToken"]) if params.get("NextToken", "").isdigit() else 0
         page = arns[start : start + 100]
         more = f"<NextToken>{start + 100}</NextToken>" if start + 100 < len(arns) else ""
@@ -319,7 +323,11 @@ class SnsService:
 
     async def _list_subscriptions(self, p: Principal, params: dict[str, str]) -> str:
         subs = sorted(
-            (s for s in self.store.subscriptions.values() if s.account_id == p.account_id),
+            (
+                s
+                for s in self.store.subscriptions.values()
+                if s.account_id == p.account_id and s.topic_arn.split(":")[3] == p.region
+            ),
             key=lambda s: s.arn,
         )
         return "<Subscriptions>" + _xml([self._sub_doc(s) for s in subs]) + "</Subscriptions>"

@@ -168,3 +168,34 @@ def test_bad_input_gets_sns_errors(sns: Any, sqs: Any) -> None:
     assert sns.publish(TopicArn=topic, Message="fine")["MessageId"]
     assert sqs.list_queues()  # the query-protocol SQS service is undisturbed
     sns.delete_topic(TopicArn=topic)
+
+
+def test_topics_and_rules_are_private_to_an_account_and_region(tmp_path: Any) -> None:
+    from tests.helpers import start_server
+
+    srv = start_server(
+        tmp_path / "data",
+        ["--no-egress"],
+        env={"HEARTH_ACCESS_KEYS": "ka:sa:111111111111,kb:sb:222222222222"},
+    )
+    try:
+        a_sns = srv.client("sns", key="ka", secret="sa")
+        b_sns = srv.client("sns", key="kb", secret="sb")
+        a_west = srv.client("sns", key="ka", secret="sa", region_name="us-west-2")
+        topic = a_sns.create_topic(Name="private")["TopicArn"]
+        assert b_sns.list_topics()["Topics"] == []
+        assert a_west.list_topics()["Topics"] == []
+        for other in (b_sns, a_west):
+            with pytest.raises(other.exceptions.NotFoundException):
+                other.publish(TopicArn=topic, Message="x")
+        a_events = srv.client("events", key="ka", secret="sa")
+        b_events = srv.client("events", key="kb", secret="sb")
+        a_events.put_rule(Name="private", ScheduleExpression="rate(1 day)")
+        assert b_events.list_rules()["Rules"] == []
+        with pytest.raises(b_events.exceptions.ResourceNotFoundException):
+            b_events.describe_rule(Name="private")
+        assert a_events.describe_rule(Name="private")["Arn"].startswith(
+            "arn:aws:events:us-east-1:111111111111:rule/"
+        )
+    finally:
+        srv.stop()
