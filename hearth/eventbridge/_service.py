@@ -372,13 +372,36 @@ class EventBridgeService:
             results.append({"EventId": event["id"]})
             accepted.append(event)
         for event in accepted:
-            for rule in self.rules.of(p.account_id, p.region):
-                if rule.state != "ENABLED" or not rule.pattern:
-                    continue
-                if pattern_matches(json.loads(rule.pattern), event):
-                    await self.deliverer.deliver(rule, event)
+            await self.put_event(p.account_id, p.region, event)
         failed = sum(1 for r in results if "ErrorCode" in r)
         return {"FailedEntryCount": failed, "Entries": results}
+
+    async def put_event(self, account_id: str, region: str, event: dict[str, Any]) -> None:
+        """Deliver one event on the default bus to the targets of every matching rule."""
+        for rule in self.rules.of(account_id, region):
+            if rule.state != "ENABLED" or not rule.pattern:
+                continue
+            if pattern_matches(json.loads(rule.pattern), event):
+                await self.deliverer.deliver(rule, event)
+
+    async def invocation_result(
+        self, bus_arn: str, record: bytes, function_arn: str, success: bool
+    ) -> None:
+        """An asynchronous invocation's record sent to this bus (a Lambda destination)."""
+        parts = bus_arn.split(":")
+        outcome = "Success" if success else "Failure"
+        event = {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": f"Lambda Function Invocation Result - {outcome}",
+            "source": "lambda",
+            "account": parts[4],
+            "time": event_time(datetime.now(UTC)),
+            "region": parts[3],
+            "resources": [bus_arn, function_arn],
+            "detail": json.loads(record),
+        }
+        await self.put_event(parts[4], parts[3], event)
 
     @staticmethod
     def _event(

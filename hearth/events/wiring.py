@@ -81,12 +81,23 @@ async def install(
     rules = RuleStore(store)
     await rules.open()
     deliverer = Deliverer(router, queues)
-    app.add_service(EventBridgeService(rules, deliverer))
+    eventbridge = EventBridgeService(rules, deliverer)
+    app.add_service(eventbridge)
     scheduler = Scheduler(rules, deliverer)
     scheduler.start()
     stack.push_async_callback(scheduler.aclose)
 
     topics = SnsStore(store)
     await topics.open()
-    app.add_service(SnsService(topics, router, queues))
+    sns = SnsService(topics, router, queues)
+    app.add_service(sns)
+
+    async def external(arn: str, record: bytes, function_arn: str, success: bool) -> None:
+        """Async invocation records to an SNS topic or the default EventBridge bus."""
+        if arn.startswith("arn:aws:sns:"):
+            await sns.publish_record(arn, record.decode())
+        else:
+            await eventbridge.invocation_result(arn, record, function_arn, success)
+
+    events.external = external
     return QueueFeatures(db, queues, events, configs, mappings)

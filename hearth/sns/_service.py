@@ -403,6 +403,25 @@ class SnsService:
             ):
                 raise _invalid("Message Structure - No default entry in JSON message body")
         attrs = _message_attributes(params)
+        message_id = await self.fan_out(topic, message, subject, attrs, per_protocol)
+        return f"<MessageId>{message_id}</MessageId>"
+
+    async def publish_record(self, topic_arn: str, message: str) -> None:
+        """Publish a Lambda invocation record (an asynchronous invocation's destination)."""
+        topic = self.store.topics.get(topic_arn)
+        if topic is None:
+            raise ValueError(f"topic {topic_arn} does not exist")
+        await self.fan_out(topic, message, None, {}, {})
+
+    async def fan_out(
+        self,
+        topic: Topic,
+        message: str,
+        subject: str | None,
+        attrs: dict[str, dict[str, str]],
+        per_protocol: dict[str, Any],
+    ) -> str:
+        """Deliver one message to every matching subscription; return its MessageId."""
         message_id = str(uuid.uuid4())
         stamp = _stamp()
         for sub in self.store.of_topic(topic.arn):
@@ -417,7 +436,7 @@ class SnsService:
                 await self._deliver(sub, topic, message_id, stamp, subject, text, attrs)
             except (AwsError, ValueError) as exc:
                 log.warning("sns: delivery to %s failed: %s", sub.endpoint, exc)
-        return f"<MessageId>{message_id}</MessageId>"
+        return message_id
 
     @staticmethod
     def _passes(sub: Subscription, text: str, attrs: dict[str, dict[str, str]]) -> bool:
