@@ -111,3 +111,27 @@ def test_target_payloads() -> None:
     assert target_payload({"InputTransformer": transformer}, event) == (
         '{"count": 1, "name": "x", "text": "hi x"}'
     )
+
+
+def test_event_pattern_wildcard_and_or() -> None:
+    from hearth.esm._filter import parse_filters, pattern_matches, valid_pattern
+
+    pattern = {
+        "$or": [{"source": ["shop"]}, {"detail": {"n": [{"numeric": [">", 5]}]}}],
+        "detail-type": [{"wildcard": "Order *"}],
+    }
+    assert valid_pattern(pattern)
+    assert pattern_matches(
+        pattern, {"source": "x", "detail-type": "Order Placed", "detail": {"n": 6}}
+    )
+    assert pattern_matches(pattern, {"source": "shop", "detail-type": "Order X", "detail": {}})
+    assert not pattern_matches(
+        pattern, {"source": "x", "detail-type": "Order Y", "detail": {"n": 1}}
+    )
+    assert not pattern_matches(pattern, {"source": "shop", "detail-type": "Refund", "detail": {}})
+    assert pattern_matches({"key": [{"wildcard": "a\\*b"}]}, {"key": "a*b"})
+    assert not pattern_matches({"key": [{"wildcard": "a\\*b"}]}, {"key": "axb"})
+    assert not valid_pattern({"$or": [{"a": ["x"]}]})  # $or needs two alternatives
+    # Lambda's FilterCriteria language stays as it was: no wildcard there.
+    with pytest.raises(Exception, match="Invalid filter pattern"):
+        parse_filters({"Filters": [{"Pattern": '{"body": {"k": [{"wildcard": "a*"}]}}'}]})
