@@ -50,7 +50,9 @@ def test_qualifier_outside_the_model_pattern_is_a_validation_error(
     assert body == {"v": "$LATEST"}
 
 
-def test_an_arn_of_another_region_is_not_reachable(lam: Any, make_function: Any) -> None:
+def test_an_arn_of_another_region_is_not_reachable(
+    server: Any, lam: Any, make_function: Any
+) -> None:
     name = make_function(CODE)["FunctionName"]
     arn = f"arn:aws:lambda:us-west-2:000000000000:function:{name}"
     for call in (
@@ -69,6 +71,14 @@ def test_an_arn_of_another_region_is_not_reachable(lam: Any, make_function: Any)
         )
     same = f"arn:aws:lambda:us-east-1:000000000000:function:{name}"
     assert lam.get_function(FunctionName=same)["Configuration"]["FunctionName"] == name
+    # An Invoke by ARN that succeeded from its own region is still refused from another.
+    lam.invoke(FunctionName=same, Payload=b"{}")
+    west = server.client("lambda", region_name="us-west-2")
+    with pytest.raises(west.exceptions.ResourceNotFoundException) as exc:
+        west.invoke(FunctionName=same, Payload=b"{}")
+    assert _error(exc)[2] == (
+        "Functions from 'us-east-1' are not reachable in this region ('us-west-2')"
+    )
 
 
 def test_architectures_list_is_validated_against_the_model(lam: Any, make_function: Any) -> None:
