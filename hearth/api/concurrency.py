@@ -114,12 +114,18 @@ class ConcurrencyApi:
     # -- helpers --------------------------------------------------------------------------
     @staticmethod
     def _ref(p: Principal, req: Request, m: re.Match[str]) -> FunctionRef:
-        return qualified_ref(m.group("fn"), req.query, p.account_id)
+        return qualified_ref(m.group("fn"), req.query, p.account_id, region=p.region)
 
     async def _exists(self, p: Principal, ref: FunctionRef) -> str:
         """The function's name; raises ResourceNotFound as GetFunction does."""
         cfg = await self._functions.load(p.account_id, p.region, FunctionRef(ref.name, None))
         return cfg.name
+
+    async def _qualifier_exists(self, p: Principal, name: str, qualifier: str) -> None:
+        """A version or alias that does not exist is AWS's 404 ``Function not found:
+        <qualified ARN>`` (before "no configuration" or a silent 204 on delete)."""
+        if self._resolve is not None:
+            await self._resolve(p.account_id, p.region, name, qualifier)
 
     async def _write(self, account_id: str, name: str, reserved: int | None) -> None:
         def op(db: sqlite3.Connection) -> None:
@@ -265,7 +271,7 @@ class ConcurrencyApi:
         assert self._provisioned is not None
         query = dict(parse_qsl(req.query, keep_blank_values=True))
         if query.get("List") == "ALL":
-            ref = parse_function_name(path_param(m.group("fn")), p.account_id)
+            ref = parse_function_name(path_param(m.group("fn")), p.account_id, region=p.region)
             name = await self._exists(p, FunctionRef(ref.name, None))
             if "MaxItems" in query:
                 try:
@@ -282,6 +288,7 @@ class ConcurrencyApi:
         await self._exists(p, FunctionRef(name, None))
         pc = self._provisioned.get(p.account_id, name, qualifier)
         if pc is None:
+            await self._qualifier_exists(p, name, qualifier)
             raise ProvisionedConcurrencyConfigNotFound(
                 "No Provisioned Concurrency Config found for this function"
             )
@@ -291,6 +298,8 @@ class ConcurrencyApi:
         assert self._provisioned is not None
         name, qualifier = self._pc_ref(p, req, m)
         await self._exists(p, FunctionRef(name, None))
+        if self._provisioned.get(p.account_id, name, qualifier) is None:
+            await self._qualifier_exists(p, name, qualifier)
         await self._provisioned.delete(p.account_id, name, qualifier)
         return Response(204, [("x-amzn-RequestId", str(uuid.uuid4()))], b"")
 

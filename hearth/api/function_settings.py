@@ -5,6 +5,10 @@
   ``RuntimeVersionArn``), per version, answered with the function's ARN.
 * ``GET|PUT /2024-08-31/functions/{FunctionName}/recursion-config``: ``RecursiveLoop``
   (``Terminate`` by default, or ``Allow``).
+* ``GET /2020-06-30/functions/{FunctionName}/code-signing-config``: Hearth has no code
+  signing configurations, so every function answers as an unsigned one does on Lambda
+  (``CodeSigningConfigArn`` empty); tools that read it for every function (IaC
+  providers, compliance scanners) work.
 
 Hearth records both and reports them as Lambda does; it runs the host's runtime builds
 whatever the update mode says (there is one runtime version per runtime here), and it
@@ -26,6 +30,7 @@ from hearth.types import LATEST, FunctionConfig
 
 _RUNTIME = r"/2021-07-20/functions/(?P<fn>[^/]+)/runtime-management-config/?"
 _RECURSION = r"/2024-08-31/functions/(?P<fn>[^/]+)/recursion-config/?"
+_CODE_SIGNING = r"/2020-06-30/functions/(?P<fn>[^/]+)/code-signing-config/?"
 RUNTIME_VERSION_ARN = (
     r"arn:(aws[a-zA-Z-]*):lambda:[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}::runtime:.+"
 )
@@ -40,10 +45,13 @@ class FunctionSettingsApi:
         add_route("PUT", _RUNTIME, self._put_runtime)
         add_route("GET", _RECURSION, self._get_recursion)
         add_route("PUT", _RECURSION, self._put_recursion)
+        add_route("GET", _CODE_SIGNING, self._get_code_signing)
 
     @staticmethod
     def _ref(p: Principal, req: Request, m: re.Match[str], max_len: int) -> FunctionRef:
-        return qualified_ref(m.group("fn"), req.query, p.account_id, max_len=max_len)
+        return qualified_ref(
+            m.group("fn"), req.query, p.account_id, max_len=max_len, region=p.region
+        )
 
     @staticmethod
     def _runtime_doc(cfg: FunctionConfig) -> dict[str, str]:
@@ -88,6 +96,11 @@ class FunctionSettingsApi:
         ref = self._ref(p, req, m, 140)
         cfg = await self._functions.load(p.account_id, p.region, FunctionRef(ref.name, None))
         return json_response(200, {"RecursiveLoop": cfg.recursive_loop})
+
+    async def _get_code_signing(self, p: Principal, req: Request, m: re.Match[str]) -> Response:
+        ref = self._ref(p, req, m, 140)
+        cfg = await self._functions.load(p.account_id, p.region, FunctionRef(ref.name, None))
+        return json_response(200, {"CodeSigningConfigArn": "", "FunctionName": cfg.name})
 
     async def _put_recursion(self, p: Principal, req: Request, m: re.Match[str]) -> Response:
         ref = self._ref(p, req, m, 140)

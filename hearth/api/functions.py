@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from hearth.api.names import FunctionRef
 from hearth.api.signed_urls import SignedUrls
-from hearth.api.wire import check_enum, check_int, check_string, now_iso
+from hearth.api.wire import check_enum, check_int, check_string, now_iso, validation_error
 from hearth.errors import AwsError, InvalidParameterValue, ResourceNotFound
 from hearth.runtimes.registry import RESERVED_ENV, RuntimeRegistry
 from hearth.store.base import Store
@@ -379,7 +379,7 @@ class FunctionsApi:
         from hearth.api.names import parse_function_name
 
         ref = parse_function_name(
-            check_string(body["FunctionName"], "functionName", min_len=1), account_id
+            check_string(body["FunctionName"], "functionName", min_len=1), account_id, region=region
         )
         if ref.qualifier:
             raise InvalidParameterValue("Function name cannot contain a qualifier on create.")
@@ -396,10 +396,7 @@ class FunctionsApi:
                 " deployment packages."
             )
         settings = self._apply_settings(body, {})
-        archs = body.get("Architectures") or ["x86_64"]
-        if not isinstance(archs, list) or len(archs) != 1:
-            raise InvalidParameterValue("Architectures must list exactly one architecture.")
-        check_enum(archs[0], "architectures", ["x86_64", "arm64"])
+        archs = _architectures(body.get("Architectures") or ["x86_64"])
         tags = body.get("Tags") or {}
         if not isinstance(tags, dict):
             raise InvalidParameterValue("Tags must be a map of strings")
@@ -529,10 +526,7 @@ class FunctionsApi:
             cfg = await self.load(account_id, region, FunctionRef(ref.name, None))
             _check_revision(cfg, body)
             if "Architectures" in body:
-                archs = body["Architectures"]
-                if not isinstance(archs, list) or len(archs) != 1:
-                    raise InvalidParameterValue("Architectures must list exactly one architecture.")
-                check_enum(archs[0], "architectures", ["x86_64", "arm64"])
+                _architectures(body["Architectures"])
             code_ref = await self._store_zip(body)
             if cfg.layers and self.layers is not None:
                 await self.layers.check_code_update(cfg.layers, code_ref.sha256_hex)
@@ -674,3 +668,22 @@ def _exists(cfg: FunctionConfig) -> AwsError:
 def _unknown_arn(account_id: str, region: str, ref: FunctionRef) -> str:
     suffix = f":{ref.qualifier}" if ref.qualifier else ""
     return f"arn:aws:lambda:{region}:{account_id}:function:{ref.name}{suffix}"
+
+
+def _architectures(value: Any) -> list[str]:
+    """``Architectures``: the model's list of exactly one ``x86_64`` / ``arm64``; a longer,
+    empty or unknown list is the model's ValidationException, as AWS answers."""
+    if not isinstance(value, list):
+        raise InvalidParameterValue("Architectures must list exactly one architecture.")
+    shown = "[" + ", ".join(str(a) for a in value) + "]"
+    if len(value) > 1:
+        raise validation_error(shown, "architectures", "have length less than or equal to 1")
+    if not value:
+        raise validation_error(shown, "architectures", "have length greater than or equal to 1")
+    if value[0] not in ("x86_64", "arm64"):
+        raise validation_error(
+            shown,
+            "architectures",
+            "satisfy constraint: [Member must satisfy enum value set: [x86_64, arm64]]",
+        )
+    return value

@@ -69,7 +69,7 @@ class LambdaApi:
             ("DELETE", re.compile(fn + r"/?"), self._delete),
             ("GET", re.compile(r"/2016-08-19/account-settings/?"), self._account_settings),
         ]
-        self._refs: dict[tuple[str, str, str], FunctionRef] = {}
+        self._refs: dict[tuple[str, str, str, str], FunctionRef] = {}
         self._matched: dict[tuple[str, str], tuple[Handler, re.Match[str]]] = {}
         """(method, raw path) -> its route and match: the table has ~40 regexes, the
         invoke route is among the last, and a warm function is called by one path."""
@@ -115,7 +115,9 @@ class LambdaApi:
         self, principal: Principal, m: re.Match[str], req: Request, *, max_len: int = 140
     ) -> FunctionRef:
         raw = path_param(m.group("fn"))
-        ref = parse_function_name(raw, principal.account_id, max_len=max_len)
+        ref = parse_function_name(
+            raw, principal.account_id, max_len=max_len, region=principal.region
+        )
         qualifier = merge_qualifier(ref, self._query(req).get("Qualifier"))
         return FunctionRef(ref.name, qualifier)
 
@@ -210,7 +212,7 @@ class LambdaApi:
 
     def _invoke_ref(self, p: Principal, m: re.Match[str], req: Request) -> FunctionRef:
         """The invoked function and qualifier, parsed once per (account, path, query)."""
-        key = (p.account_id, m.group("fn"), req.query)
+        key = (p.account_id, p.region, m.group("fn"), req.query)
         ref = self._refs.get(key)
         if ref is None:
             ref = self._ref(p, m, req, max_len=256)

@@ -13,6 +13,8 @@ FUNCTION_NAME_PATTERN = (
     r"(arn:(aws[a-zA-Z-]*)?:lambda:)?((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:)?"
     r"(\d{12}:)?(function:)?([a-zA-Z0-9-_]+)(:(\$LATEST|[a-zA-Z0-9-_]+))?"
 )
+QUALIFIER_PATTERN = r"\$(LATEST(\.PUBLISHED)?)|[a-zA-Z0-9-_$]+"
+_QUALIFIER = re.compile(QUALIFIER_PATTERN)
 _ARN = re.compile(
     r"^(?:arn:(?:aws[a-zA-Z-]*)?:lambda:(?P<region>[a-z0-9-]+):)?"
     r"(?:(?P<account>\d{12}):)?(?:function:)?(?P<name>[a-zA-Z0-9-_]+)"
@@ -27,9 +29,18 @@ class FunctionRef:
 
 
 def parse_function_name(
-    raw: str, account_id: str, *, member: str = "functionName", max_len: int = 140
+    raw: str,
+    account_id: str,
+    *,
+    member: str = "functionName",
+    max_len: int = 140,
+    region: str | None = None,
 ) -> FunctionRef:
-    """Parse the ``{FunctionName}`` of a path (already percent-decoded by the caller)."""
+    """Parse the ``{FunctionName}`` of a path (already percent-decoded by the caller).
+
+    An ARN of another region, with the caller's ``region`` given, is AWS's 404
+    ``Functions from '<there>' are not reachable in this region ('<here>')``.
+    """
     if len(raw) > max_len:
         raise validation_error(raw, member, f"have length less than or equal to {max_len}")
     m = _ARN.match(raw)
@@ -40,6 +51,11 @@ def parse_function_name(
     name = m.group("name")
     if len(name) > 64:
         raise validation_error(raw, member, "have length less than or equal to 64")
+    there = m.group("region")
+    if region is not None and there is not None and there != region:
+        raise ResourceNotFound(
+            f"Functions from '{there}' are not reachable in this region ('{region}')"
+        )
     account = m.group("account")
     if account is not None and account != account_id:
         # Another account's function is invisible: it does not exist for this caller.
@@ -51,16 +67,32 @@ def path_param(segment: str) -> str:
     return unquote(segment)
 
 
-def qualified_ref(segment: str, query: str, account_id: str, *, max_len: int = 140) -> FunctionRef:
+def qualified_ref(
+    segment: str, query: str, account_id: str, *, max_len: int = 140, region: str | None = None
+) -> FunctionRef:
     """The function of a ``{FunctionName}`` path segment (percent-encoded) and its
     qualifier, from the name or ``?Qualifier=`` (which must agree)."""
-    ref = parse_function_name(path_param(segment), account_id, max_len=max_len)
+    ref = parse_function_name(path_param(segment), account_id, max_len=max_len, region=region)
     given = dict(parse_qsl(query, keep_blank_values=True)).get("Qualifier")
     return FunctionRef(ref.name, merge_qualifier(ref, given))
 
 
 def merge_qualifier(ref: FunctionRef, query_qualifier: str | None) -> str | None:
-    """The qualifier from the name and from ``?Qualifier=`` must agree if both are given."""
+    """The qualifier from the name and from ``?Qualifier=`` must agree if both are given.
+
+    A ``?Qualifier=`` outside the model's pattern (or past 128 characters) is the model's
+    ValidationException, as on AWS, not a 404 for a version that cannot exist.
+    """
+    if query_qualifier and (
+        len(query_qualifier) > 128 or _QUALIFIER.fullmatch(query_qualifier) is None
+    ):
+        if len(query_qualifier) > 128:
+            raise validation_error(
+                query_qualifier, "qualifier", "have length less than or equal to 128"
+            )
+        raise validation_error(
+            query_qualifier, "qualifier", f"satisfy regular expression pattern: {QUALIFIER_PATTERN}"
+        )
     if query_qualifier and ref.qualifier and query_qualifier != ref.qualifier:
         raise InvalidParameterValue(
             "The derived qualifier from the function name does not match the specified qualifier."

@@ -101,7 +101,7 @@ class EventSourceMappings:
         """Resolve the function; Lambda requires the queue's visibility timeout ≥ its timeout."""
         if not isinstance(raw, str) or not raw:
             raise InvalidParameterValue("FunctionName is required.")
-        ref = parse_function_name(raw, p.account_id)
+        ref = parse_function_name(raw, p.account_id, region=p.region)
         cfg = await self._router.resolve(p.account_id, p.region, ref.name, ref.qualifier)
         q = self._queues.by_arn(source)
         if q is not None and q.int_attr("VisibilityTimeout") < cfg.timeout:
@@ -160,7 +160,7 @@ class EventSourceMappings:
         if q.get("EventSourceArn"):
             items = [m for m in items if m.event_source_arn == q["EventSourceArn"]]
         if q.get("FunctionName"):
-            ref = parse_function_name(q["FunctionName"], p.account_id)
+            ref = parse_function_name(q["FunctionName"], p.account_id, region=p.region)
             items = [
                 m
                 for m in items

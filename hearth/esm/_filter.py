@@ -12,6 +12,7 @@ to an object, else as a plain string (as Lambda does).
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from hearth.errors import InvalidParameterValue
@@ -45,25 +46,33 @@ def parse_filters(criteria: Any) -> list[dict[str, Any]]:
     return out
 
 
-def _valid(pattern: dict[str, Any]) -> bool:
-    for value in pattern.values():
-        if isinstance(value, dict):
-            if not value or not _valid(value):
+def _valid(pattern: dict[str, Any], extended: bool = False) -> bool:
+    for key, value in pattern.items():
+        if extended and key == "$or":
+            # EventBridge: any of several sub-patterns (each a non-empty object)
+            if not isinstance(value, list) or len(value) < 2:
+                return False
+            if not all(isinstance(v, dict) and v and _valid(v, extended) for v in value):
+                return False
+        elif isinstance(value, dict):
+            if not value or not _valid(value, extended):
                 return False
         elif isinstance(value, list) and value:
             for m in value:
-                if isinstance(m, dict) and not _valid_matcher(m):
+                if isinstance(m, dict) and not _valid_matcher(m, extended):
                     return False
         else:
             return False
     return True
 
 
-def _valid_matcher(m: dict[str, Any]) -> bool:
+def _valid_matcher(m: dict[str, Any], extended: bool = False) -> bool:
     if len(m) != 1:
         return False
     ((kind, arg),) = m.items()
     if kind in ("prefix", "suffix", "equals-ignore-case"):
+        return isinstance(arg, str)
+    if kind == "wildcard" and extended:
         return isinstance(arg, str)
     if kind == "exists":
         return isinstance(arg, bool)
@@ -99,6 +108,10 @@ def matches_any(patterns: list[dict[str, Any]], record: dict[str, Any]) -> bool:
 
 def _match(pattern: dict[str, Any], data: Any) -> bool:
     for key, want in pattern.items():
+        if key == "$or" and isinstance(want, list):
+            if not any(_match(alt, data) for alt in want):
+                return False
+            continue
         value = data.get(key, _MISSING) if isinstance(data, dict) else _MISSING
         if isinstance(want, dict):
             if value is _MISSING or not _match(want, value):
@@ -132,6 +145,8 @@ def _one(m: Any, v: Any) -> bool:
         return isinstance(v, str) and v.endswith(arg)
     if kind == "equals-ignore-case":
         return isinstance(v, str) and v.lower() == arg.lower()
+    if kind == "wildcard":
+        return isinstance(v, str) and _wildcard(arg).fullmatch(v) is not None
     if kind == "anything-but":
         if isinstance(arg, dict):
             return not _one(arg, v)
@@ -157,3 +172,20 @@ def _one(m: Any, v: Any) -> bool:
 
 def _num(x: Any) -> bool:
     return isinstance(x, int | float) and not isinstance(x, bool)
+
+
+def _wildcard(pattern: str) -> re.Pattern[str]:
+    """EventBridge's ``wildcard``: ``*`` matches any run of characters (``\\*`` a star)."""
+    parts = re.split(r"(?<!\\)\*", pattern)
+    return re.compile(".*".join(re.escape(p.replace("\\*", "*")) for p in parts), re.DOTALL)
+
+
+def valid_pattern(pattern: Any) -> bool:
+    """Whether ``pattern`` (parsed JSON) is an EventBridge event pattern this matcher
+    understands: the FilterCriteria language plus ``wildcard`` and ``$or``."""
+    return isinstance(pattern, dict) and bool(pattern) and _valid(pattern, extended=True)
+
+
+def pattern_matches(pattern: dict[str, Any], event: dict[str, Any]) -> bool:
+    """Whether one pattern matches a JSON document as it is (no SQS body parsing)."""
+    return _match(pattern, event)

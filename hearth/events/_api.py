@@ -38,7 +38,7 @@ class EventInvokeConfigApi:
         self, p: Principal, req: Request, m: re.Match[str]
     ) -> tuple[FunctionConfig, str, str]:
         """(function snapshot, qualifier, qualified ARN) named by the path and query."""
-        ref = parse_function_name(path_param(m.group("fn")), p.account_id)
+        ref = parse_function_name(path_param(m.group("fn")), p.account_id, region=p.region)
         query = dict(parse_qsl(req.query, keep_blank_values=True))
         qualifier = merge_qualifier(ref, query.get("Qualifier")) or LATEST
         cfg = await self._router.resolve(p.account_id, p.region, ref.name, qualifier)
@@ -107,7 +107,7 @@ class EventInvokeConfigApi:
         return Response(204, [("x-amzn-RequestId", _rid())], b"")
 
     async def _list(self, p: Principal, req: Request, m: re.Match[str]) -> Response:
-        ref = parse_function_name(path_param(m.group("fn")), p.account_id)
+        ref = parse_function_name(path_param(m.group("fn")), p.account_id, region=p.region)
         if ref.qualifier:
             raise InvalidParameterValue(
                 "ListFunctionEventInvokeConfigs does not accept a qualified function name."
@@ -132,8 +132,13 @@ class EventInvokeConfigApi:
         return json_response(200, doc)
 
 
+_SNS_TOPIC = re.compile(r"arn:aws[a-zA-Z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}")
+_DEFAULT_BUS = re.compile(r"arn:aws[a-zA-Z-]*:events:[a-z0-9-]+:\d{12}:event-bus/default")
+
+
 def _check_destination(arn: str, self_arn: str) -> None:
-    """Function and Hearth queue destinations are supported; SNS, EventBridge and S3 are not."""
+    """Function, Hearth queue, SNS topic and default-EventBridge-bus destinations are
+    supported; S3 and custom event buses are not."""
     if arn == "":
         return
     if _FUNCTION_ARN.fullmatch(arn):
@@ -144,10 +149,12 @@ def _check_destination(arn: str, self_arn: str) -> None:
         return
     if parse_queue_arn(arn) is not None and not arn.endswith(".fifo"):
         return
-    if arn.startswith(("arn:aws:sns:", "arn:aws:events:", "arn:aws:s3:")):
+    if _SNS_TOPIC.fullmatch(arn) or _DEFAULT_BUS.fullmatch(arn):
+        return
+    if arn.startswith(("arn:aws:events:", "arn:aws:s3:")):
         raise InvalidParameterValue(
-            f"The destination ARN {arn} is not supported by Hearth: use a Lambda function or"
-            " an SQS queue of this server."
+            f"The destination ARN {arn} is not supported by Hearth: use a Lambda function,"
+            " an SQS queue or an SNS topic of this server, or its default event bus."
         )
     raise InvalidParameterValue(f"The destination ARN {arn} is invalid.")
 

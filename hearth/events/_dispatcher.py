@@ -34,6 +34,7 @@ import logging
 import random
 import sqlite3
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,6 +83,12 @@ class AsyncStats:
     extra: dict[str, int] = field(default_factory=dict)
 
 
+#: destinations delivered through :attr:`DurableEventQueue.external`
+EXTERNAL_PREFIXES = ("arn:aws:sns:", "arn:aws:events:")
+#: (destination ARN, invocation record, qualified function ARN, success) -> delivered
+ExternalDestination = Callable[[str, bytes, str, bool], Awaitable[None]]
+
+
 class DurableEventQueue:
     def __init__(
         self,
@@ -103,6 +110,9 @@ class DurableEventQueue:
         self._throttles: dict[int, int] = {}
         self._pending = 0
         self.stats = AsyncStats()
+        self.external: ExternalDestination | None = None
+        """Delivers a record to an SNS topic or an EventBridge bus (set by the wiring once
+        those services exist); ``None``: such destinations count as failed deliveries."""
 
     async def open(self) -> None:
         now = time.time()
@@ -310,12 +320,24 @@ class DurableEventQueue:
         target = conf.on_success if success else conf.on_failure
         body = record(ev, qarn, outcome, invoke_count) if target else b""
         dlq = "" if success else cfg.dead_letter_target
+        external = target.startswith(EXTERNAL_PREFIXES)
+        if external:
+            # SNS / EventBridge live outside this database: deliver first (each commits
+            # durably on its own), then delete the event. A crash in between delivers the
+            # record again (at least once, as for every other destination).
+            if self.external is None:
+                log.warning("async invoke: no service for destination %s", target)
+            else:
+                try:
+                    await self.external(target, body, qarn, success)
+                except Exception as exc:
+                    log.warning("async invoke: delivery to %s failed: %s", target, exc)
 
         def op(db: sqlite3.Connection) -> list[QueueInfo] | None:
             if not _table.delete(db, ev.id):
                 return None
             touched: list[QueueInfo] = []
-            if target:
+            if target and not external:
                 self._deliver.to_target(db, target, body, touched)
             if dlq:
                 self._deliver.to_dlq(db, dlq, ev, outcome, touched)

@@ -1,5 +1,7 @@
 """Start the queue features in the server: queue database → SQS engine and API → event
-invoke configs → async dispatcher (behind ``router.events``) → event source mappings.
+invoke configs → async dispatcher (behind ``router.events``) → event source mappings →
+EventBridge (rules in the main store, delivery through the dispatcher and the queues) →
+SNS topics (the same).
 
 Shutdown runs backwards (pollers, dispatcher, then the database), after the HTTP
 listener has stopped and before the worker goes: in-flight invocations are cut short
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from hearth.esm import EventSourceMappings
+from hearth.eventbridge import Deliverer, EventBridgeService, RuleStore, Scheduler
 from hearth.events._api import EventInvokeConfigApi
 from hearth.events._config import EventInvokeConfigs
 from hearth.events._dispatcher import AsyncSettings, DurableEventQueue
@@ -22,6 +25,7 @@ from hearth.events._table import SCHEMA as EVENTS_SCHEMA
 from hearth.invoke.router import Router
 from hearth.queues import SCHEMA as QUEUES_SCHEMA
 from hearth.queues import QueueDb, QueueEngine, SqsQueryService, SqsService
+from hearth.sns import SnsService, SnsStore
 from hearth.store.sqlite import SqliteStore
 
 
@@ -73,4 +77,27 @@ async def install(
     await mappings.open()
     mappings.register(lambda_api.add_route)
     stack.push_async_callback(mappings.aclose)
+
+    rules = RuleStore(store)
+    await rules.open()
+    deliverer = Deliverer(router, queues)
+    eventbridge = EventBridgeService(rules, deliverer)
+    app.add_service(eventbridge)
+    scheduler = Scheduler(rules, deliverer)
+    scheduler.start()
+    stack.push_async_callback(scheduler.aclose)
+
+    topics = SnsStore(store)
+    await topics.open()
+    sns = SnsService(topics, router, queues)
+    app.add_service(sns)
+
+    async def external(arn: str, record: bytes, function_arn: str, success: bool) -> None:
+        """Async invocation records to an SNS topic or the default EventBridge bus."""
+        if arn.startswith("arn:aws:sns:"):
+            await sns.publish_record(arn, record.decode())
+        else:
+            await eventbridge.invocation_result(arn, record, function_arn, success)
+
+    events.external = external
     return QueueFeatures(db, queues, events, configs, mappings)

@@ -137,7 +137,7 @@ class AliasesApi:
 
     # -- control plane ----------------------------------------------------------------
     def _ref(self, p: Principal, m: re.Match[str]) -> FunctionRef:
-        ref = parse_function_name(path_param(m.group("fn")), p.account_id)
+        ref = parse_function_name(path_param(m.group("fn")), p.account_id, region=p.region)
         return FunctionRef(ref.name, None)
 
     @staticmethod

@@ -143,7 +143,7 @@ class PolicyApi:
     # -- helpers ----------------------------------------------------------------------
     @staticmethod
     def _target(p: Principal, req: Request, m: re.Match[str]) -> tuple[FunctionRef, str]:
-        ref = parse_function_name(path_param(m.group("fn")), p.account_id)
+        ref = parse_function_name(path_param(m.group("fn")), p.account_id, region=p.region)
         given = query(req).get("Qualifier")
         if given is not None:
             check_string(given, "qualifier", min_len=1, max_len=128, pattern=_QUALIFIER)

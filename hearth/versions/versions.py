@@ -87,7 +87,9 @@ class VersionsApi:
         add_route("GET", _FN + r"/versions/?", self._list)
 
     def _ref(self, p: Principal, m: re.Match[str], max_len: int = 140) -> FunctionRef:
-        return parse_function_name(path_param(m.group("fn")), p.account_id, max_len=max_len)
+        return parse_function_name(
+            path_param(m.group("fn")), p.account_id, max_len=max_len, region=p.region
+        )
 
     async def _publish(self, p: Principal, req: Request, m: re.Match[str]) -> Response:
         ref = self._ref(p, m)

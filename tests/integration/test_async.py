@@ -367,3 +367,57 @@ def test_alias_config_and_record(lam: Any, sqs: Any) -> None:
     assert rec["requestContext"]["functionArn"] == f"{PREFIX}{name}:live"
     assert rec["responseContext"]["executedVersion"] == ver
     assert rec["requestPayload"] == {"which": "alias"}
+
+
+def test_sns_and_eventbridge_destinations(srv: ServerProcess, lam: Any, sqs: Any) -> None:
+    """OnSuccess to an SNS topic (the record is the message) and OnFailure to the default
+    event bus (an event ``Lambda Function Invocation Result - Failure`` from ``lambda``)."""
+    sns = srv.client("sns")
+    events = srv.client("events")
+    name = _fn(lam)
+    topic_url, topic_queue = _queue(sqs)
+    bus_url, bus_queue = _queue(sqs)
+    topic = sns.create_topic(Name=f"results-{name}")["TopicArn"]
+    sns.subscribe(
+        TopicArn=topic,
+        Protocol="sqs",
+        Endpoint=topic_queue,
+        Attributes={"RawMessageDelivery": "true"},
+    )
+    rule = f"failures-{name}"
+    events.put_rule(
+        Name=rule,
+        EventPattern=json.dumps(
+            {"source": ["lambda"], "detail-type": ["Lambda Function Invocation Result - Failure"]}
+        ),
+    )
+    events.put_targets(Rule=rule, Targets=[{"Id": "q", "Arn": bus_queue}])
+    bus = f"arn:aws:events:us-east-1:{ACCOUNT}:event-bus/default"
+    lam.put_function_event_invoke_config(
+        FunctionName=name,
+        MaximumRetryAttempts=0,
+        DestinationConfig={"OnSuccess": {"Destination": topic}, "OnFailure": {"Destination": bus}},
+    )
+    ok = _event(lam, name, {"k": 1})
+    bad = _event(lam, name, {"fail_times": 5})
+    (msg,) = _drain(sqs, topic_url, 1)
+    rec = json.loads(msg["Body"])
+    assert rec["requestContext"]["requestId"] == ok
+    assert rec["requestContext"]["condition"] == "Success"
+    (msg,) = _drain(sqs, bus_url, 1)
+    event = json.loads(msg["Body"])
+    assert (event["source"], event["detail-type"]) == (
+        "lambda",
+        "Lambda Function Invocation Result - Failure",
+    )
+    assert event["resources"] == [bus, f"{PREFIX}{name}:$LATEST"]
+    assert event["detail"]["requestContext"]["requestId"] == bad
+    assert event["detail"]["requestContext"]["condition"] == "RetriesExhausted"
+    with pytest.raises(ClientError) as exc:
+        lam.put_function_event_invoke_config(
+            FunctionName=name,
+            DestinationConfig={
+                "OnSuccess": {"Destination": f"arn:aws:events:us-east-1:{ACCOUNT}:event-bus/x"}
+            },
+        )
+    assert exc.value.response["Error"]["Code"] == "InvalidParameterValueException"
