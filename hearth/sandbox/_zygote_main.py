@@ -354,11 +354,6 @@ class ForkHooks:
     def install(self) -> None:
         os.register_at_fork = self.register
 
-    def uninstall(self) -> None:
-        """After loading: the runtime's (and its function's) ``os.register_at_fork`` is
-        CPython's own again."""
-        os.register_at_fork = self._register
-
     def register(self, **hooks: Any) -> None:
         self._register(**hooks)  # the same hooks for any os.fork() (none in the zygote)
         for kind, fn in hooks.items():
@@ -434,7 +429,6 @@ def main() -> None:
 
     path_map = [tuple(p) for p in config["path_map"]]
     prepare_runtime(config["argv"], path_map)
-    hooks.uninstall()
 
     # Everything loaded so far lives as long as the zygote: out of the collector's sight,
     # a child's collections never write to (and so never copy) the pages these objects
