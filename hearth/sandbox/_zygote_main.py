@@ -35,7 +35,6 @@ from __future__ import annotations
 import _signal as signal  # type: ignore[import-not-found]
 import _socket as socket
 import array
-import ctypes
 import fcntl as _fcntl
 import marshal
 import os
@@ -243,7 +242,7 @@ def _stem_child(
 REPORT_FD_BASE = 256
 
 
-def serve(ctl: socket.socket, nsinit: Any, boot: Any, hooks: ForkHooks) -> None:
+def serve(ctl: socket.socket, nsinit: Any, boot: Any) -> None:
     """Fork one sandbox PID 1 per request, until the server closes the control socket.
 
     Each child is forked straight into a new pid namespace (``unshare(CLONE_NEWPID)``
@@ -296,7 +295,7 @@ def serve(ctl: socket.socket, nsinit: Any, boot: Any, hooks: ForkHooks) -> None:
             ctl.send(marshal.dumps({"error": str(exc)}))
             continue
         try:
-            pid = hooks.fork(nsinit._libc)
+            pid = os.fork()
         except OSError as exc:
             pid, error = -1, str(exc)
         if pid != 0:  # the zygote's own children stay in its pid namespace (or it stops)
@@ -325,53 +324,6 @@ def serve(ctl: socket.socket, nsinit: Any, boot: Any, hooks: ForkHooks) -> None:
         for fd in fds:
             os.close(fd)
         ctl.send(marshal.dumps({"pid": pid}))
-
-
-class ForkHooks:
-    """``os.fork`` without the ``os.register_at_fork`` hooks of ``threading`` and ``logging``.
-
-    CPython runs every registered hook around each ``os.fork``. In a child of the zygote,
-    ``threading``'s and ``logging``'s after-fork hooks reset locks and thread records of
-    threads that a zygote never has (it is single-threaded: ``unshare`` needs that), and
-    running their code for the first time in each child copied ~0.6 MiB of the zygote's
-    pages into it (measured: private dirty memory of a child right after ``fork`` of a
-    zygote-like python3.11: 856 kB with ``os.fork``, 228 kB with this, 420 kB once
-    ``random`` has re-seeded). So the zygote records the hooks registered while it loads
-    (:meth:`install`, before any import), forks with libc's ``fork`` (which runs
-    ``pthread_atfork`` handlers, e.g. OpenSSL's) and calls every recorded hook itself
-    except those two modules' -- ``random``'s re-seed in the child included, and any hook
-    of a module it does not know.
-    """
-
-    SKIPPED = ("threading", "logging")
-
-    def __init__(self) -> None:
-        self.before: list[Any] = []
-        self.child: list[Any] = []
-        self.parent: list[Any] = []
-        self._register = os.register_at_fork
-
-    def install(self) -> None:
-        os.register_at_fork = self.register
-
-    def register(self, **hooks: Any) -> None:
-        self._register(**hooks)  # the same hooks for any os.fork() (none in the zygote)
-        for kind, fn in hooks.items():
-            if getattr(fn, "__module__", None) not in self.SKIPPED:
-                getattr(
-                    self, {"after_in_child": "child", "after_in_parent": "parent"}.get(kind, kind)
-                ).append(fn)
-
-    def fork(self, libc: Any) -> int:
-        for fn in reversed(self.before):
-            fn()
-        pid = libc.fork()
-        if pid < 0:
-            err = ctypes.get_errno()
-            raise OSError(err, os.strerror(err))
-        for fn in self.child if pid == 0 else self.parent:
-            fn()
-        return int(pid)
 
 
 def _on_sigchld(signum: int, frame: Any) -> None:
@@ -412,8 +364,6 @@ def _recv_fds(sock: socket.socket) -> tuple[bytes, list[int]]:
 
 
 def main() -> None:
-    hooks = ForkHooks()
-    hooks.install()
     ctl = socket.socket(fileno=int(sys.argv[1]))
     config = marshal.loads(bytes.fromhex(sys.argv[2]))
     nsinit = _load("hearth_nsinit", config["nsinit"])
@@ -435,7 +385,7 @@ def main() -> None:
     # share with the zygote.
     gc.freeze()
     ctl.send(marshal.dumps({"ready": os.getpid()}))
-    serve(ctl, nsinit, boot, hooks)
+    serve(ctl, nsinit, boot)
 
 
 if __name__ == "__main__":
