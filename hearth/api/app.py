@@ -17,7 +17,6 @@ default).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Protocol
@@ -142,7 +141,7 @@ class App:
                     status=404,
                 )
             answer = service(principal, req)
-            if isinstance(answer, (Response, Deferred, asyncio.Future)):
+            if isinstance(answer, (Response, Deferred)):
                 return answer  # a deferred answer always carries a Response
             return self._guarded(answer, service, req)
         except AwsError as err:

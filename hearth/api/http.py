@@ -12,9 +12,9 @@ CPU per invoke of a bare protocol server. What it does:
 - header count and size bounded by httptools' limits plus our own header byte cap.
 
 A handler returns a coroutine (run as a task), or, on the hot paths that need no task, a
-:class:`Response` at once or an ``asyncio.Future`` of one (a parked long-poll: the
-response is written when the future is done, and the future is cancelled if the client
-goes away).
+:class:`Response` at once or a :class:`~hearth.deferred.Deferred` one (a parked request,
+a long-poll or a warm Invoke: the response is written as it is settled, and it is
+cancelled if the client goes away).
 
 *Corking* (``cork=True``, the Runtime API endpoints): a 2xx answer to a request that came
 in the same read as a following request which parks is held back and written together
@@ -46,8 +46,8 @@ from hearth.deferred import Deferred
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Request], "Awaitable[Response] | Deferred[Response] | Response"]
-"""A coroutine function, or a function answering a Response, or a Deferred or Future of
-one (a parked request, answered when it is settled)."""
+"""A coroutine function, or a function answering a Response, or a Deferred one (a
+parked request, answered when it is settled)."""
 
 MAX_HEADER_BYTES = 64 * 1024
 #: Header names as they come on the wire -> lower-cased str: a client sends the same few
@@ -224,11 +224,6 @@ class HttpProtocol(asyncio.Protocol):
                 self._parked_req = (req, keep_alive)
                 answer.then(self._parked_done)
                 return
-            if isinstance(answer, asyncio.Future):
-                self._task = answer
-                self._parked_req = (req, keep_alive)
-                answer.add_done_callback(self._parked_done)
-                return
             loop = self._loop or asyncio.get_running_loop()
             task = loop.create_task(self._run(answer, req, keep_alive))
             self._task = task
@@ -240,16 +235,14 @@ class HttpProtocol(asyncio.Protocol):
         task = self._task
         return task is not None and not task.done()
 
-    def _parked_done(self, fut: asyncio.Future[Response] | Deferred[Response]) -> None:
+    def _parked_done(self, fut: Deferred[Response]) -> None:
         if fut.cancelled() or self._task is not fut:
             return  # the connection went away (connection_lost cancelled it)
         req, keep_alive = self._parked_req
         resp = self._outcome(fut, req)
         self._finish(resp, keep_alive)
 
-    def _outcome(
-        self, fut: asyncio.Future[Response] | Deferred[Response], req: Request
-    ) -> Response:
+    def _outcome(self, fut: Deferred[Response], req: Request) -> Response:
         exc = fut.exception()
         return fut.result() if exc is None else self._internal_error(req, exc)
 

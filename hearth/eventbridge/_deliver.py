@@ -27,7 +27,8 @@ from typing import Any
 from hearth.errors import AwsError
 from hearth.eventbridge._rules import Rule, RuleStore
 from hearth.eventbridge._schedule import InvalidSchedule, Schedule, parse, utcnow
-from hearth.invoke.router import Router, new_request_id
+from hearth.ids import new_request_id
+from hearth.invoke.router import Router
 from hearth.queues import NewMessage, QueueEngine, md5_of_body
 from hearth.worker.invocation import Invocation
 

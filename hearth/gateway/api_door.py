@@ -50,7 +50,7 @@ from hearth.gateway.invoker import EventTooLarge, RouterLike, encode_event, invo
 from hearth.gateway.routes import Match
 from hearth.gateway.throttle import Buckets
 from hearth.gateway.url_door import Verifier, addressed, claims, iam_context, message
-from hearth.invoke.router import new_request_id
+from hearth.ids import new_request_id
 
 log = logging.getLogger(__name__)
 

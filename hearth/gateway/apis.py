@@ -46,7 +46,7 @@ from hearth.gateway.deployments import (
     update_deployment,
 )
 from hearth.gateway.errors import BadRequest, Conflict, NotFound, apigw_error
-from hearth.invoke.router import new_request_id
+from hearth.ids import new_request_id
 
 __all__ = ["HttpApisService", "parse_integration_uri"]
 

@@ -28,7 +28,7 @@ from hearth.gateway import cors
 from hearth.gateway.events import BadLambdaResponse, EventContext, event_v2, map_response
 from hearth.gateway.invoker import EventTooLarge, RouterLike, encode_event, invoke_function
 from hearth.gateway.urls import FunctionUrls, UrlConfig, url_host
-from hearth.invoke.router import new_request_id
+from hearth.ids import new_request_id
 
 log = logging.getLogger(__name__)
 

@@ -32,7 +32,7 @@ from hearth.api.wire import (
     parse_json_body,
 )
 from hearth.errors import InvalidParameterValue, ResourceConflict, ResourceNotFound
-from hearth.invoke.router import new_request_id
+from hearth.ids import new_request_id
 from hearth.types import LATEST, function_arn
 from hearth.versions._store import FeatureStore
 from hearth.versions.versions import next_marker, page_params, query

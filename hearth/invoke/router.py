@@ -22,15 +22,12 @@ from typing import Protocol
 
 from hearth.deferred import Deferred
 from hearth.errors import ResourceNotFound, ServiceError
-from hearth.ids import new_request_id
 from hearth.invoke.admission import Admission
 from hearth.store.base import Store
 from hearth.types import LATEST, FunctionConfig, function_arn
 from hearth.worker.invocation import Invocation, InvokeResult
 
 log = logging.getLogger(__name__)
-
-__all__ = ["EventQueue", "Router", "new_request_id"]
 
 
 class WorkerClient(Protocol):

@@ -31,7 +31,8 @@ from xml.sax.saxutils import escape
 from hearth.api.types import Principal, Request, Response
 from hearth.errors import AwsError
 from hearth.esm._filter import pattern_matches, valid_pattern
-from hearth.invoke.router import Router, new_request_id
+from hearth.ids import new_request_id
+from hearth.invoke.router import Router
 from hearth.queues import NewMessage, QueueEngine, md5_of_body
 from hearth.sns._model import SnsStore, Subscription, Topic
 from hearth.worker.invocation import Invocation

@@ -31,7 +31,7 @@ from hearth.api.names import FunctionRef, parse_function_name, path_param
 from hearth.api.types import Principal, Request, Response
 from hearth.api.wire import ValidationError, check_string, json_response, parse_json_body
 from hearth.errors import InvalidParameterValue, ResourceConflict, ResourceNotFound
-from hearth.invoke.router import new_request_id
+from hearth.ids import new_request_id
 from hearth.types import LATEST, function_arn
 from hearth.versions._store import (
     ALIAS_COLUMNS,

@@ -379,17 +379,13 @@ class Environment:
             self._on_dead(self)
 
     # -- invoke -----------------------------------------------------------------------
-    async def invoke(self, inv: Invocation) -> InvokeResult:
-        """Run one invocation. Never raises for function failures: they are results."""
-        return await self.begin(inv).future()
-
     def begin(self, inv: Invocation) -> Deferred[InvokeResult]:
         """Hand ``inv`` to this (idle) environment; the future is its result.
 
         The invocation runs to its end whether or not anyone still waits: a client that
         goes away (which cancels what it awaited) neither cuts it short nor leaves the
-        environment busy for ever, as on Lambda. Function failures are results; a failed
-        SnapStart restore is its exception.
+        environment busy for ever, as on Lambda. Function failures are results (it never
+        raises for them); a failed SnapStart restore is its exception.
         """
         self._transition(State.BUSY)
         self._was_cold = self.init_ms is None

@@ -1,6 +1,6 @@
 """The local worker: pools of execution environments per function version.
 
-Algorithm of :meth:`Worker.invoke`:
+Algorithm of :meth:`Worker.invoke_nowait` (the warm path) and :meth:`Worker.begin`:
 
 1. Find the pool of the exact snapshot (account, name, version, revision).
 2. Take its most recently used idle environment (warm); else reserve memory capacity
@@ -9,7 +9,8 @@ Algorithm of :meth:`Worker.invoke`:
    over-committed host. At most ``max_starting`` environments start at once; a request
    finding neither an idle environment nor a start slot waits (bounded) for the first
    of either (:mod:`hearth.worker.starts`).
-3. Run the invocation; give the environment back if it is still alive, else forget it.
+3. Hand it the invocation; when the invocation ends (whether or not its caller still
+   waits) give the environment back if it is still alive, else forget it.
 
 A reaper kills environments idle for longer than ``idle_timeout``. ``retire`` kills the
 idle environments of snapshots that are no longer current (updated or deleted
@@ -106,12 +107,6 @@ class Worker:
         self._reaper = asyncio.create_task(self._reap_loop())
 
     # -- invoke -----------------------------------------------------------------------
-    async def invoke(self, cfg: FunctionConfig, inv: Invocation) -> InvokeResult:
-        done = self.invoke_nowait(cfg, inv)
-        if done is None:
-            done = await self.begin(cfg, inv)
-        return await done.future()
-
     def invoke_nowait(self, cfg: FunctionConfig, inv: Invocation) -> Deferred[InvokeResult] | None:
         """The warm path, without a task: an idle environment of ``cfg`` takes ``inv`` now
         (the future is its result, see :meth:`Environment.begin`), or None if there is none."""
