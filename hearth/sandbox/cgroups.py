@@ -100,16 +100,22 @@ def _pids_in(dirs: Iterable[str]) -> set[int]:
 def _rmdir(path: str) -> None:
     """Remove an (emptied) cgroup dir; EBUSY right after the last exit is retried briefly."""
     deadline = time.monotonic() + 1.0
-    while True:
-        try:
-            os.rmdir(path)
-            return
-        except FileNotFoundError:
-            return
-        except OSError as exc:
-            if exc.errno != errno.EBUSY or time.monotonic() > deadline:
-                raise SandboxError(f"cannot remove cgroup {path}: {exc}") from exc
-            time.sleep(0.002)
+    while not _try_rmdir(path, deadline):
+        time.sleep(0.002)
+
+
+def _try_rmdir(path: str, deadline: float) -> bool:
+    """One attempt: True when the dir is gone, False on EBUSY before ``deadline`` (the
+    kernel frees a cgroup's css asynchronously after its last member exits)."""
+    try:
+        os.rmdir(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        if exc.errno != errno.EBUSY or time.monotonic() > deadline:
+            raise SandboxError(f"cannot remove cgroup {path}: {exc}") from exc
+        return False
+    return True
 
 
 def _ppid(pid: int) -> int:
@@ -227,16 +233,8 @@ class EnvCgroup(abc.ABC):
         self.close()
         for d in dict.fromkeys(self.dirs.values()):
             deadline = time.monotonic() + 1.0
-            while True:
-                try:
-                    os.rmdir(d)
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError as exc:
-                    if exc.errno != errno.EBUSY or time.monotonic() > deadline:
-                        raise SandboxError(f"cannot remove cgroup {d}: {exc}") from exc
-                    await asyncio.sleep(0.002)
+            while not _try_rmdir(d, deadline):
+                await asyncio.sleep(0.002)
 
 
 class V1EnvCgroup(EnvCgroup):

@@ -178,26 +178,19 @@ class ProcessSandbox:
         spec, be = self._spec, self._backend
         deadline = time.monotonic() + be.start_timeout
         async with self._life.starting():
-            self._uid = be.uids.acquire()
-            self._life.push("uid", lambda: be.uids.release(self._uid))
-            cg = self._make_cgroup()
-            tmp = await self._prepare_tmp()
-            net, w = await self._network_and_output()
+            cg, tmp, net, w = await self._acquire()
             try:
                 forked = await be.zygotes.launcher(spec, w) if be.zygotes and self._fork else None
-                self._launcher = launcher = forked or Launcher(be.nsinit, w, spec.inherit_fds)
+                launcher = forked or Launcher(be.nsinit, w, spec.inherit_fds)
             finally:
                 os.close(w)
-            self._life.push("launcher fds", launcher.close)
-            self._life.push("processes", self._kill_processes)
+            self._adopt(launcher)
             loop = asyncio.get_running_loop()
             if forked is None:
                 await loop.run_in_executor(None, cg.join, launcher.pid)  # overlaps its start-up
             launcher.send(self._launch_spec(tmp, net))
             msg, _ = await self._recv_api(launcher, deadline)
-            if net is not None:
-                await net.attach(int(msg["pid"]))
-                launcher.send({"event": "veth"})
+            await self._attach_egress(net, launcher, msg)
             await launcher.expect("child", 0, deadline)
             if forked is not None:  # joined while it set up (see hearth.sandbox.zygote)
                 await loop.run_in_executor(None, join_forked, cg, launcher)
@@ -208,6 +201,34 @@ class ProcessSandbox:
             self.started_at = time.monotonic()
             self._close_loop_fd()  # the sandbox's /tmp mount holds the device now
             launcher.watch()
+
+    async def _acquire(self) -> tuple[EnvCgroup, dict[str, Any], EgressNetwork | None, int]:
+        """What every start takes first, each undone by the lifecycle on failure: a uid,
+        the cgroup, ``/tmp``, the egress network (if any) and the output pipe's write end
+        (the caller closes it once the launcher has it)."""
+        be = self._backend
+        self._uid = be.uids.acquire()
+        self._life.push("uid", lambda: be.uids.release(self._uid))
+        cg = self._make_cgroup()
+        tmp = await self._prepare_tmp()
+        net, w = await self._network_and_output()
+        return cg, tmp, net, w
+
+    def _adopt(self, launcher: Launcher) -> None:
+        """The started launcher's fds and processes are the lifecycle's to undo."""
+        self._launcher = launcher
+        self._life.push("launcher fds", launcher.close)
+        self._life.push("processes", self._kill_processes)
+
+    @staticmethod
+    async def _attach_egress(
+        net: EgressNetwork | None, launcher: Launcher, msg: dict[str, Any]
+    ) -> None:
+        """Move the egress veth (the sandbox's, not the function's) into the namespace of
+        the PID 1 that reported ``msg``, and tell it the veth is there."""
+        if net is not None:
+            await net.attach(int(msg["pid"]))
+            launcher.send({"event": "veth"})
 
     def _make_cgroup(self) -> EnvCgroup:
         spec = self._spec
@@ -258,11 +279,7 @@ class ProcessSandbox:
             zygotes = be.zygotes
             if zygotes is None and not by_exec:
                 raise SandboxError("stems need a zygote")
-            self._uid = be.uids.acquire()
-            self._life.push("uid", lambda: be.uids.release(self._uid))
-            cg = self._make_cgroup()
-            tmp = await self._prepare_tmp()
-            net, w = await self._network_and_output()
+            cg, tmp, net, w = await self._acquire()
             try:
                 if by_exec or zygotes is None:
                     launcher: Launcher | None = Launcher(be.nsinit, w)
@@ -272,9 +289,7 @@ class ProcessSandbox:
                 os.close(w)
             if launcher is None:
                 raise SandboxError("no zygote is ready to fork stems")
-            self._launcher = launcher
-            self._life.push("launcher fds", launcher.close)
-            self._life.push("processes", self._kill_processes)
+            self._adopt(launcher)
             loop = asyncio.get_running_loop()
             part = self._stem_part(tmp, net)
             if by_exec:
@@ -282,9 +297,7 @@ class ProcessSandbox:
                 part["spare"] = True
             launcher.send(part)
             msg, _ = await self._recv_api(launcher, deadline)
-            if net is not None:  # the egress veth is the sandbox's, not the function's
-                await net.attach(int(msg["pid"]))
-                launcher.send({"event": "veth"})
+            await self._attach_egress(net, launcher, msg)
             await launcher.expect("child", 0, deadline)
             if not by_exec:
                 await loop.run_in_executor(None, join_forked, cg, launcher)

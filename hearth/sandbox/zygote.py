@@ -246,49 +246,41 @@ class ZygoteLauncher(Launcher):
     def _poll_report(self) -> None:
         if self._exited.done():
             return
-        eof = False
-        while not eof:
-            try:
-                data, fds, _, _ = socket.recv_fds(self.ctl, 65536, 4)
-            except BlockingIOError:
-                break
-            except OSError:
-                data, fds = b"", []
-            for fd in fds:
-                os.close(fd)
-            eof = not data
-            with contextlib.suppress(ValueError, EOFError, TypeError):
-                if data:
-                    self._note(marshal.loads(data))
+        eof = self._read_ctl()
         if self.exit_status is None and not eof and time.monotonic() < self._gone + REPORT_WAIT:
             asyncio.get_running_loop().call_later(0.002, self._poll_report)
             return
-        if self.exit_status is None:
-            self.exit_status = 255 << 8
-        self.proc.returncode = os.waitstatus_to_exitcode(self.exit_status)
-        self._exited.set_result(self.exit_status)
+        self._settle_exit()
 
     def _on_ctl(self) -> None:
+        if self._read_ctl():
+            asyncio.get_running_loop().remove_reader(self.ctl.fileno())
+            self._watching = False
+            self._settle_exit()
+
+    def _read_ctl(self) -> bool:
+        """Note every message the control socket holds now; True at EOF."""
         while True:
             try:
                 data, fds, _, _ = socket.recv_fds(self.ctl, 65536, 4)
             except BlockingIOError:
-                return
+                return False
             except OSError:
                 data, fds = b"", []
             for fd in fds:
                 os.close(fd)
             if not data:
-                asyncio.get_running_loop().remove_reader(self.ctl.fileno())
-                self._watching = False
-                if self.exit_status is None:
-                    self.exit_status = 255 << 8
-                self.proc.returncode = os.waitstatus_to_exitcode(self.exit_status)
-                if not self._exited.done():
-                    self._exited.set_result(self.exit_status)
-                return
+                return True
             with contextlib.suppress(ValueError, EOFError, TypeError):
                 self._note(marshal.loads(data))
+
+    def _settle_exit(self) -> None:
+        """The sandbox is gone: its reported wait status (255 if none came) is final."""
+        if self.exit_status is None:
+            self.exit_status = 255 << 8
+        self.proc.returncode = os.waitstatus_to_exitcode(self.exit_status)
+        if not self._exited.done():
+            self._exited.set_result(self.exit_status)
 
     async def stop(self, grace: float) -> None:
         if self.pid == 0 and not self._exited.done():  # never adopted: nothing to wait for
