@@ -3,11 +3,13 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from tests.helpers import ServerProcess, hearth_cgroups, make_zip, start_server
 
@@ -54,6 +56,11 @@ def logs(server: ServerProcess) -> Any:
     return server.client("logs")
 
 
+@pytest.fixture(scope="session")
+def sqs(server: ServerProcess) -> Any:
+    return server.client("sqs")
+
+
 _names = itertools.count()
 
 
@@ -92,6 +99,30 @@ def invoke_json(lam: Any, name: str, payload: Any = None, **kw: Any) -> tuple[di
     resp = lam.invoke(FunctionName=name, Payload=json.dumps(payload or {}), **kw)
     body = resp["Payload"].read()
     return resp, json.loads(body) if body else None
+
+
+#: A handler that prints each event it gets (``GOT <json>``), for delivery tests.
+PRINTER = "import json\ndef handler(event, context):\n    print('GOT ' + json.dumps(event))\n"
+
+
+def error_of(exc: pytest.ExceptionInfo[ClientError]) -> tuple[str, int, str]:
+    """(code, HTTP status, message) of an AWS error a client raised."""
+    resp = exc.value.response
+    return (
+        resp["Error"]["Code"],
+        resp["ResponseMetadata"]["HTTPStatusCode"],
+        resp["Error"]["Message"],
+    )
+
+
+def receive_bodies(sqs: Any, url: str, want: int, timeout: float = 20) -> list[str]:
+    """Bodies of up to ``want`` messages received from a queue within ``timeout`` s."""
+    bodies: list[str] = []
+    deadline = time.monotonic() + timeout
+    while len(bodies) < want and time.monotonic() < deadline:
+        resp = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1, MaxNumberOfMessages=10)
+        bodies.extend(m["Body"] for m in resp.get("Messages", []))
+    return bodies
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

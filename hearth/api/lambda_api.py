@@ -184,9 +184,9 @@ class LambdaApi:
         self, p: Principal, req: Request, m: re.Match[str]
     ) -> Awaitable[Response] | Deferred[Response] | Response:
         """Invoke. A warm RequestResponse invoke runs without a task: checks, the cached
-        function, an idle environment, then a future the HTTP server parks on (about a
-        tenth of the server's CPU per invoke went to the task and its coroutine chain).
-        Anything else (a cache miss, an alias, no idle environment, Event) is a coroutine.
+        function (or alias), an idle environment, then a Deferred the HTTP server parks on
+        (about a tenth of the server's CPU per invoke went to the task and its coroutine
+        chain). Anything else (a cache miss, no idle environment, Event) is a coroutine.
         """
         h = req.headers
         invocation_type = h.get("x-amz-invocation-type", "RequestResponse")

@@ -11,19 +11,10 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import invoke_json
+from tests.conftest import error_of, invoke_json
 from tests.helpers import make_zip
 
 CODE = "def handler(event, context):\n    return {'v': context.function_version}\n"
-
-
-def _error(exc: pytest.ExceptionInfo[ClientError]) -> tuple[str, int, str]:
-    resp = exc.value.response
-    return (
-        resp["Error"]["Code"],
-        resp["ResponseMetadata"]["HTTPStatusCode"],
-        resp["Error"]["Message"],
-    )
 
 
 def test_qualifier_outside_the_model_pattern_is_a_validation_error(
@@ -38,14 +29,14 @@ def test_qualifier_outside_the_model_pattern_is_a_validation_error(
     ):
         with pytest.raises(ClientError) as exc:
             call()
-        code, status, message = _error(exc)
+        code, status, message = error_of(exc)
         assert (code, status) == ("ValidationException", 400)
         assert message.startswith("1 validation error detected: Value '")
         assert "at 'qualifier' failed to satisfy constraint: Member must satisfy" in message
     with pytest.raises(ClientError) as exc:
         lam.invoke(FunctionName=name, Qualifier="x" * 129, Payload=b"{}")
-    assert _error(exc)[:2] == ("ValidationException", 400)
-    assert "Member must have length less than or equal to 128" in _error(exc)[2]
+    assert error_of(exc)[:2] == ("ValidationException", 400)
+    assert "Member must have length less than or equal to 128" in error_of(exc)[2]
     _, body = invoke_json(lam, name, Qualifier="$LATEST")
     assert body == {"v": "$LATEST"}
 
@@ -64,7 +55,7 @@ def test_an_arn_of_another_region_is_not_reachable(
     ):
         with pytest.raises(lam.exceptions.ResourceNotFoundException) as exc:
             call()
-        assert _error(exc) == (
+        assert error_of(exc) == (
             "ResourceNotFoundException",
             404,
             "Functions from 'us-west-2' are not reachable in this region ('us-east-1')",
@@ -76,7 +67,7 @@ def test_an_arn_of_another_region_is_not_reachable(
     west = server.client("lambda", region_name="us-west-2")
     with pytest.raises(west.exceptions.ResourceNotFoundException) as exc:
         west.invoke(FunctionName=same, Payload=b"{}")
-    assert _error(exc)[2] == (
+    assert error_of(exc)[2] == (
         "Functions from 'us-east-1' are not reachable in this region ('us-west-2')"
     )
 
@@ -97,7 +88,7 @@ def test_architectures_list_is_validated_against_the_model(lam: Any, make_functi
                 Code={"ZipFile": make_zip({"app.py": CODE})},
                 Architectures=archs,
             )
-        code, status, message = _error(exc)
+        code, status, message = error_of(exc)
         assert (code, status) == ("ValidationException", 400)
         assert f"Value '[{', '.join(archs)}]' at 'architectures'" in message
         assert fragment in message
@@ -105,7 +96,7 @@ def test_architectures_list_is_validated_against_the_model(lam: Any, make_functi
             lam.update_function_code(
                 FunctionName=name, ZipFile=make_zip({"app.py": CODE}), Architectures=archs
             )
-        assert _error(exc)[:2] == ("ValidationException", 400)
+        assert error_of(exc)[:2] == ("ValidationException", 400)
     with pytest.raises(lam.exceptions.ResourceNotFoundException):
         lam.get_function(FunctionName=f"{name}-x")
     _, body = invoke_json(lam, name)
@@ -124,7 +115,7 @@ def test_provisioned_concurrency_of_an_absent_qualifier_is_not_found(
     ):
         with pytest.raises(lam.exceptions.ResourceNotFoundException) as exc:
             call()
-        code, status, message = _error(exc)
+        code, status, message = error_of(exc)
         assert (code, status) == ("ResourceNotFoundException", 404)
         assert message.startswith(
             f"Function not found: arn:aws:lambda:us-east-1:000000000000:function:{name}:"
@@ -142,4 +133,4 @@ def test_function_code_signing_config_of_an_unsigned_function(lam: Any, make_fun
     assert (resp["CodeSigningConfigArn"], resp["FunctionName"]) == ("", name)
     with pytest.raises(lam.exceptions.ResourceNotFoundException) as exc:
         lam.get_function_code_signing_config(FunctionName=f"{name}-absent")
-    assert _error(exc)[:2] == ("ResourceNotFoundException", 404)
+    assert error_of(exc)[:2] == ("ResourceNotFoundException", 404)

@@ -13,37 +13,13 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.conftest import PRINTER, error_of, receive_bodies
 from tests.helpers import ServerProcess
-
-PRINTER = "import json\ndef handler(event, context):\n    print('GOT ' + json.dumps(event))\n"
 
 
 @pytest.fixture(scope="module")
 def events(server: ServerProcess) -> Any:
     return server.client("events")
-
-
-@pytest.fixture(scope="module")
-def sqs(server: ServerProcess) -> Any:
-    return server.client("sqs")
-
-
-def _error(exc: pytest.ExceptionInfo[ClientError]) -> tuple[str, int, str]:
-    resp = exc.value.response
-    return (
-        resp["Error"]["Code"],
-        resp["ResponseMetadata"]["HTTPStatusCode"],
-        resp["Error"]["Message"],
-    )
-
-
-def _receive(sqs: Any, url: str, want: int, timeout: float = 20) -> list[str]:
-    bodies: list[str] = []
-    deadline = time.monotonic() + timeout
-    while len(bodies) < want and time.monotonic() < deadline:
-        resp = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1, MaxNumberOfMessages=10)
-        bodies.extend(m["Body"] for m in resp.get("Messages", []))
-    return bodies
 
 
 def test_pattern_rule_delivers_to_lambda_and_sqs(
@@ -90,7 +66,7 @@ def test_pattern_rule_delivers_to_lambda_and_sqs(
     assert "EventId" in put["Entries"][0] and "EventId" in put["Entries"][1]
     assert put["Entries"][2]["ErrorCode"] == "MalformedDetail"
 
-    (body,) = _receive(sqs, full, 1)
+    (body,) = receive_bodies(sqs, full, 1)
     event = json.loads(body)
     assert event["id"] == put["Entries"][0]["EventId"]
     assert (event["source"], event["detail-type"]) == (f"shop.{tag}", "Order")
@@ -101,7 +77,9 @@ def test_pattern_rule_delivers_to_lambda_and_sqs(
     )
     assert event["detail"] == {"kind": "order", "n": 1}
     assert event["time"].endswith("Z") and event["resources"] == []
-    assert [json.loads(b) for b in _receive(sqs, detail_only, 1)] == [{"kind": "order", "n": 1}]
+    assert [json.loads(b) for b in receive_bodies(sqs, detail_only, 1)] == [
+        {"kind": "order", "n": 1}
+    ]
 
     deadline = time.monotonic() + 30
     got: list[str] = []
@@ -118,7 +96,7 @@ def test_pattern_rule_delivers_to_lambda_and_sqs(
         Entries=[{"Source": f"shop.{tag}", "DetailType": "Order", "Detail": '{"kind": "order"}'}]
     )
     assert events.describe_rule(Name=rule)["State"] == "DISABLED"
-    assert _receive(sqs, full, 1, timeout=2) == []
+    assert receive_bodies(sqs, full, 1, timeout=2) == []
 
     events.remove_targets(Rule=rule, Ids=["fn", "full", "detail"])
     events.delete_rule(Name=rule)
@@ -172,7 +150,7 @@ def test_bad_input_gets_eventbridge_errors(events: Any) -> None:
     for call, code, message in cases:
         with pytest.raises(ClientError) as exc:
             call()
-        got = _error(exc)
+        got = error_of(exc)
         assert got[:2] == (code, 400), got
         assert got[2].startswith(message), got
 
@@ -181,19 +159,19 @@ def test_bad_input_gets_eventbridge_errors(events: Any) -> None:
     events.put_targets(Rule=rule, Targets=[{"Id": "q", "Arn": queue}])
     with pytest.raises(ClientError) as exc:
         events.delete_rule(Name=rule)
-    assert _error(exc) == (
+    assert error_of(exc) == (
         "ValidationException",
         400,
         "Rule can't be deleted since it has targets.",
     )
     with pytest.raises(ClientError) as exc:
         events.put_targets(Rule=rule, Targets=[{"Id": f"t{i}", "Arn": queue} for i in range(5)])
-    assert _error(exc)[:2] == ("LimitExceededException", 400)
+    assert error_of(exc)[:2] == ("LimitExceededException", 400)
     with pytest.raises(ClientError) as exc:
         events.put_targets(
             Rule=rule, Targets=[{"Id": "bad", "Arn": queue, "Input": "{", "InputPath": "$"}]
         )
-    assert _error(exc)[:2] == ("ValidationException", 400)
+    assert error_of(exc)[:2] == ("ValidationException", 400)
     assert events.list_rule_names_by_target(TargetArn=queue)["RuleNames"] == [rule]
     assert events.describe_rule(Name=rule)["ScheduleExpression"] == "rate(5 minutes)"
     names = [r["Name"] for r in events.list_rules(NamePrefix=f"sched-{tag}")["Rules"]]

@@ -12,28 +12,13 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.conftest import PRINTER, receive_bodies
 from tests.helpers import ServerProcess
-
-PRINTER = "import json\ndef handler(event, context):\n    print('GOT ' + json.dumps(event))\n"
 
 
 @pytest.fixture(scope="module")
 def sns(server: ServerProcess) -> Any:
     return server.client("sns")
-
-
-@pytest.fixture(scope="module")
-def sqs(server: ServerProcess) -> Any:
-    return server.client("sqs")
-
-
-def _receive(sqs: Any, url: str, want: int, timeout: float = 20) -> list[str]:
-    bodies: list[str] = []
-    deadline = time.monotonic() + timeout
-    while len(bodies) < want and time.monotonic() < deadline:
-        resp = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1, MaxNumberOfMessages=10)
-        bodies.extend(m["Body"] for m in resp.get("Messages", []))
-    return bodies
 
 
 def test_fan_out_to_sqs_and_lambda(sns: Any, sqs: Any, logs: Any, make_function: Any) -> None:
@@ -73,14 +58,14 @@ def test_fan_out_to_sqs_and_lambda(sns: Any, sqs: Any, logs: Any, make_function:
         Message="blue",
         MessageAttributes={"color": {"DataType": "String", "StringValue": "blue"}},
     )
-    envelopes = [json.loads(b) for b in _receive(sqs, env_url, 2)]
+    envelopes = [json.loads(b) for b in receive_bodies(sqs, env_url, 2)]
     first = next(e for e in envelopes if e["MessageId"] == red)
     assert first["Type"] == "Notification" and first["TopicArn"] == topic
     assert (first["Subject"], first["Message"]) == ("greeting", "hello")
     assert first["MessageAttributes"] == {"color": {"Type": "String", "Value": "red"}}
     assert first["Timestamp"].endswith("Z")
-    assert _receive(sqs, raw_url, 1) == ["hello"]  # raw, and the blue one filtered out
-    assert _receive(sqs, raw_url, 1, timeout=2) == []
+    assert receive_bodies(sqs, raw_url, 1) == ["hello"]  # raw, and the blue one filtered out
+    assert receive_bodies(sqs, raw_url, 1, timeout=2) == []
 
     group = f"/aws/lambda/{fn['FunctionName']}"
     got: list[dict[str, Any]] = []
