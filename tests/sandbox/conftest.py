@@ -42,6 +42,19 @@ def report(obj):
 """
 
 
+#: What a probe reports of its privileges (``status``: /proc/self/status) and
+#: ``attempt_write(path)``: "written" or the errno of the attempt.
+PRIVILEGES = """
+status = dict(l.split(":", 1) for l in open("/proc/self/status").read().splitlines())
+def attempt_write(path):
+    try:
+        open(path, "w").close()
+        return "written"
+    except OSError as e:
+        return e.errno
+"""
+
+
 @dataclass
 class Probe:
     report: Any

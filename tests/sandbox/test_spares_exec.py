@@ -11,19 +11,13 @@ from typing import Any
 
 from hearth.sandbox import BackendConfig, Mount, ProcessBackend, SandboxSpec
 from hearth.sandbox.process import ProcessSandbox
-from tests.sandbox.conftest import PRELUDE, PYTHON, ROOT_NAME, UID_BASE, exchange
+from tests.sandbox.conftest import PRELUDE, PRIVILEGES, PYTHON, ROOT_NAME, UID_BASE, exchange
 
 #: Reports what the runtime command sees when it starts (it is exec'd, as node would be).
 PROBE = (
     PRELUDE
+    + PRIVILEGES
     + """
-status = dict(l.split(":", 1) for l in open("/proc/self/status").read().splitlines())
-def attempt_write(path):
-    try:
-        open(path, "w").close()
-        return "written"
-    except OSError as e:
-        return e.errno
 def listing(path):
     try:
         return sorted(os.listdir(path))

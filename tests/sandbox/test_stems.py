@@ -17,18 +17,15 @@ from hearth.sandbox import BackendConfig, ProcessBackend, SandboxSpec
 from hearth.sandbox.process import ProcessSandbox
 from hearth.sandbox.zygote import Zygotes, python_zygote
 from tests.netns import PORT, outside_namespace
-from tests.sandbox.conftest import ROOT_NAME, UID_BASE, exchange
+from tests.sandbox.conftest import PRIVILEGES, ROOT_NAME, UID_BASE, exchange
 
 #: Imported by the bootstrap as the handler module: reports what it sees during Init.
-PROBE = """
+PROBE = (
+    """
 import json, os, socket
-status = dict(l.split(":", 1) for l in open("/proc/self/status").read().splitlines())
-def attempt_write(path):
-    try:
-        open(path, "w").close()
-        return "written"
-    except OSError as e:
-        return e.errno
+"""
+    + PRIVILEGES
+    + """
 info = {
     "pid": os.getpid(), "uid": os.getuid(), "gid": os.getgid(),
     "status": {
@@ -46,6 +43,7 @@ s.close()
 def handler(event, context):
     return event
 """
+)
 
 
 def _python_runtime() -> PythonRuntime:
