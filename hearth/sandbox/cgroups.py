@@ -33,6 +33,10 @@ V2_CONTROLLERS = ("memory", "cpu", "pids")
 KILL_TIMEOUT = 5.0
 EMPTY_GRACE = 60.0
 """Seconds an empty sandbox cgroup of another server is left alone (see ``sweep_blocking``)."""
+_FREEZE_POLL_MAX = 0.02
+"""A freeze's state is polled after 0.5 ms, then ever less often up to this: usually it
+is FROZEN at once, but on a busy host a task may take a second to reach its freeze
+point, and many environments going idle together polled every 0.5 ms each."""
 
 
 def _read(path: str) -> str:
@@ -274,10 +278,12 @@ class V1EnvCgroup(EnvCgroup):
         state = self._f("freezer", "freezer.state")
         _write(state, "FROZEN")
         deadline = time.monotonic() + 2.0
+        pause = 0.0005
         while _read(state).strip() != "FROZEN":
             if time.monotonic() > deadline:
                 raise SandboxError("freezer did not reach FROZEN in 2 s")
-            await asyncio.sleep(0.0005)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, _FREEZE_POLL_MAX)
 
     async def thaw(self) -> None:
         _write(self._f("freezer", "freezer.state"), "THAWED")
@@ -330,10 +336,12 @@ class V2EnvCgroup(EnvCgroup):
     async def freeze(self) -> None:
         _write(self._f("cgroup.freeze"), "1")
         deadline = time.monotonic() + 2.0
+        pause = 0.0005
         while _keyed(_read(self._f("cgroup.events")), "frozen") != 1:
             if time.monotonic() > deadline:
                 raise SandboxError("cgroup did not freeze in 2 s")
-            await asyncio.sleep(0.0005)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, _FREEZE_POLL_MAX)
 
     async def thaw(self) -> None:
         _write(self._f("cgroup.freeze"), "0")
