@@ -398,6 +398,21 @@ class Environment:
             self._hand(inv)
         return done
 
+    def retract(self, inv: Invocation) -> bool:
+        """Take back ``inv``, handed to this environment during its Init and not delivered
+        yet (an environment freed elsewhere serves it first). This one goes on with Init
+        and is idle at its end. False if the runtime has taken ``inv`` already."""
+        if self.state is not State.BUSY or self._pending is not inv or self.init_ms is not None:
+            return False
+        self._pending = None
+        self._current = None
+        if self._result is not None:
+            self._result.cancel()
+            self._result = None
+        self._done = Deferred()  # the retracted invocation's is never settled here
+        self.state = State.INITIALIZING  # not a transition of the life cycle: an undo
+        return True
+
     async def _thaw_and_hand(self, inv: Invocation) -> None:
         try:
             await self._thaw()

@@ -26,6 +26,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from hearth.deferred import Deferred
 from hearth.errors import SandboxError, ServiceError, TooManyRequests
@@ -47,6 +48,14 @@ PoolKey = tuple[str, str, str, str]
 
 def pool_key(cfg: FunctionConfig) -> PoolKey:
     return (cfg.account_id, cfg.name, cfg.version, cfg.revision_id)
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    """Done callback of a start nobody may await any more: its failure is logged."""
+    if not task.cancelled() and task.exception() is not None:
+        exc = task.exception()
+        if not isinstance(exc, (TooManyRequests, ServiceError)):
+            log.warning("environment start: %s", exc)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,13 +130,72 @@ class Worker:
                 pool_key(cfg), lambda: self._take_idle(cfg), self._release
             )
             if env is None:
-                try:
-                    env = await self._start_env(cfg)
-                finally:
-                    self._gate.start_done()
-            elif env.state is not State.IDLE:
+                return await self._start_for(cfg, inv)
+            if env.state is not State.IDLE:
                 env = None  # died while handed over
         return self._run_on(env, inv)
+
+    async def _start_for(self, cfg: FunctionConfig, inv: Invocation) -> Deferred[InvokeResult]:
+        """With a start slot: start an environment and hand it ``inv`` (which waits for the
+        end of its Init), unless an environment of ``cfg`` frees up before the runtime
+        took ``inv``: then ``inv`` runs there, and the new environment joins the pool when
+        its Init ends (see :mod:`.starts`)."""
+        began: list[Environment] = []  # the new environment, once it holds ``inv``
+        elsewhere = False  # ``inv`` is served by another environment (or nobody waits)
+
+        async def start() -> Deferred[InvokeResult] | None:
+            try:
+                env = await self._start_env(cfg)
+            finally:
+                self._gate.start_done()
+            if elsewhere:
+                self._adopt(env)
+                return None
+            done = self._run_on(env, inv)
+            began.append(env)
+            await env.init_done.wait()  # Init over: ``inv`` delivered (or the env died)
+            return done
+
+        own = asyncio.get_running_loop().create_task(start())
+        own.add_done_callback(_retrieve)
+        try:
+            other = await self._gate.race(pool_key(cfg), own, self._release)
+        except BaseException:
+            if not own.done():  # the caller went away while its environment starts
+                elsewhere = True
+                if began and began[0].retract(inv):
+                    self._adopt(began[0])
+            raise
+        if other is None or own.done():
+            if other is not None:
+                self._release(other)
+            done = own.result()
+            assert done is not None
+            return done
+        if began and not began[0].retract(inv):  # delivered meanwhile: stay with it
+            self._release(other)
+            done = await own
+            assert done is not None
+            return done
+        elsewhere = True
+        if began:
+            self._adopt(began[0])
+        if other.state is not State.IDLE:  # died while handed over
+            return await self.begin(cfg, inv)
+        return self._run_on(other, inv)
+
+    def _adopt(self, env: Environment) -> None:
+        """An environment started for a request served elsewhere: into the pool once its
+        Init is over."""
+
+        async def when_initialized() -> None:
+            await env.init_done.wait()  # set at the end of Init, or when it dies
+            if env.state is State.IDLE:
+                self._release(env)
+
+        task = asyncio.get_running_loop().create_task(when_initialized())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def _run_on(self, env: Environment, inv: Invocation) -> Deferred[InvokeResult]:
         done = env.begin(inv)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
@@ -84,3 +85,55 @@ def test_burst_of_short_invokes_is_served_without_throttling(
     results = _parallel(server, "scale-burst", 40, sleep=0.1)
     assert all(isinstance(r, dict) for r in results), results
     assert not any(r["overlap"] for r in results)
+
+
+SLOW_INIT = """
+import time, uuid
+ENV_ID = uuid.uuid4().hex
+time.sleep(3)  # a slow Init: every new environment takes 3 s to be ready
+def handler(event, context):
+    time.sleep(event.get("sleep", 0))
+    return {"env": ENV_ID}
+"""
+
+
+def test_a_request_starting_an_environment_takes_one_freed_first_and_the_new_one_is_kept(
+    lam: Any, make_function: Any
+) -> None:
+    """A request that finds every environment busy starts a new one, but is served by a
+    busy one that frees up before that start is ready; the new environment still joins
+    the pool when its Init ends, and serves later requests warm (no Init Duration)."""
+    make_function(SLOW_INIT, name="scale-race", Timeout=30)
+    first = json.loads(lam.invoke(FunctionName="scale-race", Payload=b"{}")["Payload"].read())
+    busy: dict[str, Any] = {}
+
+    def hold() -> None:  # keeps the warm environment busy for 2 s
+        resp = lam.invoke(FunctionName="scale-race", Payload=json.dumps({"sleep": 2}))
+        busy.update(json.loads(resp["Payload"].read()))
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    time.sleep(0.5)
+    # Every environment is busy: this request starts a second one (3 s of Init), and the
+    # first frees up after ~1.5 s: it is served there.
+    second = json.loads(lam.invoke(FunctionName="scale-race", Payload=b"{}")["Payload"].read())
+    holder.join(30)
+    assert busy["env"] == first["env"]
+    assert second["env"] == first["env"]
+    time.sleep(4)  # the second environment's Init is over by now
+    both: list[Any] = [None, None]
+
+    def one(i: int) -> None:
+        resp = lam.invoke(
+            FunctionName="scale-race", Payload=json.dumps({"sleep": 1}), LogType="Tail"
+        )
+        both[i] = (json.loads(resp["Payload"].read()), base64.b64decode(resp["LogResult"]))
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    envs = {r[0]["env"] for r in both}
+    assert len(envs) == 2 and first["env"] in envs
+    assert not any(b"Init Duration" in r[1] for r in both), both

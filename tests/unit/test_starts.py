@@ -59,3 +59,54 @@ def test_a_cancelled_waiter_gives_a_handed_environment_back() -> None:
         assert back == ["env-1"]
 
     asyncio.run(main())
+
+
+def test_a_starting_request_takes_an_environment_freed_before_its_own_start_ends() -> None:
+    async def main() -> None:
+        gate: StartGate[str] = StartGate(max_starting=1, max_waiting=5, wait_timeout=5)
+        assert await gate.acquire("k", lambda: None, lambda e: None) is None  # the slot
+        start: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        racing = asyncio.ensure_future(gate.race("k", start, lambda e: None))
+        await asyncio.sleep(0.01)
+        assert not gate.offer("other", "env-x")  # only its own version
+        assert gate.offer("k", "env-1")
+        assert await racing == "env-1"
+        assert not start.done()  # the start goes on: the caller adopts what it gives
+        assert gate.statistics()["waiting"] == 0
+
+    asyncio.run(main())
+
+
+def test_a_starting_request_takes_its_own_start_when_it_ends_first() -> None:
+    async def main() -> None:
+        gate: StartGate[str] = StartGate(max_starting=1, max_waiting=5, wait_timeout=5)
+        start: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        racing = asyncio.ensure_future(gate.race("k", start, lambda e: None))
+        await asyncio.sleep(0.01)
+        start.set_result("env-own")
+        assert await racing is None  # its own start ended first
+        assert gate.statistics()["waiting"] == 0
+        assert not gate.offer("k", "env-1")  # nobody waits any more
+
+        failing: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        failing.set_exception(RuntimeError("no sandbox"))
+        assert await gate.race("k", failing, lambda e: None) is None  # the caller reads it
+
+    asyncio.run(main())
+
+
+def test_a_freed_start_slot_wakes_a_waiter_without_one_not_a_racing_request() -> None:
+    async def main() -> None:
+        gate: StartGate[str] = StartGate(max_starting=1, max_waiting=5, wait_timeout=5)
+        assert await gate.acquire("k", lambda: None, lambda e: None) is None
+        start: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        racing = asyncio.ensure_future(gate.race("k", start, lambda e: None))
+        await asyncio.sleep(0.01)
+        waiter = asyncio.ensure_future(gate.acquire("k", lambda: None, lambda e: None))
+        await asyncio.sleep(0.01)
+        gate.start_done()  # the racing request is older, but it has its slot already
+        assert await waiter is None  # the waiter got the freed slot
+        assert not racing.done()
+        racing.cancel()
+
+    asyncio.run(main())
