@@ -22,39 +22,7 @@ from benchmarks import (
     bench_snapstart,
     bench_throughput,
 )
-from benchmarks._common import Row, table
-
-QUIET_IDLE = 0.85  # fraction of CPU time idle that counts as a quiet host
-QUIET_WAIT = float(os.environ.get("BENCH_QUIET_WAIT", "30"))
-
-
-def _cpu_times() -> tuple[int, int]:
-    """(idle + iowait, total) jiffies of all CPUs, from /proc/stat."""
-    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    return fields[3] + fields[4], sum(fields[:8])
-
-
-def wait_quiet() -> float:
-    """Wait (up to ``BENCH_QUIET_WAIT`` s) until the host is idle for two 0.5 s windows
-    in a row; return the last window's idle fraction.
-
-    A suite's server and sandboxes are gone when it returns, but the kernel still tears
-    down their namespaces, cgroups and mounts for a while: a suite started right away
-    measured ~half its throughput (one connection right after the Node suite). Waiting
-    also keeps a run's figures apart from whatever else the host does.
-    """
-    deadline = time.monotonic() + QUIET_WAIT
-    quiet = 0
-    idle = 0.0
-    while True:
-        i0, t0 = _cpu_times()
-        time.sleep(0.5)
-        i1, t1 = _cpu_times()
-        idle = (i1 - i0) / max(t1 - t0, 1)
-        quiet = quiet + 1 if idle >= QUIET_IDLE else 0
-        if quiet >= 2 or time.monotonic() > deadline:
-            return idle
-
+from benchmarks._common import QUIET_IDLE, Row, table, wait_quiet
 
 SUITES = {
     "invoke": bench_invoke.run,
