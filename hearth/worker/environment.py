@@ -36,6 +36,7 @@ from hearth.errors import AwsError, InvalidStateError
 from hearth.sandbox.base import ExitInfo, Sandbox, SandboxBackend, SandboxSpec
 from hearth.types import FunctionConfig
 from hearth.worker.extensions_api import ExtensionsHub, FunctionInfo
+from hearth.worker.freezer import Freezer
 from hearth.worker.invocation import Invocation, InvokeResult, error_payload
 from hearth.worker.output import LogSink, OutputCapture
 from hearth.worker.platform_log import PlatformLog, Report
@@ -152,11 +153,15 @@ class Environment:
         self._init_timer: asyncio.TimerHandle | None = None
         self._exit: ExitInfo | None = None
         self._kill_task: asyncio.Future[None] | None = None
-        self._freeze_timer: asyncio.TimerHandle | None = None
         self.init_done = asyncio.Event()
         """Set when Init has finished (the runtime's first ``/next``) or the environment died."""
-        self._freezing: asyncio.Task[None] | None = None
-        """Set from the moment a freeze starts until the next thaw."""
+        self._freezer = Freezer(
+            self.id,
+            limits.freeze_after,
+            lambda: self.last_used if self.state is State.IDLE else None,
+            lambda: self._sandbox,
+        )
+        """Freezes the sandbox after ``freeze_after`` idle, thaws it for an invocation."""
         self._invoke_deadline: float | None = None
         self._doomed = False
         """A kill is scheduled: never hand this environment out again."""
@@ -353,16 +358,17 @@ class Environment:
         was_idle = self.state is State.IDLE
         self.state = State.DEAD
         self.init_done.set()
-        for timer in (self._timer, self._init_timer, self._freeze_timer):
+        for timer in (self._timer, self._init_timer):
             if timer is not None:
                 timer.cancel()
+        self._freezer.cancel()
         if self._waiter is not None and not self._waiter.done():
             self._waiter.cancel()
         try:
             if self._hub is not None:
                 # Extensions get SHUTDOWN and their grace time before the sandbox goes.
                 with contextlib.suppress(Exception):
-                    await self._thaw()
+                    await self._freezer.thaw()
                 await self._hub.shutdown(self._shutdown_reason(was_idle))
                 self._hub.close()
             if self._output is not None:
@@ -392,7 +398,7 @@ class Environment:
         # Not Deferred[InvokeResult](): calling a subscripted generic costs ~5 µs.
         done: Deferred[InvokeResult] = Deferred()
         self._done = done
-        if self._freezing is not None:
+        if self._freezer.frozen:
             self._thawing = self._loop.create_task(self._thaw_and_hand(inv))
         else:
             self._hand(inv)
@@ -415,7 +421,7 @@ class Environment:
 
     async def _thaw_and_hand(self, inv: Invocation) -> None:
         try:
-            await self._thaw()
+            await self._freezer.thaw()
         except Exception as exc:
             log.warning("environment %s: thaw failed: %s", self.id, exc)
             self._kill_soon()
@@ -463,10 +469,7 @@ class Environment:
         self.last_used = end
         if self.state is State.BUSY and not self._doomed:
             self._transition(State.IDLE)
-            if self._limits.freeze_after is not None and self._freeze_timer is None:
-                self._freeze_timer = self._loop.call_later(
-                    self._limits.freeze_after, self._freeze_due
-                )
+            self._freezer.arm(self._loop)
         res = InvokeResult(
             payload=outcome.payload,
             function_error="Unhandled" if outcome.error_type else None,
@@ -489,46 +492,9 @@ class Environment:
             done.resolve(res)
             self._report(inv.request_id, res, outcome.error_type)
 
-    # -- freeze / thaw (cgroup freezer): an idle environment uses no CPU -------------------
     @property
     def frozen(self) -> bool:
-        return self._freezing is not None
-
-    def _freeze_due(self) -> None:
-        """The freeze timer: freeze if idle for ``freeze_after`` since the last invocation,
-        else wait for the rest of it (one timer, re-armed lazily, as _arm_timeout)."""
-        self._freeze_timer = None
-        after = self._limits.freeze_after
-        if after is None or self.state is not State.IDLE:
-            return  # busy: the invocation's end arms it again
-        remaining = self.last_used + after - time.monotonic()
-        if remaining > 0.001:
-            self._freeze_timer = asyncio.get_running_loop().call_later(remaining, self._freeze_due)
-            return
-        self._freeze()
-
-    def _freeze(self) -> None:
-        self._freeze_timer = None
-        if self.state is State.IDLE and self._freezing is None and self._sandbox is not None:
-            self._freezing = asyncio.ensure_future(self._sandbox.freeze())
-            # A freeze racing a kill may fail; _thaw reports failures it awaits.
-            self._freezing.add_done_callback(lambda t: t.cancelled() or t.exception())
-
-    async def _thaw(self) -> None:
-        """Thaw before delivery. A freeze still settling is called off, not waited for:
-        the freezer reaches FROZEN only once every task of the sandbox has run to its
-        freeze point, which on a busy host took up to the freeze's 2 s timeout, and the
-        invocation waited all that time (wrk's timeouts at 128 connections)."""
-        freezing, self._freezing = self._freezing, None
-        if freezing is None or self._sandbox is None:
-            return
-        if not freezing.done():
-            freezing.cancel()
-            await asyncio.wait((freezing,))  # never raises; the thaw below undoes it
-        elif not freezing.cancelled() and freezing.exception() is not None:
-            # A failed freeze leaves it running: nothing to undo.
-            log.warning("environment %s: freeze failed: %s", self.id, freezing.exception())
-        await self._sandbox.thaw()
+        return self._freezer.frozen
 
     def _report(self, request_id: str, res: InvokeResult, error_type: str | None) -> None:
         """Write END and REPORT (Max Memory Used is the environment's peak, as on Lambda)."""
@@ -607,12 +573,8 @@ class Environment:
             if self._init_timer is not None:
                 self._init_timer.cancel()
             if self.state is State.INITIALIZING:
-                self._transition(State.IDLE)
-                if self._limits.freeze_after is not None:  # initialized ahead (provisioned)
-                    loop = asyncio.get_running_loop()
-                    self._freeze_timer = loop.call_later(
-                        self._limits.freeze_after, self._freeze_due
-                    )
+                self._transition(State.IDLE)  # initialized ahead (provisioned, adopted)
+                self._freezer.arm(self._loop)
             self.init_done.set()
 
     def next_invocation_nowait(self) -> Response | Deferred[Response]:
