@@ -38,6 +38,7 @@ from hearth.types import FunctionConfig
 from hearth.worker.extensions_api import ExtensionsHub, FunctionInfo
 from hearth.worker.freezer import Freezer
 from hearth.worker.invocation import Invocation, InvokeResult, error_payload
+from hearth.worker.outcomes import RESTORE_FAILURES, Outcome, exit_outcome, runtime_error
 from hearth.worker.output import LogSink, OutputCapture
 from hearth.worker.platform_log import PlatformLog, Report
 from hearth.worker.runtime_api import RuntimeApi, invalid_request_id
@@ -70,14 +71,6 @@ class EnvLimits:
     freeze_after: float | None = 1.0
     """Freeze an idle environment's processes after this long (None: never). Not after
     every invoke: a freeze + thaw costs ~0.4 ms, too much for back-to-back calls."""
-
-
-@dataclass(slots=True)
-class _Outcome:
-    payload: bytes
-    error_type: str | None = None
-    platform_message: str | None = None
-    """A plain-text init error (the launcher's): shown as ``RequestId: <id> Error: ...``."""
 
 
 def log_stream_name(version: str, now: float) -> str:
@@ -136,12 +129,12 @@ class Environment:
         self._started_at = 0.0
         self.init_ms: float | None = None
         self._init_reported = False
-        self._init_error: _Outcome | None = None
+        self._init_error: Outcome | None = None
         self._waiter: Deferred[Response] | None = None
         self._pending: Invocation | None = None
         self._current: Invocation | None = None
         self._delivered_at = 0.0
-        self._result: asyncio.Future[_Outcome] | None = None
+        self._result: asyncio.Future[Outcome] | None = None
         self._done: Deferred[InvokeResult] = Deferred()
         """What :meth:`begin` returned for the invocation being served."""
         self._was_cold = False
@@ -230,35 +223,12 @@ class Environment:
         if self._output is not None:
             self._output.drain()
         if self._result is not None and not self._result.done():
-            self._settle(self._exit_outcome(info))
+            self._settle(self._exit_outcome_of(info))
         await self.kill()
 
-    def _exit_outcome(self, info: ExitInfo) -> _Outcome:
+    def _exit_outcome_of(self, info: ExitInfo) -> Outcome:
         rid = self._current.request_id if self._current else ""
-        if self._init_error is not None:
-            err = self._init_error
-            if err.platform_message is not None and err.error_type:
-                msg = f"RequestId: {rid} Error: {err.platform_message}"
-                return _Outcome(error_payload(err.error_type, msg), err.error_type)
-            return err
-        if info.oom_killed:
-            return _Outcome(
-                error_payload(
-                    "Runtime.OutOfMemory",
-                    f"RequestId: {rid} Error: Runtime exited with error: signal: killed",
-                ),
-                "Runtime.OutOfMemory",
-            )
-        if info.signal is not None:
-            how = f"with error: signal: {_signal_name(info.signal)}"
-        elif info.returncode == 0:  # as Lambda: a clean exit carries no error to report
-            how = "without providing a reason"
-        else:
-            how = f"with error: exit status {info.returncode}"
-        return _Outcome(
-            error_payload("Runtime.ExitError", f"RequestId: {rid} Error: Runtime exited {how}"),
-            "Runtime.ExitError",
-        )
+        return exit_outcome(info, rid, self._init_error)
 
     def _init_timed_out(self) -> None:
         """Init ran past its cap (10 s, as on Lambda).
@@ -272,7 +242,7 @@ class Environment:
         if self.init_ms is not None or self.state is State.DEAD:
             return
         if self.restore:
-            self._init_error = _Outcome(b"", "SnapStartTimeoutException")
+            self._init_error = Outcome(b"", "SnapStartTimeoutException")
             if self._result is not None and not self._result.done():
                 self._settle(self._init_error)
             self._kill_soon()
@@ -287,7 +257,7 @@ class Environment:
             self._invoke_deadline = time.time() + self.cfg.timeout
             return
         if self.state in (State.INITIALIZING, State.BUSY):
-            self._init_error = _Outcome(
+            self._init_error = Outcome(
                 error_payload(
                     "Runtime.Unknown",
                     f"Init timed out after {self._limits.init_timeout:.2f} seconds",
@@ -334,7 +304,7 @@ class Environment:
             stamp += f".{int(now * 1000) % 1000:03d}Z"  # milliseconds, as Lambda writes it
             self._output.emit(f"{stamp} {rid} Task timed out after {secs} seconds")
         self._settle(
-            _Outcome(
+            Outcome(
                 error_payload(
                     "Sandbox.Timedout",
                     f"RequestId: {rid} Error: Task timed out after {secs} seconds",
@@ -381,7 +351,7 @@ class Environment:
                 await self._server.aclose()
         finally:
             if self._result is not None and not self._result.done():
-                self._settle(self._exit_outcome(self._exit or ExitInfo(None, 9, False)))
+                self._settle(self._exit_outcome_of(self._exit or ExitInfo(None, 9, False)))
             self._on_dead(self)
 
     # -- invoke -----------------------------------------------------------------------
@@ -430,7 +400,7 @@ class Environment:
         if self.state is State.DEAD:  # killed while thawing: settle as any crash is
             self._current = inv
             self._result = self._loop.create_future()
-            self._settle(self._exit_outcome(self._exit or ExitInfo(None, 9, False)))
+            self._settle(self._exit_outcome_of(self._exit or ExitInfo(None, 9, False)))
             return
         self._hand(inv)
 
@@ -447,7 +417,7 @@ class Environment:
         else:
             self._pending = inv
 
-    def _settle(self, outcome: _Outcome) -> None:
+    def _settle(self, outcome: Outcome) -> None:
         """The invocation ended (answer, error, timeout, crash): account for it now (not a
         loop iteration later: each one is an epoll call) and settle what :meth:`begin`
         returned."""
@@ -460,8 +430,8 @@ class Environment:
         self._current = None
         self._pending = None
         self._timeout_at = 0.0
-        if outcome.error_type in _RESTORE_FAILURES:
-            status, message = _RESTORE_FAILURES[outcome.error_type]
+        if outcome.error_type in RESTORE_FAILURES:
+            status, message = RESTORE_FAILURES[outcome.error_type]
             done.fail(AwsError(message, code=outcome.error_type, status=status))
             return
         duration_ms = (end - self._delivered_at) * 1000 if self._delivered_at else 0.0
@@ -602,19 +572,14 @@ class Environment:
         if not self._matches(request_id):
             return invalid_request_id(request_id)
         assert self._result is not None
-        self._settle(_Outcome(body))
+        self._settle(Outcome(body))
         return None
 
     def post_error(self, request_id: str, error_type: str, body: bytes) -> Response | None:
         if not self._matches(request_id):
             return invalid_request_id(request_id)
         assert self._result is not None
-        payload = (
-            body
-            if _is_json_object(body)
-            else error_payload(error_type, body.decode("utf-8", "replace"))
-        )
-        self._settle(_Outcome(payload, error_type or "Unhandled"))
+        self._settle(Outcome(runtime_error(error_type, body), error_type or "Unhandled"))
         return None
 
     def _shutdown_reason(self, was_idle: bool) -> str:
@@ -629,26 +594,22 @@ class Environment:
         if self.init_ms is None:
             self.post_init_error(error_type, message.encode())
         else:
-            self._init_error = _Outcome(b"", error_type, platform_message=message)
+            self._init_error = Outcome(b"", error_type, platform_message=message)
             if self._output is not None:
                 self._output.emit(f"[ERROR] {error_type}: {message}")
         self._kill_soon()
 
     def post_restore_error(self, error_type: str, body: bytes) -> None:
         """An after-restore hook failed: the invocation fails with SnapStartException."""
-        self._init_error = _Outcome(body, "SnapStartException")
+        self._init_error = Outcome(body, "SnapStartException")
         if self._result is not None and not self._result.done():
             self._settle(self._init_error)
         self._kill_soon()
 
     def post_init_error(self, error_type: str, body: bytes) -> None:
-        payload = (
-            body
-            if _is_json_object(body)
-            else error_payload(error_type, body.decode("utf-8", "replace"))
-        )
-        self._init_error = _Outcome(payload, error_type)
-        if not _is_json_object(body):
+        payload = runtime_error(error_type, body)
+        self._init_error = Outcome(payload, error_type)
+        if payload is not body:
             self._init_error.platform_message = body.decode("utf-8", "replace")
         if self._output is not None:
             try:
@@ -661,30 +622,3 @@ class Environment:
                 f"INIT_REPORT Init Duration: {(time.monotonic() - self._started_at) * 1000:.2f}"
                 f" ms\tPhase: init\tStatus: error\tError Type: {error_type}"
             )
-
-
-#: Restore failures of SnapStart environments: errors of the Invoke call itself (botocore
-#: models them as SnapStartException 400 and SnapStartTimeoutException 408).
-_RESTORE_FAILURES = {
-    "SnapStartException": (
-        400,
-        "The afterRestore() runtime hook encountered an error. For more information, check"
-        " the Amazon CloudWatch logs.",
-    ),
-    "SnapStartTimeoutException": (
-        408,
-        "Lambda couldn't restore the snapshot within the timeout limit.",
-    ),
-}
-
-
-def _is_json_object(body: bytes) -> bool:
-    try:
-        return isinstance(json.loads(body), dict)
-    except ValueError:
-        return False
-
-
-def _signal_name(sig: int) -> str:
-    names = {9: "killed", 15: "terminated", 11: "segmentation fault", 6: "aborted"}
-    return names.get(sig, f"signal {sig}")
