@@ -27,6 +27,10 @@ class Config:
     min_unreserved_concurrency: int = 100
     """What reserved concurrency must leave unreserved (AWS: 100)."""
     egress: bool = True
+    memory_merge: bool = False
+    """Let the kernel merge identical pages of Python sandboxes (KSM); off by default:
+    merged pages are shared across functions and accounts, a timing side channel
+    (see :mod:`hearth.sandbox.merging`)."""
     log_level: str = "INFO"
 
 
@@ -58,6 +62,10 @@ def load_config(environ: Mapping[str, str], **flags: object) -> Config:
     egress = d.egress if egress_env == "" else egress_env.lower() not in ("0", "false", "off", "no")
     if flags.get("egress") is not None:
         egress = bool(flags["egress"])
+    merge_env = environ.get("HEARTH_MEMORY_MERGE", "")
+    merge = d.memory_merge if merge_env == "" else merge_env.lower() in ("1", "true", "on", "yes")
+    if flags.get("memory_merge") is not None:
+        merge = bool(flags["memory_merge"])
     return Config(
         host=str(pick("host", "HEARTH_HOST", str, d.host)),
         port=int(pick("port", "HEARTH_PORT", int, d.port)),  # type: ignore[call-overload]
@@ -76,6 +84,7 @@ def load_config(environ: Mapping[str, str], **flags: object) -> Config:
             pick("min_unreserved_concurrency", "HEARTH_MIN_UNRESERVED_CONCURRENCY", int, 100)  # type: ignore[call-overload]
         ),
         egress=egress,
+        memory_merge=merge,
         log_level=str(pick("log_level", "HEARTH_LOG_LEVEL", str, d.log_level)),
     )
 

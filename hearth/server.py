@@ -42,6 +42,7 @@ from hearth.observe.logstore import LogStore
 from hearth.runtimes.registry import BOOTSTRAP_DIR, PythonRuntime, RuntimeRegistry
 from hearth.sandbox import make_backend
 from hearth.sandbox.base import BackendConfig
+from hearth.sandbox.merging import start_ksmd
 from hearth.sandbox.process import ProcessBackend
 from hearth.sandbox.zygote import Zygotes, python_zygote
 from hearth.store.sqlite import SqliteStore
@@ -100,8 +101,9 @@ def _url_secret(data_dir: Path) -> bytes:
         return secret
 
 
-def _zygotes(runtimes: RuntimeRegistry) -> Zygotes:
-    """A zygote per Python runtime: its cold starts fork (see hearth.sandbox.zygote)."""
+def _zygotes(runtimes: RuntimeRegistry, memory_merge: bool) -> Zygotes:
+    """A zygote per Python runtime: its cold starts fork (see hearth.sandbox.zygote);
+    ``memory_merge``: opted into KSM (hearth.sandbox.merging)."""
     zygotes = Zygotes()
     for name in runtimes.names:
         rt = runtimes.get(name)
@@ -109,7 +111,9 @@ def _zygotes(runtimes: RuntimeRegistry) -> Zygotes:
             launch = rt.launch()
             mounts = [(m.host_path, m.sandbox_path) for m in launch.mounts]
             bootstrap = os.path.join(BOOTSTRAP_DIR, "bootstrap.py")
-            zygotes.register(launch.argv, python_zygote(rt.interpreter, mounts, bootstrap))
+            zygotes.register(
+                launch.argv, python_zygote(rt.interpreter, mounts, bootstrap, memory_merge)
+            )
     return zygotes
 
 
@@ -170,7 +174,9 @@ class Server:
         runtimes = RuntimeRegistry.discover(self._environ)
         log.info("runtimes: %s", ", ".join(runtimes.names) or "none")
         if isinstance(backend, ProcessBackend) and self._environ.get("HEARTH_ZYGOTE") != "0":
-            backend.zygotes = _zygotes(runtimes)
+            backend.zygotes = _zygotes(runtimes, cfg.memory_merge)
+            if cfg.memory_merge and (why := start_ksmd()) is not None:
+                log.warning("memory merging asked for, but %s", why)
 
         def code_dir_of(fc: FunctionConfig) -> str:
             return code.unpacked(fc.code_sha256_hex)

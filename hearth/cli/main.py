@@ -23,6 +23,7 @@ def _server(args: argparse.Namespace) -> int:
         idle_timeout=args.idle_timeout,
         memory_capacity_mb=args.memory_capacity_mb,
         egress=False if args.no_egress else None,
+        memory_merge=True if args.memory_merge else None,
     )
     run(config)
     return 0
@@ -42,6 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     srv.add_argument("--memory-capacity-mb", type=int, help="memory the worker may commit")
     srv.add_argument("--no-egress", action="store_true", help="functions get no outbound network")
+    srv.add_argument(
+        "--memory-merge",
+        action="store_true",
+        help="let the kernel merge identical memory pages of Python sandboxes (KSM): "
+        "denser, but a cross-tenant timing side channel; off by default (README)",
+    )
     srv.set_defaults(func=_server)
     try:
         from hearth.cli.client import add_client_commands

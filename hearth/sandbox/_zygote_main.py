@@ -368,6 +368,12 @@ def main() -> None:
     config = marshal.loads(bytes.fromhex(sys.argv[2]))
     nsinit = _load("hearth_nsinit", config["nsinit"])
     nsinit.prctl(nsinit.PR_SET_PDEATHSIG, signal.SIGKILL)
+    ready: dict[str, Any] = {"ready": os.getpid()}
+    if config.get("memory_merge"):
+        try:  # PR_SET_MEMORY_MERGE (hearth.sandbox.merging): inherited by every fork
+            nsinit.prctl(67, 1)
+        except nsinit.LaunchError as exc:  # before Linux 6.4, or without CAP_SYS_RESOURCE
+            ready["merge_error"] = str(exc)
     for name in config["preload_modules"]:
         try:  # noqa: SIM105
             __import__(name)
@@ -384,7 +390,7 @@ def main() -> None:
     # a child's collections never write to (and so never copy) the pages these objects
     # share with the zygote.
     gc.freeze()
-    ctl.send(marshal.dumps({"ready": os.getpid()}))
+    ctl.send(marshal.dumps(ready))
     serve(ctl, nsinit, boot)
 
 

@@ -91,6 +91,8 @@ class ZygoteSpec:
     """(host path, sandbox path) of the runtime's mounts: rewrites ``sys.path`` inside."""
     bootstrap: str
     """Host path of the bootstrap file (mounted at /var/runtime/bootstrap.py)."""
+    memory_merge: bool = False
+    """Opt the zygote, and so every sandbox it forks, into KSM (:mod:`.merging`)."""
 
 
 class Zygote:
@@ -114,6 +116,7 @@ class Zygote:
                 "path_map": [list(p) for p in self.spec.path_map],
                 "preload_modules": list(PRELOAD),
                 "argv": list(self.argv),
+                "memory_merge": self.spec.memory_merge,
             }
         )
         try:
@@ -138,6 +141,9 @@ class Zygote:
             await self.aclose()
             raise SandboxError(f"zygote for {self.spec.interpreter} failed: {msg}")
         self.pid = int(msg["ready"])
+        if msg.get("merge_error"):
+            log.warning("zygote for %s: no memory merging: %s", self.spec.interpreter,
+                        msg["merge_error"])  # fmt: skip
         self.ready = True
 
     async def _recv(self, deadline: float) -> dict[str, Any]:
@@ -444,7 +450,11 @@ def forkable(sandbox: SandboxSpec) -> bool:
 
 
 def python_zygote(
-    interpreter: str, mounts: Sequence[tuple[str, str]], bootstrap: str
+    interpreter: str,
+    mounts: Sequence[tuple[str, str]],
+    bootstrap: str,
+    memory_merge: bool = False,
 ) -> ZygoteSpec:
-    """The zygote of a Python runtime (``interpreter`` must be CPython ≥ 3.9)."""
-    return ZygoteSpec(interpreter, tuple((h, s) for h, s in mounts), bootstrap)
+    """The zygote of a Python runtime (``interpreter`` must be CPython ≥ 3.9);
+    ``memory_merge``: see :mod:`.merging`."""
+    return ZygoteSpec(interpreter, tuple((h, s) for h, s in mounts), bootstrap, memory_merge)

@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
-from tests.conftest import invoke_json
+import pytest
+
+from tests.conftest import ROLE, invoke_json
+from tests.helpers import make_zip, start_server
+
+KSM_RUN = Path("/sys/kernel/mm/ksm/run")
 
 PROBE = """
 import os, sys, random
 FORKED = "decimal" in sys.modules  # pre-loaded by the zygote only, never by the bootstrap
 R = random.random()
+def merge_any():  # PR_GET_MEMORY_MERGE (Linux 6.4+): -1 where unknown
+    import ctypes
+    return ctypes.CDLL(None, use_errno=True).prctl(68, 0, 0, 0, 0)
 def handler(event, context):
     import email.mime.text, encodings.idna, sqlite3, zoneinfo  # lazily, from the sandbox's stdlib
     try:
@@ -23,6 +32,7 @@ def handler(event, context):
         "exe": sys.executable, "argv": sys.argv, "path": sys.path, "task_writable": writable,
         "name": os.environ.get("AWS_LAMBDA_FUNCTION_NAME"), "tz": os.environ.get("TZ"),
         "host_paths": [p for p in sys.path if "pyenv" in p or "/work/" in p],
+        "merge_any": merge_any(),
     }
 """
 
@@ -45,6 +55,7 @@ def test_forked_environments_are_isolated_and_complete(lam: Any, make_function: 
         assert body["path"][0] == "/var/task" and body["host_paths"] == []
         assert body["task_writable"] is False
         assert body["name"] == "zygote-probe" and body["tz"] == ":UTC"
+        assert body["merge_any"] in (0, -1)  # memory merging is off by default
     # Each fork re-seeds its randomness: no two environments share a random stream.
     assert len({b["r"] for b in forked}) == len(forked)
 
@@ -58,3 +69,33 @@ def test_functions_shipping_shared_libraries_start_by_exec(lam: Any, make_functi
         assert "FunctionError" not in resp, body
         assert body["forked"] is False
         time.sleep(0.3)
+
+
+@pytest.mark.skipif(not KSM_RUN.exists(), reason="no KSM in this kernel")
+def test_memory_merge_opts_forked_sandboxes_in(tmp_path: Path) -> None:
+    """``--memory-merge``: the zygote's PR_SET_MEMORY_MERGE reaches its sandboxes, ksmd runs."""
+    saved = KSM_RUN.read_text()
+    srv = start_server(tmp_path / "data", ["--no-egress", "--memory-merge"])
+    try:
+        lam = srv.client("lambda")
+        lam.create_function(
+            FunctionName="zyg-merge", Runtime="python3.11", Handler="app.handler", Role=ROLE,
+            Code={"ZipFile": make_zip({"app.py": PROBE})},
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while True:
+            assert time.monotonic() < deadline, "no environment was forked from a zygote"
+            resp, body = invoke_json(lam, "zyg-merge")
+            assert "FunctionError" not in resp, body
+            if body["forked"]:
+                break
+            lam.update_function_configuration(
+                FunctionName="zyg-merge", Description=str(time.time())
+            )
+        if body["merge_any"] == -1:
+            pytest.skip("no PR_SET_MEMORY_MERGE (Linux < 6.4)")
+        assert body["merge_any"] == 1
+        assert KSM_RUN.read_text().strip() == "1"
+    finally:
+        srv.stop()
+        KSM_RUN.write_text(saved.strip())
