@@ -10,7 +10,9 @@ Shapes and errors follow botocore's Lambda model:
 * ``DELETE /2017-10-31/functions/{FunctionName}/concurrency`` → 204.
 * ``GetFunction`` gains ``Concurrency`` when a reservation exists, and
   ``GetAccountSettings`` reports ``UnreservedConcurrentExecutions`` as the account limit
-  minus every reservation.
+  minus every reservation and the provisioned concurrency of unreserved functions.
+  A qualified name is refused (concurrency is the whole function's), and so is a
+  reservation below the function's total provisioned concurrency.
 
 Provisioned concurrency (``/2019-09-30/functions/{FunctionName}/provisioned-concurrency``
 with ``?Qualifier=`` or ``?List=ALL``): Put (202, ``IN_PROGRESS``), Get
@@ -145,6 +147,10 @@ class ConcurrencyApi:
 
     # -- operations -----------------------------------------------------------------------
     async def _put(self, p: Principal, req: Request, m: re.Match[str]) -> Response:
+        """PutFunctionConcurrency, in AWS's order of checks: the body's shape; an alias or
+        version named (``f:1``, a qualified ARN, even ``f:$LATEST``) is refused, since
+        concurrency belongs to the whole function; the unreserved pool's minimum; then a
+        reservation below the function's total provisioned concurrency is refused."""
         ref = self._ref(p, req, m)
         body = parse_json_body(req.body)
         if body.get("ReservedConcurrentExecutions") is None:
@@ -155,15 +161,52 @@ class ConcurrencyApi:
         amount = check_int(
             body["ReservedConcurrentExecutions"], "reservedConcurrentExecutions", lo=0, hi=2**31 - 1
         )
+        if ref.qualifier:
+            raise InvalidParameterValue(
+                "This operation is permitted on Lambda functions only. Aliases and versions do"
+                " not support this operation. Please specify either a function name or an"
+                " unqualified function ARN."
+            )
         name = await self._exists(p, ref)
-        if not self._admission.can_reserve(p.account_id, name, amount):
+        # The pool this function would leave: every other reservation and the provisioned
+        # concurrency of the functions without one come out of it.
+        after = self._unreserved(p.account_id, without=name) - amount
+        if after < self._admission.min_unreserved:
             raise InvalidParameterValue(
                 "Specified ReservedConcurrentExecutions for function decreases account's"
                 " UnreservedConcurrentExecution below its minimum value of"
                 f" [{self._admission.min_unreserved}]."
             )
+        provisioned = self._provisioned_total(p.account_id, name)
+        if amount < provisioned:
+            # AWS's message, spacing included (LocalStack's AWS-validated snapshot).
+            raise InvalidParameterValue(
+                f" ReservedConcurrentExecutions  {amount} should not be lower than function's"
+                f" total provisioned concurrency [{provisioned}]."
+            )
         await self._write(p.account_id, name, amount)
         return json_response(200, {"ReservedConcurrentExecutions": amount})
+
+    def _provisioned_total(self, account_id: str, name: str) -> int:
+        if self._provisioned is None:
+            return 0
+        return sum(c.requested for c in self._provisioned.list(account_id, name))
+
+    def _unreserved(self, account_id: str, without: str | None = None) -> int:
+        """AWS's ``UnreservedConcurrentExecutions``: the account limit minus every
+        reservation and minus the provisioned concurrency of functions without one (a
+        reserved function's provisioned environments come out of its reservation).
+        ``without`` leaves one function out of both sums (its new setting replaces them)."""
+        pool = self._admission.unreserved(account_id)
+        if without is not None:
+            pool += self._admission.reserved(account_id, without) or 0
+        if self._provisioned is not None:
+            for c in self._provisioned.of_account(account_id):
+                if c.name == without:
+                    continue
+                if self._admission.reserved(account_id, c.name) is None:
+                    pool -= c.requested
+        return pool
 
     async def _get(self, p: Principal, req: Request, m: re.Match[str]) -> Response:
         name = await self._exists(p, self._ref(p, req, m))
@@ -187,9 +230,7 @@ class ConcurrencyApi:
 
     async def _account_settings(self, p: Principal, req: Request, m: re.Match[str]) -> Response:
         doc = await self._functions.account_settings(p.account_id, self._admission.limit)
-        doc["AccountLimit"]["UnreservedConcurrentExecutions"] = self._admission.unreserved(
-            p.account_id
-        )
+        doc["AccountLimit"]["UnreservedConcurrentExecutions"] = self._unreserved(p.account_id)
         return json_response(200, doc)
 
     # -- provisioned concurrency ----------------------------------------------------------
@@ -263,6 +304,23 @@ class ConcurrencyApi:
                 "Requested Provisioned Concurrency should not be greater than the"
                 " reservedConcurrentExecution for function"
             )
+        if reserved is None:
+            # Without a reservation, provisioned concurrency comes out of the account's
+            # unreserved pool, which keeps its minimum (AWS's messages, as its clients
+            # report them: ``... is greater than account's unreserved concurrency [n].`` and
+            # ``... decreases account's UnreservedConcurrentExecution below ...``).
+            pool = self._unreserved(p.account_id, without=cfg.name) - others
+            if count > pool:
+                raise InvalidParameterValue(
+                    "Specified ConcurrentExecutions for function is greater than account's"
+                    f" unreserved concurrency [{pool}]."
+                )
+            if pool - count < self._admission.min_unreserved:
+                raise InvalidParameterValue(
+                    "Specified ConcurrentExecutions for function decreases account's"
+                    " UnreservedConcurrentExecution below its minimum value of"
+                    f" [{self._admission.min_unreserved}]."
+                )
         pc = PcConfig(p.account_id, cfg.name, qualifier, p.region, count, now_iso())
         pc = await self._provisioned.put(pc, cfg)
         return json_response(202, self._pc_doc(pc))

@@ -446,7 +446,7 @@ class FunctionsApi:
         cfg = await self.load(account_id, region, ref)
         tags = cfg.tags if cfg.version == LATEST else await self.tags(account_id, region, cfg.name)
         return {
-            "Configuration": configuration_doc(cfg),
+            "Configuration": _as_named(configuration_doc(cfg), cfg, ref),
             "Code": {"RepositoryType": "S3", "Location": self.code_url(host, cfg)},
             "Tags": dict(tags),
         }
@@ -454,7 +454,8 @@ class FunctionsApi:
     async def get_configuration(
         self, account_id: str, region: str, ref: FunctionRef
     ) -> dict[str, Any]:
-        return configuration_doc(await self.load(account_id, region, ref))
+        cfg = await self.load(account_id, region, ref)
+        return _as_named(configuration_doc(cfg), cfg, ref)
 
     async def load(self, account_id: str, region: str, ref: FunctionRef) -> FunctionConfig:
         version: str | None = ref.qualifier or LATEST
@@ -522,6 +523,7 @@ class FunctionsApi:
     async def update_code(
         self, account_id: str, region: str, ref: FunctionRef, body: dict[str, Any]
     ) -> dict[str, Any]:
+        _only_latest(ref)
         async with self._lock(account_id, ref.name):
             cfg = await self.load(account_id, region, FunctionRef(ref.name, None))
             _check_revision(cfg, body)
@@ -551,6 +553,7 @@ class FunctionsApi:
     async def update_configuration(
         self, account_id: str, region: str, ref: FunctionRef, body: dict[str, Any]
     ) -> dict[str, Any]:
+        _only_latest(ref)
         async with self._lock(account_id, ref.name):
             cfg = await self.load(account_id, region, FunctionRef(ref.name, None))
             _check_revision(cfg, body)
@@ -648,6 +651,26 @@ class FunctionsApi:
             return self._code.read(sha)
         except (OSError, KeyError, ValueError):
             return None
+
+
+def _as_named(doc: dict[str, Any], cfg: FunctionConfig, ref: FunctionRef) -> dict[str, Any]:
+    """Asked through an alias, GetFunction / GetFunctionConfiguration answer with the
+    alias's ARN as ``FunctionArn`` (``Version`` stays the version it points to), and
+    through ``$LATEST`` the ``:$LATEST``-qualified ARN, as AWS does (LocalStack's
+    AWS-validated snapshots); unqualified, the ARN is unqualified."""
+    if ref.qualifier and not ref.qualifier.isdigit():
+        doc["FunctionArn"] = f"{cfg.arn}:{ref.qualifier}"
+    return doc
+
+
+def _only_latest(ref: FunctionRef) -> None:
+    """UpdateFunctionCode / UpdateFunctionConfiguration change ``$LATEST`` only: a name
+    carrying a version or alias (``f:1``, ``f:live``, a qualified ARN) is AWS's
+    ``InvalidParameterValueException`` with this message; ``f:$LATEST`` is the function."""
+    if ref.qualifier and ref.qualifier != LATEST:
+        raise InvalidParameterValue(
+            "Current operation does not support versions other than $LATEST"
+        )
 
 
 def _check_revision(cfg: FunctionConfig, body: dict[str, Any]) -> None:

@@ -33,6 +33,8 @@ from hearth.worker.invocation import Invocation, InvokeResult
 _API_DATE = re.compile(r"/20\d\d-\d\d-\d\d/")
 MAX_SYNC_PAYLOAD = 6 * 1024 * 1024
 MAX_ASYNC_PAYLOAD = 1024 * 1024
+#: AWS: "Up to 3,583 bytes of base64-encoded data" in ``X-Amz-Client-Context``.
+MAX_CLIENT_CONTEXT = 3583
 
 Handler = Callable[
     [Principal, Request, "re.Match[str]"], "Awaitable[Response] | Deferred[Response] | Response"
@@ -246,6 +248,13 @@ class LambdaApi:
         client_context = ""
         raw_ctx = h.get("x-amz-client-context")
         if raw_ctx:
+            if len(raw_ctx) > MAX_CLIENT_CONTEXT:
+                # AWS documents the limit (3,583 bytes of base64) but not its error: this is
+                # the closest documented form, the 400 InvalidParameterValueException.
+                raise InvalidParameterValue(
+                    f"Client context must be at most {MAX_CLIENT_CONTEXT} bytes of"
+                    " base64-encoded data."
+                )
             try:
                 client_context = base64.b64decode(raw_ctx, validate=True).decode()
                 if not isinstance(json.loads(client_context), dict):

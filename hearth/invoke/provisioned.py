@@ -113,6 +113,10 @@ class Provisioned:
     def get(self, account_id: str, name: str, qualifier: str) -> PcConfig | None:
         return self._configs.get((account_id, name, qualifier))
 
+    def of_account(self, account_id: str) -> list[PcConfig]:
+        """Every configuration of an account (for the account's concurrency arithmetic)."""
+        return [c for k, c in self._configs.items() if k[0] == account_id]
+
     def list(self, account_id: str, name: str) -> list[PcConfig]:
         return sorted(
             (c for k, c in self._configs.items() if k[0] == account_id and k[1] == name),
