@@ -21,7 +21,7 @@ from hearth.api.names import FunctionRef
 from hearth.api.signed_urls import SignedUrls
 from hearth.api.wire import check_enum, check_int, check_string, now_iso, validation_error
 from hearth.errors import AwsError, InvalidParameterValue, ResourceNotFound
-from hearth.runtimes.registry import RESERVED_ENV, RuntimeRegistry
+from hearth.runtimes.registry import RESERVED_ENV, RuntimeRegistry, runtime_version_arn
 from hearth.store.base import Store
 from hearth.types import LATEST, FunctionConfig
 
@@ -189,9 +189,7 @@ def configuration_doc(cfg: FunctionConfig) -> dict[str, Any]:
             "ApplyOn": cfg.snap_start,
             "OptimizationStatus": "On" if cfg.snap_start_on else "Off",
         },
-        "RuntimeVersionConfig": {
-            "RuntimeVersionArn": f"arn:aws:lambda:{cfg.region}::runtime:hearth-{cfg.runtime}"
-        },
+        "RuntimeVersionConfig": {"RuntimeVersionArn": runtime_version_arn(cfg.region, cfg.runtime)},
         "LoggingConfig": {
             "LogFormat": cfg.logging_config.get("LogFormat", "Text"),
             "LogGroup": cfg.log_group,

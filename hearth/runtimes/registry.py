@@ -15,6 +15,7 @@ Node runtimes (``nodejsNN.x``) and the OS-only custom runtimes (``provided.al202
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import re
 import shutil
@@ -195,3 +196,20 @@ class RuntimeRegistry:
 
     def get(self, name: str) -> Runtime | None:
         return self._python.get(name) or self._others.get(name)
+
+
+def runtime_version(runtime: str) -> str:
+    """The runtime version Lambda names in ``INIT_START`` (``python:3.13.v14``,
+    ``nodejs:20.v13``): family, release, then Hearth's runtime build (``v1``)."""
+    m = re.fullmatch(r"([a-z]+)\.?(.*)", runtime)
+    family, release = (m.group(1), m.group(2)) if m else (runtime, "")
+    release = release.removesuffix(".x")
+    return f"{family}:{release}.v1" if release else f"{family}:v1"
+
+
+def runtime_version_arn(region: str, runtime: str) -> str:
+    """The runtime version's ARN (``RuntimeVersionConfig`` and ``INIT_START``): AWS's
+    form, ``arn:aws:lambda:<region>::runtime:<64 hex digits>``, the digits a digest of
+    the runtime version, so it is stable and the same everywhere it is shown."""
+    digest = hashlib.sha256(f"hearth:{runtime_version(runtime)}".encode()).hexdigest()
+    return f"arn:aws:lambda:{region}::runtime:{digest}"

@@ -33,6 +33,7 @@ from hearth.api.http import HttpServer
 from hearth.api.types import Response
 from hearth.deferred import Deferred
 from hearth.errors import AwsError, InvalidStateError
+from hearth.runtimes.registry import runtime_version, runtime_version_arn
 from hearth.sandbox.base import ExitInfo, Sandbox, SandboxBackend, SandboxSpec
 from hearth.types import FunctionConfig
 from hearth.worker.extensions_api import ExtensionsHub, FunctionInfo
@@ -201,6 +202,7 @@ class Environment:
                 self.stream,
             )
             self._output.start()
+            self._init_start()
             api = RuntimeApi(self, self._limits.max_response)
             self._server = HttpServer(
                 self._hub.wrap(api) if self._hub is not None else api.serve,
@@ -215,6 +217,21 @@ class Environment:
         self._transition(State.INITIALIZING)
         self._init_timer = loop.call_later(self._limits.init_timeout, self._init_timed_out)
         self._watch = asyncio.create_task(self._watch_exit())
+
+    def _init_start(self) -> None:
+        """``INIT_START`` (a SnapStart restore: ``RESTORE_START``), first in the stream."""
+        cfg = self.cfg
+        line = self._platform.init_start(
+            runtime_version(cfg.runtime),
+            runtime_version_arn(cfg.region, cfg.runtime),
+            restore=self.restore,
+            initializationType=self._env.get("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand"),
+            phase="init",
+            functionName=cfg.name,
+            functionVersion=cfg.version,
+        )
+        if line is not None and self._output is not None:
+            self._output.emit(line)
 
     async def _watch_exit(self) -> None:
         assert self._sandbox is not None
@@ -250,7 +267,7 @@ class Environment:
         if self._output is not None:
             self._output.emit(
                 f"INIT_REPORT Init Duration: {self._limits.init_timeout * 1000:.2f} ms"
-                "\tPhase: init\tStatus: timeout"
+                "\tPhase: init\tStatus: timeout\n"
             )
         if self.state is State.BUSY and self._pending is not None and not self._timeout_at:
             self._arm_timeout(self.cfg.timeout)
@@ -302,7 +319,7 @@ class Environment:
             now = time.time()
             stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
             stamp += f".{int(now * 1000) % 1000:03d}Z"  # milliseconds, as Lambda writes it
-            self._output.emit(f"{stamp} {rid} Task timed out after {secs} seconds")
+            self._output.emit(f"{stamp} {rid} Task timed out after {secs} seconds\n")
         self._settle(
             Outcome(
                 error_payload(
@@ -596,7 +613,7 @@ class Environment:
         else:
             self._init_error = Outcome(b"", error_type, platform_message=message)
             if self._output is not None:
-                self._output.emit(f"[ERROR] {error_type}: {message}")
+                self._output.emit(f"[ERROR] {error_type}: {message}\n")
         self._kill_soon()
 
     def post_restore_error(self, error_type: str, body: bytes) -> None:
@@ -617,8 +634,8 @@ class Environment:
                 msg = f"[ERROR] {doc.get('errorType', error_type)}: {doc.get('errorMessage', '')}"
             except ValueError:
                 msg = f"[ERROR] {error_type}"
-            self._output.emit(msg)
+            self._output.emit(msg + "\n")
             self._output.emit(
                 f"INIT_REPORT Init Duration: {(time.monotonic() - self._started_at) * 1000:.2f}"
-                f" ms\tPhase: init\tStatus: error\tError Type: {error_type}"
+                f" ms\tPhase: init\tStatus: error\tError Type: {error_type}\n"
             )

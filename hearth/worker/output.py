@@ -1,7 +1,8 @@
 """Capture of a sandbox's stdout/stderr into its log stream.
 
 The sandbox writes to one non-blocking pipe. Bytes are split into lines; each line is a
-log event of the environment's stream (as Lambda does for a runtime's stdout). Lines
+log event of the environment's stream, its newline kept (``hello\n``), as Lambda's are
+(a line past 256 KB is cut into pieces; only the last carries the newline). Lines
 are also kept in a bounded per-invocation buffer, so that ``LogType: Tail`` can return
 the last 4 KB of the invocation's log. Events go to the sink, which batches them to
 disk off the event loop.
@@ -53,7 +54,8 @@ class OutputCapture:
         self._stopped = True
 
     def emit(self, *messages: str) -> None:
-        """Platform lines (START / END / REPORT, errors) in the same stream."""
+        """Platform lines (START / END / REPORT, errors) in the same stream, each already
+        ending as its log event does (a text line with its newline)."""
         self._events(messages)
 
     def drain(self) -> None:
@@ -75,7 +77,7 @@ class OutputCapture:
     def _feed(self, data: bytes) -> None:
         buf = self._partial + data
         *lines, rest = buf.split(b"\n")
-        events = [line.decode("utf-8", "replace") for line in lines]
+        events = [line.decode("utf-8", "replace") + "\n" for line in lines]
         while len(rest) > MAX_LINE:
             events.append(rest[:MAX_LINE].decode("utf-8", "replace"))
             rest = rest[MAX_LINE:]
@@ -96,11 +98,11 @@ class OutputCapture:
             return
         for message in messages:
             self._tail.append(message)
-            self._tail_bytes += len(message) + 1
+            self._tail_bytes += len(message)
         # Drop a line only when the rest still covers the last TAIL_BYTES (a long line
         # is kept: its end belongs to the tail).
-        while len(self._tail) > 1 and self._tail_bytes - len(self._tail[0]) - 1 >= TAIL_BYTES:
-            self._tail_bytes -= len(self._tail.pop(0)) + 1
+        while len(self._tail) > 1 and self._tail_bytes - len(self._tail[0]) >= TAIL_BYTES:
+            self._tail_bytes -= len(self._tail.pop(0))
 
     def begin_invocation(self, keep_tail: bool = True) -> None:
         """Start the tail afresh; ``keep_tail=False``: this invocation needs none (``LogType``
@@ -111,7 +113,7 @@ class OutputCapture:
 
     def tail(self) -> str:
         """The last 4 KB of what was logged since :meth:`begin_invocation`."""
-        text = "".join(line + "\n" for line in self._tail)
+        text = "".join(self._tail)
         raw = text.encode("utf-8")
         if len(raw) > TAIL_BYTES:
             raw = raw[-TAIL_BYTES:]

@@ -13,6 +13,12 @@ Telemetry API's platform events (``time``, ``type``, ``record``):
 
 These are INFO-level events: ``SystemLogLevel`` ``WARN`` (or higher) drops them, as on
 Lambda. :class:`PlatformLog` formats; the environment decides when each is written.
+
+Text lines end as Lambda's log events do: ``START ... Version: $LATEST\n``,
+``END RequestId: ...\n``, ``REPORT ...\tMax Memory Used: 30 MB\t\n`` (each field,
+the last included, followed by a tab), ``INIT_START Runtime Version: python:3.13.v14
+\tRuntime Version ARN: arn:aws:lambda:<region>::runtime:<hex>\n`` once per execution
+environment (``RESTORE_START`` for a SnapStart restore). A JSON record is one line too.
 """
 
 from __future__ import annotations
@@ -51,14 +57,28 @@ class PlatformLog:
         self.enabled = not self.json or system_level.upper() in _INFO_PASSES
 
     def _record(self, kind: str, record: Mapping[str, object]) -> str:
-        return json.dumps({"time": iso_now(), "type": kind, "record": record})
+        return json.dumps({"time": iso_now(), "type": kind, "record": record}) + "\n"
+
+    def init_start(
+        self, runtime: str, version_arn: str, *, restore: bool = False, **record: str
+    ) -> str | None:
+        """``INIT_START`` (``RESTORE_START``): the runtime version an environment runs.
+        ``record``: the JSON record's other fields (initializationType, functionName...)."""
+        if not self.enabled:
+            return None
+        if self.json:
+            kind = "platform.restoreStart" if restore else "platform.initStart"
+            doc = {"runtimeVersion": runtime, "runtimeVersionArn": version_arn, **record}
+            return self._record(kind, doc)
+        word = "RESTORE_START" if restore else "INIT_START"
+        return f"{word} Runtime Version: {runtime}\tRuntime Version ARN: {version_arn}\n"
 
     def start(self, request_id: str, version: str) -> str | None:
         if not self.enabled:
             return None
         if self.json:
             return self._record("platform.start", {"requestId": request_id, "version": version})
-        return f"START RequestId: {request_id} Version: {version}"
+        return f"START RequestId: {request_id} Version: {version}\n"
 
     def end(self, request_id: str, error_type: str | None) -> str | None:
         if not self.enabled:
@@ -66,7 +86,7 @@ class PlatformLog:
         if self.json:
             record = {"requestId": request_id, "status": _status(error_type)}
             return self._record("platform.runtimeDone", record)
-        return f"END RequestId: {request_id}"
+        return f"END RequestId: {request_id}\n"
 
     def report(self, r: Report) -> str | None:
         if not self.enabled:
@@ -106,7 +126,7 @@ class PlatformLog:
         return (
             f"REPORT RequestId: {r.request_id}\tDuration: {r.duration_ms:.2f} ms"
             f"\tBilled Duration: {r.billed_ms} ms\tMemory Size: {r.memory_mb} MB"
-            f"\tMax Memory Used: {r.max_memory_mb} MB{init}{status}"
+            f"\tMax Memory Used: {r.max_memory_mb} MB{init}{status}\t\n"
         )
 
 

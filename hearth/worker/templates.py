@@ -32,12 +32,14 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from hearth.errors import SandboxError
+from hearth.runtimes.registry import runtime_version, runtime_version_arn
 from hearth.sandbox.base import Mount, SandboxBackend, SandboxSpec
 from hearth.sandbox.process import ProcessBackend
 from hearth.sandbox.template import ForkedSandbox, SandboxTemplate
 from hearth.types import FunctionConfig
 from hearth.worker.environment import log_stream_name
 from hearth.worker.output import LogSink, OutputCapture
+from hearth.worker.platform_log import PlatformLog
 
 log = logging.getLogger(__name__)
 
@@ -186,16 +188,29 @@ class Templates:
                 template.sandbox.output_fd, self._sink, cfg.account_id, cfg.log_group, stream
             )
             output.start()
+            init_start = PlatformLog(
+                cfg.logging_config.get("LogFormat", "Text"),
+                cfg.logging_config.get("SystemLogLevel", "INFO"),
+            ).init_start(
+                runtime_version(cfg.runtime),
+                runtime_version_arn(cfg.region, cfg.runtime),
+                initializationType="snap-start",
+                phase="init",
+                functionName=cfg.name,
+                functionVersion=cfg.version,
+            )
+            if init_start is not None:
+                output.emit(init_start)
             error = await template.ready(max(self._init_timeout, 130.0, float(cfg.timeout)))
             init_ms = (time.monotonic() - started) * 1000
             output.drain()
             if error is not None:
                 output.emit(
                     f"INIT_REPORT Init Duration: {init_ms:.2f} ms\tPhase: init\tStatus: error"
-                    f"\tError Type: {error.get('errorType', 'Runtime.Unknown')}"
+                    f"\tError Type: {error.get('errorType', 'Runtime.Unknown')}\n"
                 )
                 raise SandboxError(f"Init failed: {error.get('errorType')}")
-            output.emit(f"INIT_REPORT Init Duration: {init_ms:.2f} ms")
+            output.emit(f"INIT_REPORT Init Duration: {init_ms:.2f} ms\n")
             output.drain()
             if self._spares > 0:
                 template.keep_spares(

@@ -411,7 +411,9 @@ def test_logs_shows_printed_lines(endpoint: str, tmp_path: Path) -> None:
         m = LOG_LINE.match(line)
         assert m, line
         messages.append(m.group("message"))
-    assert messages[0].startswith("START RequestId: ")
+    # A cold start: INIT_START first (once per environment), then the invocation.
+    assert messages[0].startswith("INIT_START Runtime Version: python:3.")
+    assert messages[1].startswith("START RequestId: ")
     assert "hello-log-line logged" in messages
     assert any(m.startswith("END RequestId: ") for m in messages)
     assert messages[-1].startswith("REPORT RequestId: ")

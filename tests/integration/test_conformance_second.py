@@ -201,3 +201,54 @@ def test_client_context_over_aws_limit_is_refused(lam: Any, make_function: Any) 
     assert len(fits) <= 3583
     _, body = invoke_json(lam, name, ClientContext=fits)
     assert body == {"k": json.loads(base64.b64decode(fits))["custom"]["k"]}
+
+
+def _events(logs: Any, group: str, want: str, timeout: float = 20) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            found = logs.filter_log_events(logGroupName=group)["events"]
+        except logs.exceptions.ResourceNotFoundException:
+            found = []
+        messages = [e["message"] for e in found]
+        if any(want in m for m in messages):
+            return messages
+        assert time.monotonic() < deadline, messages
+        time.sleep(0.2)
+
+
+def test_log_events_end_as_lambdas_and_a_cold_start_writes_init_start(
+    lam: Any, logs: Any, make_function: Any
+) -> None:
+    code = "def handler(event, context):\n    print('hello')\n    return 1\n"
+    fn = make_function(code, runtime="python3.11")
+    name = fn["FunctionName"]
+    resp = lam.invoke(FunctionName=name, LogType="Tail", Payload=b"{}")
+    rid = resp["ResponseMetadata"]["RequestId"]
+    tail = base64.b64decode(resp["LogResult"]).decode()
+    assert tail.startswith(
+        f"START RequestId: {rid} Version: $LATEST\nhello\nEND RequestId: {rid}\n"
+    )
+    assert tail.endswith(
+        " MB\tInit Duration: " + tail.split("Init Duration: ")[1].split("\t")[0] + "\t\n"
+    )
+    messages = _events(logs, f"/aws/lambda/{name}", f"REPORT RequestId: {rid}")
+    version_arn = fn["RuntimeVersionConfig"]["RuntimeVersionArn"]
+    assert version_arn.startswith("arn:aws:lambda:us-east-1::runtime:")
+    assert messages[0] == (
+        f"INIT_START Runtime Version: python:3.11.v1\tRuntime Version ARN: {version_arn}\n"
+    )
+    assert messages[1:4] == [
+        f"START RequestId: {rid} Version: $LATEST\n",
+        "hello\n",
+        f"END RequestId: {rid}\n",
+    ]
+    assert messages[4].startswith(f"REPORT RequestId: {rid}\tDuration: ")
+    assert messages[4].endswith("\t\n")
+    # A warm invoke writes no INIT_START (one per execution environment).
+    again = lam.invoke(FunctionName=name, LogType="Tail", Payload=b"{}")
+    warm = base64.b64decode(again["LogResult"]).decode()
+    assert "INIT_START" not in warm and "Init Duration" not in warm
+    rid2 = again["ResponseMetadata"]["RequestId"]
+    messages = _events(logs, f"/aws/lambda/{name}", f"REPORT RequestId: {rid2}")
+    assert sum(m.startswith("INIT_START ") for m in messages) == 1

@@ -6,23 +6,42 @@ from hearth.worker.platform_log import PlatformLog, Report
 
 
 def test_text_lines_are_lambdas() -> None:
+    """Each line ends as Lambda's log event does: a newline, REPORT's after a last tab."""
     log = PlatformLog()
-    assert log.start("r1", "$LATEST") == "START RequestId: r1 Version: $LATEST"
-    assert log.end("r1", None) == "END RequestId: r1"
+    assert log.start("r1", "$LATEST") == "START RequestId: r1 Version: $LATEST\n"
+    assert log.end("r1", None) == "END RequestId: r1\n"
     line = log.report(Report("r1", 1.234, 2, 128, 40, init_ms=101.5))
     assert line == (
         "REPORT RequestId: r1\tDuration: 1.23 ms\tBilled Duration: 2 ms\tMemory Size: 128 MB"
-        "\tMax Memory Used: 40 MB\tInit Duration: 101.50 ms"
+        "\tMax Memory Used: 40 MB\tInit Duration: 101.50 ms\t\n"
     )
     restored = log.report(Report("r1", 1.0, 1, 128, 40, init_ms=20.2, restore=True))
     assert restored is not None
-    assert restored.endswith("\tRestore Duration: 20.20 ms\tBilled Restore Duration: 21 ms")
+    assert restored.endswith("\tRestore Duration: 20.20 ms\tBilled Restore Duration: 21 ms\t\n")
     timed_out = log.report(Report("r1", 3000, 3000, 128, 40, error_type="Sandbox.Timedout"))
-    assert timed_out is not None and timed_out.endswith("\tStatus: timeout")
+    assert timed_out is not None and timed_out.endswith("\tStatus: timeout\t\n")
     crashed = log.report(Report("r1", 3, 3, 128, 40, error_type="Runtime.ExitError"))
     assert crashed is not None and crashed.endswith(
-        "\tStatus: error\tError Type: Runtime.ExitError"
+        "\tStatus: error\tError Type: Runtime.ExitError\t\n"
     )
+    arn = "arn:aws:lambda:us-east-1::runtime:" + "ab" * 32
+    assert log.init_start("python:3.13.v1", arn) == (
+        f"INIT_START Runtime Version: python:3.13.v1\tRuntime Version ARN: {arn}\n"
+    )
+    restore = log.init_start("python:3.13.v1", arn, restore=True)
+    assert restore is not None and restore.startswith("RESTORE_START Runtime Version: ")
+
+
+def test_init_start_json_record() -> None:
+    log = PlatformLog("JSON", "INFO")
+    doc = json.loads(log.init_start("python:3.12.v1", "arn:x", phase="init") or "")
+    assert doc["type"] == "platform.initStart"
+    assert doc["record"] == {
+        "runtimeVersion": "python:3.12.v1",
+        "runtimeVersionArn": "arn:x",
+        "phase": "init",
+    }
+    assert PlatformLog("JSON", "WARN").init_start("python:3.12.v1", "arn:x") is None
 
 
 def test_json_records() -> None:
