@@ -25,6 +25,7 @@ from hearth.api.http import HttpServer
 from hearth.api.invoke_variants import InvokeVariants
 from hearth.api.keys import DEFAULT_TEST_KEY, load_access_keys
 from hearth.api.lambda_api import LambdaApi
+from hearth.api.session_keys import SessionKeys
 from hearth.api.sigv4 import SigV4Verifier
 from hearth.api.tags import TagsApi
 from hearth.api.types import Response
@@ -232,6 +233,11 @@ class Server:
         invalidator.versions = versions
         versions.versions.on_publish.append(worker.prepare_snapshot)
         verifier = SigV4Verifier(keys)
+        # Functions get temporary credentials of their account (Lambda's execution-role
+        # session variables), which this verifier accepts; never an operator's key.
+        sessions = SessionKeys(_url_secret(data))
+        verifier.sessions = sessions
+        worker.credentials_of = lambda fc: sessions.issue(fc.account_id)
         app = App(verifier, lambda_api)
         gateway = Gateway(store, router, verifier)
         await gateway.open()

@@ -50,9 +50,10 @@ import hmac
 import time
 from collections.abc import Callable, Mapping
 from email.utils import parsedate_tz
-from urllib.parse import quote, unquote, unquote_to_bytes
+from urllib.parse import parse_qsl, quote, unquote, unquote_to_bytes
 
 from hearth.api.keys import AccessKey
+from hearth.api.session_keys import SessionKeys
 from hearth.api.types import Principal
 from hearth.errors import AuthError
 
@@ -267,6 +268,8 @@ class SigV4Verifier:
         max_skew_seconds: int = 900,
     ) -> None:
         self._keys = keys
+        self.sessions: SessionKeys | None = None
+        """Temporary credentials of functions, accepted beside ``keys`` when set."""
         self._clock = clock
         self._max_skew = max_skew_seconds
         # All memo tables are bounded by _CACHE_LIMIT and cleared when full.
@@ -459,6 +462,13 @@ class SigV4Verifier:
         body: bytes,
     ) -> Principal:
         key = self._keys.get(key_id)
+        if key is None and self.sessions is not None:
+            # A function's temporary credentials (hearth.api.session_keys): valid only
+            # with their session token, signed or presigned like any other.
+            token = headers.get("x-amz-security-token")
+            if token is None and "X-Amz-Security-Token" in raw_query:
+                token = dict(parse_qsl(raw_query)).get("X-Amz-Security-Token")
+            key = self.sessions.resolve(key_id, token)
         if key is None:
             raise AuthError(_MSG_UNKNOWN_KEY, code=_UNRECOGNIZED)
 

@@ -24,7 +24,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +42,15 @@ from hearth.worker.starts import StartGate
 from hearth.worker.templates import TemplateBackend, TemplateLaunch, Templates
 
 log = logging.getLogger(__name__)
+
+#: X-Ray variables Lambda defines (not reserved: a function's own values win): the SDK
+#: logs instead of raising when no segment is open; the daemon's link-local address.
+_XRAY_ENV = {
+    "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
+    "AWS_XRAY_DAEMON_ADDRESS": "169.254.79.129:2000",
+    "_AWS_XRAY_DAEMON_ADDRESS": "169.254.79.129",
+    "_AWS_XRAY_DAEMON_PORT": "2000",
+}
 
 PoolKey = tuple[str, str, str, str]
 
@@ -89,6 +98,9 @@ class Worker:
         self._code_dirs: dict[str, str] = {}
         """Code package sha → its unpacked directory, as ``code_dir_of`` returned it."""
         self._config = config
+        self.credentials_of: Callable[[FunctionConfig], Mapping[str, str]] | None = None
+        """``AWS_ACCESS_KEY_ID`` / ``..._SECRET_ACCESS_KEY`` / ``AWS_SESSION_TOKEN`` for an
+        environment of a function (``hearth.api.session_keys``), wired by the server."""
         self.opt_dir_of: Callable[[FunctionConfig], Awaitable[str | None]] | None = None
         """The merged /opt tree of a function's layers (``hearth.layers``), wired by the server."""
         self._idle: dict[PoolKey, list[Environment]] = {}
@@ -239,6 +251,7 @@ class Worker:
         # The runtime's defaults first: LANG, PATH, TZ, PYTHONPATH, ... are not reserved,
         # so a function's own values win (AWS: "Using Lambda environment variables").
         env_vars = dict(launch.env)
+        env_vars.update(_XRAY_ENV)
         env_vars.update(cfg.environment)
         env_vars.update(
             {
@@ -255,6 +268,8 @@ class Worker:
                 "LAMBDA_RUNTIME_DIR": "/var/runtime",
             }
         )
+        if self.credentials_of is not None:
+            env_vars.update(self.credentials_of(cfg))
         if cfg.logging_config.get("LogFormat") == "JSON":
             # LoggingConfig reaches the runtime as on Lambda: its logger writes JSON records
             # at the application log level (INFO unless set).

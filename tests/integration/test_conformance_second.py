@@ -11,7 +11,9 @@ import json
 import time
 from typing import Any
 
+import boto3
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from tests.conftest import error_of, invoke_json
@@ -252,3 +254,91 @@ def test_log_events_end_as_lambdas_and_a_cold_start_writes_init_start(
     rid2 = again["ResponseMetadata"]["RequestId"]
     messages = _events(logs, f"/aws/lambda/{name}", f"REPORT RequestId: {rid2}")
     assert sum(m.startswith("INIT_START ") for m in messages) == 1
+
+
+def _client(server: Any, **creds: Any) -> Any:
+    return boto3.client(
+        "lambda",
+        endpoint_url=server.endpoint,
+        region_name="us-east-1",
+        config=Config(retries={"max_attempts": 1}),
+        **creds,
+    )
+
+
+ENV_DUMP = """
+import os
+def handler(event, context):
+    return {k: v for k, v in os.environ.items()}
+"""
+
+
+def test_defined_runtime_environment_variables(server: Any, lam: Any, make_function: Any) -> None:
+    name = make_function(ENV_DUMP, MemorySize=256)["FunctionName"]
+    trace = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+    resp = lam.invoke(FunctionName=name, Payload=b"{}")
+    env = json.loads(resp["Payload"].read())
+    expected = {
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_LAMBDA_FUNCTION_NAME": name,
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
+        "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{name}",
+        "AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9001",
+        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.11",
+        "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
+        "AWS_XRAY_DAEMON_ADDRESS": "169.254.79.129:2000",
+        "_AWS_XRAY_DAEMON_ADDRESS": "169.254.79.129",
+        "_AWS_XRAY_DAEMON_PORT": "2000",
+        "_HANDLER": "app.handler",
+        "LAMBDA_TASK_ROOT": "/var/task",
+        "LAMBDA_RUNTIME_DIR": "/var/runtime",
+        "TZ": ":UTC",
+    }
+    assert {k: env.get(k) for k in expected} == expected
+    assert "[$LATEST]" in env["AWS_LAMBDA_LOG_STREAM_NAME"]
+    assert env["_X_AMZN_TRACE_ID"].startswith("Root=1-")
+
+    # _X_AMZN_TRACE_ID changes with each invocation: the caller's header when it sends one.
+    def with_trace(request: Any, **_: Any) -> None:
+        request.headers["X-Amzn-Trace-Id"] = trace
+
+    lam.meta.events.register("before-sign.lambda.Invoke", with_trace)
+    try:
+        traced = json.loads(lam.invoke(FunctionName=name, Payload=b"{}")["Payload"].read())
+    finally:
+        lam.meta.events.unregister("before-sign.lambda.Invoke", with_trace)
+    assert traced["_X_AMZN_TRACE_ID"] == trace
+    # Lambda's execution-role session: temporary credentials of the function's account.
+    key_id, secret, token = (
+        env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"], env["AWS_SESSION_TOKEN"]
+    )  # fmt: skip
+    assert key_id.startswith("ASIA") and secret and token
+    assert key_id not in ("test",) and secret != "test"
+    inside = _client(server, aws_access_key_id=key_id, aws_secret_access_key=secret,
+                     aws_session_token=token)  # fmt: skip
+    got = inside.get_function(FunctionName=name)["Configuration"]
+    assert got["FunctionArn"] == f"{PREFIX}{name}"
+    _, body = invoke_json(inside, name)
+    assert body["AWS_LAMBDA_FUNCTION_NAME"] == name
+    # Without its session token, with another's, or forged, the key is not valid.
+    for kw in (
+        {"aws_session_token": None},
+        {"aws_session_token": token[:-4] + "AAA="},
+        {"aws_access_key_id": key_id[:-2] + ("AA" if key_id[-2:] != "AA" else "BB")},
+    ):
+        creds = {
+            "aws_access_key_id": key_id, "aws_secret_access_key": secret,
+            "aws_session_token": token, **kw,
+        }  # fmt: skip
+        bad = _client(server, **creds)
+        with pytest.raises(ClientError) as exc:
+            bad.get_function(FunctionName=name)
+        assert error_of(exc) == (
+            "UnrecognizedClientException",
+            403,
+            "The security token included in the request is invalid.",
+        )
+    assert lam.get_function(FunctionName=name)["Configuration"]["FunctionName"] == name
