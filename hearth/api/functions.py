@@ -121,6 +121,11 @@ class Qualifiers(Protocol):
         """ListFunctions with ``FunctionVersion=ALL``: every version of every function."""
         ...
 
+    async def shown_revision(self, cfg: FunctionConfig) -> str:
+        """The RevisionId a version shows: AddPermission / RemovePermission change it
+        without rewriting the stored configuration."""
+        ...
+
 
 @dataclass(slots=True)
 class AccountDefaults:
@@ -444,7 +449,7 @@ class FunctionsApi:
         cfg = await self.load(account_id, region, ref)
         tags = cfg.tags if cfg.version == LATEST else await self.tags(account_id, region, cfg.name)
         return {
-            "Configuration": _as_named(configuration_doc(cfg), cfg, ref),
+            "Configuration": await self._shown(_as_named(configuration_doc(cfg), cfg, ref), cfg),
             "Code": {"RepositoryType": "S3", "Location": self.code_url(host, cfg)},
             "Tags": dict(tags),
         }
@@ -453,7 +458,26 @@ class FunctionsApi:
         self, account_id: str, region: str, ref: FunctionRef
     ) -> dict[str, Any]:
         cfg = await self.load(account_id, region, ref)
-        return _as_named(configuration_doc(cfg), cfg, ref)
+        return await self._shown(_as_named(configuration_doc(cfg), cfg, ref), cfg)
+
+    async def _shown(self, doc: dict[str, Any], cfg: FunctionConfig) -> dict[str, Any]:
+        if self.qualifiers is not None:
+            doc["RevisionId"] = await self.qualifiers.shown_revision(cfg)
+        return doc
+
+    async def _check_revision(self, cfg: FunctionConfig, body: dict[str, Any]) -> None:
+        """A given RevisionId must be the one the function shows (PreconditionFailed)."""
+        rev = body.get("RevisionId")
+        if rev is None:
+            return
+        shown = cfg.revision_id
+        if self.qualifiers is not None:
+            shown = await self.qualifiers.shown_revision(cfg)
+        if rev != shown:
+            raise PreconditionFailed(
+                "The Revision Id provided does not match the latest Revision Id. Call the"
+                " GetFunction/GetAlias API to retrieve the latest Revision Id"
+            )
 
     async def load(self, account_id: str, region: str, ref: FunctionRef) -> FunctionConfig:
         version: str | None = ref.qualifier or LATEST
@@ -524,7 +548,7 @@ class FunctionsApi:
         _only_latest(ref)
         async with self._lock(account_id, ref.name):
             cfg = await self.load(account_id, region, FunctionRef(ref.name, None))
-            _check_revision(cfg, body)
+            await self._check_revision(cfg, body)
             if "Architectures" in body:
                 _architectures(body["Architectures"])
             code_ref = await self._store_zip(body)
@@ -554,7 +578,7 @@ class FunctionsApi:
         _only_latest(ref)
         async with self._lock(account_id, ref.name):
             cfg = await self.load(account_id, region, FunctionRef(ref.name, None))
-            _check_revision(cfg, body)
+            await self._check_revision(cfg, body)
             settings = self._apply_settings(body, {})
             if "logging_config" in settings:
                 # LoggingConfig is merged into the current one, as on AWS; log levels only
@@ -668,15 +692,6 @@ def _only_latest(ref: FunctionRef) -> None:
     if ref.qualifier and ref.qualifier != LATEST:
         raise InvalidParameterValue(
             "Current operation does not support versions other than $LATEST"
-        )
-
-
-def _check_revision(cfg: FunctionConfig, body: dict[str, Any]) -> None:
-    rev = body.get("RevisionId")
-    if rev is not None and rev != cfg.revision_id:
-        raise PreconditionFailed(
-            "The Revision Id provided does not match the latest Revision Id. Call the"
-            " GetFunction/GetAlias API to retrieve the latest Revision Id"
         )
 
 

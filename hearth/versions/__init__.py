@@ -14,7 +14,7 @@ from typing import Any
 
 from hearth.api.names import FunctionRef
 from hearth.types import LATEST, FunctionConfig
-from hearth.versions._store import SCHEMA, FeatureStore, forget_function
+from hearth.versions._store import SCHEMA, FeatureStore, forget_function, shown_revision
 from hearth.versions.aliases import AliasesApi
 from hearth.versions.policy import PolicyApi
 from hearth.versions.versions import VersionsApi
@@ -69,6 +69,16 @@ class Versions:
         if ref.qualifier:  # the version's resource policy goes with it
             await self.policy.qualifier_deleted(account_id, ref.name, ref.qualifier)
         return cfg
+
+    async def shown_revision(self, cfg: FunctionConfig) -> str:
+        """The RevisionId a version shows (a permission change's, see ``policy``)."""
+        return str(
+            await self._store.run(
+                lambda db: shown_revision(
+                    db, cfg.account_id, cfg.name, cfg.version, cfg.revision_id
+                )
+            )
+        )
 
     async def publish(self, account_id: str, region: str, name: str) -> FunctionConfig:
         return await self.versions.publish(account_id, region, name)

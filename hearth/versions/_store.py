@@ -44,6 +44,14 @@ CREATE TABLE IF NOT EXISTS aliases (
     revision_id  TEXT NOT NULL,
     PRIMARY KEY (account_id, function, name)
 );
+CREATE TABLE IF NOT EXISTS policy_revisions (
+    account_id TEXT NOT NULL,
+    function   TEXT NOT NULL,
+    version    TEXT NOT NULL,
+    base       TEXT NOT NULL,
+    revision   TEXT NOT NULL,
+    PRIMARY KEY (account_id, function, version)
+);
 """
 
 
@@ -104,3 +112,16 @@ def forget_function(db: sqlite3.Connection, account_id: str, name: str) -> None:
     """Drop the counter and aliases of a deleted function."""
     db.execute("DELETE FROM version_counters WHERE account_id=? AND name=?", (account_id, name))
     db.execute("DELETE FROM aliases WHERE account_id=? AND function=?", (account_id, name))
+
+
+def shown_revision(
+    db: sqlite3.Connection, account_id: str, name: str, version: str, stored: str
+) -> str:
+    """The RevisionId a function version shows: a permission change's, made from the
+    ``stored`` revision, while that is still the version's; else ``stored``."""
+    row = db.execute(
+        "SELECT base, revision FROM policy_revisions WHERE account_id=? AND function=?"
+        " AND version=?",
+        (account_id, name, version),
+    ).fetchone()
+    return str(row[1]) if row is not None and row[0] == stored else stored

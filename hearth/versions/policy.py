@@ -8,6 +8,17 @@ for an account (as its ``root`` ARN) or an ARN; ``SourceArn``, ``SourceAccount``
 ``PrincipalOrgID``, ``EventSourceToken``, ``FunctionUrlAuthType`` and
 ``InvokedViaFunctionUrl`` become the usual conditions.
 
+**RevisionId:** as on Lambda, a policy has no revision of its own: GetPolicy answers with
+the RevisionId of the function version or alias it belongs to, AddPermission and
+RemovePermission change that RevisionId (GetFunction / GetAlias show the new one) and
+check a given ``RevisionId`` against it (PreconditionFailedException, 412). An alias's
+revision is its row's; a version's (or ``$LATEST``'s) stored revision also keys its warm
+environments, so a permission change does not rewrite it (that would retire them and
+make PublishVersion see a change): the new id is kept beside it in ``policy_revisions``
+and shown while the stored revision it was made from is still current
+(:func:`hearth.versions._store.shown_revision`); the next configuration or code change
+supersedes it.
+
 **Scope:** Hearth records and returns policies exactly, so the usual set-up steps of
 function URLs and API Gateway integrations (``aws lambda add-permission ...``) work, but
 it does not evaluate them: who may invoke is decided by SigV4 (and a URL's ``AuthType``).
@@ -33,7 +44,7 @@ from hearth.api.wire import (
 )
 from hearth.errors import AwsError, ResourceConflict, ResourceNotFound
 from hearth.types import LATEST, function_arn
-from hearth.versions._store import FeatureStore
+from hearth.versions._store import FeatureStore, shown_revision
 from hearth.versions.versions import query
 
 SCHEMA = """
@@ -184,17 +195,57 @@ class PolicyApi:
         return (json.loads(row[0]), row[1]) if row else None
 
     @staticmethod
+    def _revision(db: sqlite3.Connection, p: Principal, ref: FunctionRef) -> str:
+        """The RevisionId of the version or alias the policy belongs to (it exists)."""
+        q = ref.qualifier or ""
+        if q and not q.isdigit():
+            row = db.execute(
+                "SELECT revision_id FROM aliases WHERE account_id=? AND function=? AND name=?",
+                (p.account_id, ref.name, q),
+            ).fetchone()
+            return str(row[0])
+        version = q or LATEST
+        row = db.execute(
+            "SELECT revision_id FROM function_versions WHERE account_id=? AND name=? AND version=?",
+            (p.account_id, ref.name, version),
+        ).fetchone()
+        return shown_revision(db, p.account_id, ref.name, version, str(row[0]))
+
+    @staticmethod
+    def _new_revision(db: sqlite3.Connection, p: Principal, ref: FunctionRef) -> str:
+        """A permission change: the version's or alias's RevisionId changes."""
+        new = str(uuid.uuid4())
+        q = ref.qualifier or ""
+        if q and not q.isdigit():
+            db.execute(
+                "UPDATE aliases SET revision_id=? WHERE account_id=? AND function=? AND name=?",
+                (new, p.account_id, ref.name, q),
+            )
+            return new
+        version = q or LATEST
+        row = db.execute(
+            "SELECT revision_id FROM function_versions WHERE account_id=? AND name=? AND version=?",
+            (p.account_id, ref.name, version),
+        ).fetchone()
+        db.execute(
+            "INSERT OR REPLACE INTO policy_revisions VALUES (?,?,?,?,?)",
+            (p.account_id, ref.name, version, str(row[0]), new),
+        )
+        return new
+
+    @staticmethod
     def _check_revision(given: Any, current: str | None) -> None:
         if given is not None and given != current:
             raise PreconditionFailed(
                 "The Revision Id provided does not match the latest Revision Id. Call the"
-                " GetPolicy API to retrieve the latest Revision Id"
+                " GetFunction/GetAlias API to retrieve the latest Revision Id"
             )
 
     def _save(
         self, db: sqlite3.Connection, p: Principal, ref: FunctionRef, stmts: list[dict[str, Any]]
     ) -> None:
         key = (p.account_id, ref.name, ref.qualifier or "")
+        revision = self._new_revision(db, p, ref)
         if not stmts:
             db.execute(
                 "DELETE FROM function_policies WHERE account_id=? AND function=? AND qualifier=?",
@@ -203,7 +254,7 @@ class PolicyApi:
             return
         db.execute(
             "INSERT OR REPLACE INTO function_policies VALUES (?,?,?,?,?)",
-            (*key, json.dumps(stmts), str(uuid.uuid4())),
+            (*key, json.dumps(stmts), revision),
         )
 
     # -- operations -------------------------------------------------------------------
@@ -215,8 +266,8 @@ class PolicyApi:
         def op(db: sqlite3.Connection) -> None:
             self._check_exists(db, p, ref, resource)
             found = self._load(db, p, ref)
-            stmts, revision = found if found else ([], None)
-            self._check_revision(body.get("RevisionId"), revision)
+            stmts = found[0] if found else []
+            self._check_revision(body.get("RevisionId"), self._revision(db, p, ref))
             if any(s.get("Sid") == stmt["Sid"] for s in stmts):
                 raise ResourceConflict(
                     f"The statement id ({stmt['Sid']}) provided already exists. Please provide"
@@ -237,7 +288,8 @@ class PolicyApi:
 
         def op(db: sqlite3.Connection) -> tuple[list[dict[str, Any]], str] | None:
             self._check_exists(db, p, ref, resource)
-            return self._load(db, p, ref)
+            found = self._load(db, p, ref)
+            return None if found is None else (found[0], self._revision(db, p, ref))
 
         found = await self._store.run(op)
         if found is None:
@@ -258,8 +310,8 @@ class PolicyApi:
             found = self._load(db, p, ref)
             if found is None:
                 raise ResourceNotFound("No policy is associated with the given resource.")
-            stmts, revision = found
-            self._check_revision(revision_given, revision)
+            stmts = found[0]
+            self._check_revision(revision_given, self._revision(db, p, ref))
             kept = [s for s in stmts if s.get("Sid") != sid]
             if len(kept) == len(stmts):
                 raise ResourceNotFound(f"Statement {sid} is not found in resource policy.")
@@ -274,6 +326,10 @@ class PolicyApi:
                 "DELETE FROM function_policies WHERE account_id=? AND function=? AND qualifier=?",
                 (account_id, name, qualifier),
             )
+            db.execute(
+                "DELETE FROM policy_revisions WHERE account_id=? AND function=? AND version=?",
+                (account_id, name, qualifier),
+            )
 
         await self._store.run(op)
 
@@ -281,6 +337,10 @@ class PolicyApi:
         def op(db: sqlite3.Connection) -> None:
             db.execute(
                 "DELETE FROM function_policies WHERE account_id=? AND function=?",
+                (account_id, name),
+            )
+            db.execute(
+                "DELETE FROM policy_revisions WHERE account_id=? AND function=?",
                 (account_id, name),
             )
 

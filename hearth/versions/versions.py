@@ -37,7 +37,7 @@ from hearth.api.types import Principal, Request, Response
 from hearth.api.wire import check_int, check_string, json_response, now_iso, parse_json_body
 from hearth.errors import InvalidParameterValue, ResourceConflict, ResourceNotFound
 from hearth.types import LATEST, FunctionConfig, function_arn
-from hearth.versions._store import FeatureStore, aliases_of, load_version_rows
+from hearth.versions._store import FeatureStore, aliases_of, load_version_rows, shown_revision
 
 _FN = r"/2015-03-31/functions/(?P<fn>[^/]+)"
 
@@ -241,7 +241,7 @@ def _publish_in(
     if row is None:
         raise ResourceNotFound(unknown_function(region, account_id, name, None))
     latest = FunctionConfig.from_json(row[0])
-    if rev is not None and rev != latest.revision_id:
+    if rev is not None and rev != shown_revision(db, account_id, name, LATEST, latest.revision_id):
         raise PreconditionFailed(
             "The Revision Id provided does not match the latest Revision Id. Call the"
             " GetFunction/GetAlias API to retrieve the latest Revision Id"

@@ -342,3 +342,50 @@ def test_defined_runtime_environment_variables(server: Any, lam: Any, make_funct
             "The security token included in the request is invalid.",
         )
     assert lam.get_function(FunctionName=name)["Configuration"]["FunctionName"] == name
+
+
+def test_permissions_change_the_revision_id_they_are_checked_against(
+    lam: Any, make_function: Any
+) -> None:
+    name = make_function(CODE)["FunctionName"]
+    r0 = lam.get_function(FunctionName=name)["Configuration"]["RevisionId"]
+    grant = {"Action": "lambda:InvokeFunction", "Principal": "s3.amazonaws.com"}
+    lam.add_permission(FunctionName=name, StatementId="a", RevisionId=r0, **grant)
+    r1 = lam.get_function(FunctionName=name)["Configuration"]["RevisionId"]
+    assert r1 != r0
+    assert lam.get_policy(FunctionName=name)["RevisionId"] == r1
+    assert lam.get_function_configuration(FunctionName=name)["RevisionId"] == r1
+    stale = "The Revision Id provided does not match the latest Revision Id. Call the"
+    for call in (
+        lambda: lam.add_permission(FunctionName=name, StatementId="b", RevisionId=r0, **grant),
+        lambda: lam.remove_permission(FunctionName=name, StatementId="a", RevisionId=r0),
+        lambda: lam.update_function_configuration(FunctionName=name, Timeout=5, RevisionId=r0),
+        lambda: lam.update_function_code(
+            FunctionName=name, ZipFile=make_zip({"app.py": CODE}), RevisionId=r0
+        ),
+        lambda: lam.publish_version(FunctionName=name, RevisionId=r0),
+    ):
+        with pytest.raises(lam.exceptions.PreconditionFailedException) as exc:
+            call()
+        code, status, message = error_of(exc)
+        assert (code, status) == ("PreconditionFailedException", 412)
+        assert message.startswith(stale) and "GetFunction/GetAlias API" in message
+    lam.remove_permission(FunctionName=name, StatementId="a", RevisionId=r1)
+    r2 = lam.get_function(FunctionName=name)["Configuration"]["RevisionId"]
+    assert r2 not in (r0, r1)
+    done = lam.update_function_configuration(FunctionName=name, Timeout=5, RevisionId=r2)
+    assert done["RevisionId"] != r2
+    lam.get_waiter("function_updated_v2").wait(FunctionName=name)
+    assert lam.get_function(FunctionName=name)["Configuration"]["RevisionId"] == done["RevisionId"]
+    # An alias: its own RevisionId changes with its policy.
+    lam.publish_version(FunctionName=name)
+    a0 = lam.create_alias(FunctionName=name, Name="live", FunctionVersion="1")["RevisionId"]
+    lam.add_permission(FunctionName=name, Qualifier="live", StatementId="a", **grant)
+    a1 = lam.get_alias(FunctionName=name, Name="live")["RevisionId"]
+    assert a1 != a0
+    assert lam.get_policy(FunctionName=name, Qualifier="live")["RevisionId"] == a1
+    with pytest.raises(lam.exceptions.PreconditionFailedException):
+        lam.update_alias(FunctionName=name, Name="live", Description="x", RevisionId=a0)
+    lam.update_alias(FunctionName=name, Name="live", Description="x", RevisionId=a1)
+    _, body = invoke_json(lam, name, Qualifier="live")
+    assert body == {"v": "1"}
