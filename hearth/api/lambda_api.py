@@ -19,6 +19,7 @@ from hearth.api.types import Principal, Request, Response
 from hearth.api.wire import (
     check_enum,
     check_int,
+    check_string,
     json_response,
     parse_json_body,
     rest_json_error,
@@ -149,6 +150,20 @@ class LambdaApi:
             check_int(max_items, "maxItems", lo=1, hi=10000)
         if "FunctionVersion" in q:
             check_enum(q["FunctionVersion"], "functionVersion", ["ALL"])
+        if "MasterRegion" in q:
+            check_string(
+                q["MasterRegion"], "masterRegion", min_len=1, max_len=50,
+                pattern=r"ALL|(eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}",
+            )  # fmt: skip
+            if q.get("FunctionVersion") != "ALL":
+                # The model's documentation: "If specified, you must set FunctionVersion
+                # to ALL" (AWS documents no message; this is the closest form).
+                raise InvalidParameterValue(
+                    "FunctionVersion must be set to ALL when MasterRegion is specified."
+                )
+            # MasterRegion lists only Lambda@Edge replicas of functions mastered there;
+            # Hearth replicates none.
+            return json_response(200, {"Functions": []})
         return json_response(
             200,
             await self.functions.list(

@@ -102,7 +102,11 @@ class EventSourceMappings:
         if not isinstance(raw, str) or not raw:
             raise InvalidParameterValue("FunctionName is required.")
         ref = parse_function_name(raw, p.account_id, region=p.region)
-        cfg = await self._router.resolve(p.account_id, p.region, ref.name, ref.qualifier)
+        try:
+            cfg = await self._router.resolve(p.account_id, p.region, ref.name, ref.qualifier)
+        except ResourceNotFound:
+            # AWS answers a mapping to an absent function (or version/alias) this way.
+            raise InvalidParameterValue("Function does not exist") from None
         q = self._queues.by_arn(source)
         if q is not None and q.int_attr("VisibilityTimeout") < cfg.timeout:
             raise InvalidParameterValue(
@@ -114,11 +118,16 @@ class EventSourceMappings:
     async def _create(self, p: Principal, req: Request, match: re.Match[str]) -> Response:
         body = parse_json_body(req.body)
         source = body.get("EventSourceArn")
+        if source is None:
+            raise InvalidParameterValue("Unrecognized event source.")
         if not isinstance(source, str) or parse_queue_arn(source) is None:
             raise InvalidParameterValue(
                 "Hearth supports event source mappings from its SQS queues only:"
                 f" EventSourceArn {source!r} is not an SQS queue ARN."
             )
+        # The request's own members first (the model's ValidationException), as AWS
+        # checks them before it looks at the function or the queue.
+        apply_settings(Mapping("", p.account_id, p.region, "", None, source), body)
         name, qualifier = await self._function(p, body.get("FunctionName"), source)
         if self._queues.by_arn(source) is None:
             raise InvalidParameterValue(

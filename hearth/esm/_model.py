@@ -12,7 +12,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from hearth.api.wire import check_int
+from hearth.api.wire import check_int, validation_error
 from hearth.errors import InvalidParameterValue
 from hearth.esm._filter import parse_filters
 
@@ -127,11 +127,20 @@ def apply_settings(m: Mapping, body: dict[str, Any]) -> None:
         )
     if body.get("FunctionResponseTypes") is not None:
         types = body["FunctionResponseTypes"]
-        if not isinstance(types, list) or any(t != "ReportBatchItemFailures" for t in types):
-            raise InvalidParameterValue(
-                "1 validation error detected: Value at 'functionResponseTypes' failed to"
-                " satisfy constraint: Member must satisfy enum value set:"
-                " [ReportBatchItemFailures]"
+        if not isinstance(types, list):
+            raise InvalidParameterValue("FunctionResponseTypes must be a list.")
+        shown = "[" + ", ".join(str(t) for t in types) + "]"
+        if len(types) > 1:
+            raise validation_error(
+                shown, "functionResponseTypes", "have length less than or equal to 1"
+            )
+        if any(t != "ReportBatchItemFailures" for t in types):
+            # The model's list-of-enum form (a ValidationException, as for Architectures).
+            raise validation_error(
+                shown,
+                "functionResponseTypes",
+                "satisfy constraint: [Member must satisfy enum value set:"
+                " [ReportBatchItemFailures], Member must not be null]",
             )
         m.response_types = list(dict.fromkeys(types))
     if body.get("ScalingConfig") is not None:

@@ -76,7 +76,15 @@ def _weights(body: dict[str, Any]) -> dict[str, float] | None:
         raise InvalidParameterValue("AdditionalVersionWeights must be a map")
     out: dict[str, float] = {}
     for k, v in raw.items():
-        check_string(k, "routingConfig.additionalVersionWeights", min_len=1, pattern="[0-9]+")
+        if not isinstance(k, str) or not 1 <= len(k) <= 1024 or not k.isdigit():
+            # The model's map-key form (LocalStack's AWS-validated message).
+            raise ValidationError(
+                f"1 validation error detected: Value '{{{k}={v}}}' at"
+                " 'routingConfig.additionalVersionWeights' failed to satisfy constraint: Map"
+                " keys must satisfy constraint: [Member must have length less than or equal"
+                " to 1024, Member must have length greater than or equal to 1, Member must"
+                " satisfy regular expression pattern: [0-9]+, Member must not be null]"
+            )
         if isinstance(v, bool) or not isinstance(v, int | float):
             raise InvalidParameterValue("Weights in AdditionalVersionWeights must be numbers")
         if not 0.0 <= float(v) <= 1.0:

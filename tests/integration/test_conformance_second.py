@@ -389,3 +389,87 @@ def test_permissions_change_the_revision_id_they_are_checked_against(
     lam.update_alias(FunctionName=name, Name="live", Description="x", RevisionId=a1)
     _, body = invoke_json(lam, name, Qualifier="live")
     assert body == {"v": "1"}
+
+
+def test_event_source_mapping_validation_comes_first_and_speaks_aws(
+    lam: Any, sqs: Any, make_function: Any
+) -> None:
+    name = make_function(CODE)["FunctionName"]
+    url = sqs.create_queue(QueueName=f"c2-esm-{name}")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    with pytest.raises(lam.exceptions.InvalidParameterValueException) as exc:
+        lam.create_event_source_mapping(FunctionName=name)
+    assert error_of(exc) == ("InvalidParameterValueException", 400, "Unrecognized event source.")
+    with pytest.raises(lam.exceptions.InvalidParameterValueException) as exc:
+        lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=f"{name}-absent")
+    assert error_of(exc) == ("InvalidParameterValueException", 400, "Function does not exist")
+    with pytest.raises(lam.exceptions.InvalidParameterValueException) as exc:
+        lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=f"{name}:nope")
+    assert error_of(exc)[2] == "Function does not exist"
+    # The request's members are the model's ValidationException even when the function or
+    # the queue is wrong too.
+    for kw, fragment in (
+        ({"BatchSize": 10001}, "Value '10001' at 'batchSize' failed to satisfy constraint"),
+        (
+            {"FunctionResponseTypes": ["Nope"]},
+            "Value '[Nope]' at 'functionResponseTypes' failed to satisfy constraint: Member"
+            " must satisfy constraint: [Member must satisfy enum value set:"
+            " [ReportBatchItemFailures], Member must not be null]",
+        ),
+    ):
+        with pytest.raises(ClientError) as exc:
+            lam.create_event_source_mapping(
+                EventSourceArn=arn + "-absent", FunctionName=f"{name}-absent", **kw
+            )
+        code, status, message = error_of(exc)
+        assert (code, status) == ("ValidationException", 400)
+        assert message.startswith("1 validation error detected: ") and fragment in message
+    made = lam.create_event_source_mapping(
+        EventSourceArn=arn, FunctionName=name, FunctionResponseTypes=["ReportBatchItemFailures"]
+    )
+    assert made["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    lam.delete_event_source_mapping(UUID=made["UUID"])
+
+
+def test_alias_weight_keys_are_the_models_map_keys(lam: Any, make_function: Any) -> None:
+    name = make_function(CODE)["FunctionName"]
+    lam.publish_version(FunctionName=name)
+    with pytest.raises(ClientError) as exc:
+        lam.create_alias(
+            FunctionName=name,
+            Name="live",
+            FunctionVersion="1",
+            RoutingConfig={"AdditionalVersionWeights": {"$LATEST": 0.5}},
+        )
+    assert error_of(exc) == (
+        "ValidationException",
+        400,
+        "1 validation error detected: Value '{$LATEST=0.5}' at"
+        " 'routingConfig.additionalVersionWeights' failed to satisfy constraint: Map keys must"
+        " satisfy constraint: [Member must have length less than or equal to 1024, Member must"
+        " have length greater than or equal to 1, Member must satisfy regular expression"
+        " pattern: [0-9]+, Member must not be null]",
+    )
+    made = lam.create_alias(FunctionName=name, Name="live", FunctionVersion="1")
+    assert made["AliasArn"] == f"{PREFIX}{name}:live"
+
+
+def test_list_functions_master_region(lam: Any, make_function: Any) -> None:
+    name = make_function(CODE)["FunctionName"]
+    # Lambda@Edge replicas only: Hearth replicates none.
+    for region in ("us-east-1", "ALL"):
+        got = lam.list_functions(MasterRegion=region, FunctionVersion="ALL")
+        assert got["Functions"] == []
+    with pytest.raises(lam.exceptions.InvalidParameterValueException) as exc:
+        lam.list_functions(MasterRegion="us-east-1")
+    assert error_of(exc)[:2] == ("InvalidParameterValueException", 400)
+    with pytest.raises(ClientError) as exc:
+        lam.list_functions(MasterRegion="moon-1", FunctionVersion="ALL")
+    code, status, message = error_of(exc)
+    assert (code, status) == ("ValidationException", 400)
+    assert "Value 'moon-1' at 'masterRegion' failed to satisfy constraint" in message
+    pages = lam.get_paginator("list_functions").paginate(FunctionVersion="ALL")
+    every = [f["FunctionArn"] for page in pages for f in page["Functions"]]
+    assert f"{PREFIX}{name}:$LATEST" in every

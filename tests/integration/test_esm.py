@@ -178,7 +178,7 @@ def test_mapping_bad_input(lam: Any, sqs: Any, srv: ServerProcess) -> None:
         ({"BatchSize": 20}, "InvalidParameterValueException"),  # needs a batching window
         ({"MaximumBatchingWindowInSeconds": 301}, "ValidationException"),
         ({"ScalingConfig": {"MaximumConcurrency": 1001}}, "ValidationException"),
-        ({"FunctionResponseTypes": ["Nope"]}, "InvalidParameterValueException"),
+        ({"FunctionResponseTypes": ["Nope"]}, "ValidationException"),  # the model's enum
     ]
     for kw, code in cases:
         with pytest.raises(ClientError) as exc:
@@ -189,8 +189,10 @@ def test_mapping_bad_input(lam: Any, sqs: Any, srv: ServerProcess) -> None:
             EventSourceArn="arn:aws:sqs:us-east-1:000000000000:nope", FunctionName=name
         )
     assert "NonExistentQueue" in str(exc.value)
-    with pytest.raises(lam.exceptions.ResourceNotFoundException):
+    # AWS's answer for a mapping to a function that does not exist (a 400, not a 404).
+    with pytest.raises(lam.exceptions.InvalidParameterValueException) as exc:
         lam.create_event_source_mapping(EventSourceArn=arn, FunctionName="no-such-fn")
+    assert exc.value.response["Error"]["Message"] == "Function does not exist"
 
 
 def test_batching_and_record_shape(lam: Any, sqs: Any, logs: Any) -> None:
