@@ -79,6 +79,7 @@ class EventInvokeConfigApi:
     async def _put(self, p: Principal, req: Request, m: re.Match[str]) -> Response:
         fn, qualifier, arn = await self._target(p, req, m)
         body = parse_json_body(req.body)
+        _one_setting(body)
         new = self._parse(body, EventInvokeConfig(), fn.arn)
         saved = await self._configs.put(p.account_id, fn.name, qualifier, new)
         return json_response(200, saved.wire(arn))
@@ -88,7 +89,9 @@ class EventInvokeConfigApi:
         current = self._configs.get(p.account_id, fn.name, qualifier)
         if current is None:
             raise ResourceNotFound(f"The function {arn} doesn't have an EventInvokeConfig")
-        new = self._parse(parse_json_body(req.body), current, fn.arn)
+        body = parse_json_body(req.body)
+        _one_setting(body)
+        new = self._parse(body, current, fn.arn)
         saved = await self._configs.put(p.account_id, fn.name, qualifier, new)
         return json_response(200, saved.wire(arn))
 
@@ -134,6 +137,18 @@ class EventInvokeConfigApi:
 
 _SNS_TOPIC = re.compile(r"arn:aws[a-zA-Z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}")
 _DEFAULT_BUS = re.compile(r"arn:aws[a-zA-Z-]*:events:[a-z0-9-]+:\d{12}:event-bus/default")
+
+
+def _one_setting(body: dict[str, Any]) -> None:
+    """Put/UpdateFunctionEventInvokeConfig with none of its three settings: AWS's 400
+    (LocalStack's AWS-validated message)."""
+    if all(
+        body.get(k) is None
+        for k in ("MaximumRetryAttempts", "MaximumEventAgeInSeconds", "DestinationConfig")
+    ):
+        raise InvalidParameterValue(
+            "You must specify at least one of error handling or destination setting."
+        )
 
 
 def _check_destination(arn: str, self_arn: str) -> None:

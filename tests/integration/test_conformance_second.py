@@ -473,3 +473,17 @@ def test_list_functions_master_region(lam: Any, make_function: Any) -> None:
     pages = lam.get_paginator("list_functions").paginate(FunctionVersion="ALL")
     every = [f["FunctionArn"] for page in pages for f in page["Functions"]]
     assert f"{PREFIX}{name}:$LATEST" in every
+
+
+def test_event_invoke_config_needs_a_setting(lam: Any, make_function: Any) -> None:
+    name = make_function(CODE)["FunctionName"]
+    message = "You must specify at least one of error handling or destination setting."
+    with pytest.raises(lam.exceptions.InvalidParameterValueException) as exc:
+        lam.put_function_event_invoke_config(FunctionName=name)
+    assert error_of(exc) == ("InvalidParameterValueException", 400, message)
+    lam.put_function_event_invoke_config(FunctionName=name, MaximumRetryAttempts=1)
+    with pytest.raises(lam.exceptions.InvalidParameterValueException) as exc:
+        lam.update_function_event_invoke_config(FunctionName=name)
+    assert error_of(exc)[2] == message
+    got = lam.get_function_event_invoke_config(FunctionName=name)
+    assert got["MaximumRetryAttempts"] == 1
