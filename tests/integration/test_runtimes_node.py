@@ -165,7 +165,8 @@ def test_commonjs(lam: Any, logs: Any, create: Any) -> None:
     resp, err = invoke_json(lam, name, {"fail": True})
     check_error(resp, err, "TypeError")
     rid = body["awsRequestId"]
-    messages = wait_for_log(logs, f"/aws/lambda/{name}", f"REPORT RequestId: {rid}")
+    # The failed (last) invocation's error line comes last: once it is there, all is.
+    messages = wait_for_log(logs, f"/aws/lambda/{name}", "ERROR\tInvoke Error")
     assert any(m.rstrip("\n").endswith("\tundefined\tINFO\tcjs init") for m in messages)
     line = next(m for m in messages if f"INFO\tcjs handling {rid}" in m)
     stamp, lrid, level, text = line.rstrip("\n").split("\t")
