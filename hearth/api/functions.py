@@ -126,6 +126,10 @@ class Qualifiers(Protocol):
         without rewriting the stored configuration."""
         ...
 
+    async def shown_revisions(self, account_id: str, cfgs: list[FunctionConfig]) -> list[str]:
+        """:meth:`shown_revision` of many versions of an account."""
+        ...
+
 
 @dataclass(slots=True)
 class AccountDefaults:
@@ -503,6 +507,10 @@ class FunctionsApi:
                 raise InvalidParameterValue("Invalid marker") from None
         cfgs = await self._store.list_functions(account_id, after, limit + 1)
         doc: dict[str, Any] = {"Functions": [list_entry(c) for c in cfgs[:limit]]}
+        if self.qualifiers is not None:
+            shown = await self.qualifiers.shown_revisions(account_id, cfgs[:limit])
+            for entry, revision in zip(doc["Functions"], shown, strict=True):
+                entry["RevisionId"] = revision
         if len(cfgs) > limit:
             doc["NextMarker"] = base64.urlsafe_b64encode(cfgs[limit - 1].name.encode()).decode()
         return doc

@@ -14,7 +14,13 @@ from typing import Any
 
 from hearth.api.names import FunctionRef
 from hearth.types import LATEST, FunctionConfig
-from hearth.versions._store import SCHEMA, FeatureStore, forget_function, shown_revision
+from hearth.versions._store import (
+    SCHEMA,
+    FeatureStore,
+    forget_function,
+    shown_revision,
+    shown_revisions,
+)
 from hearth.versions.aliases import AliasesApi
 from hearth.versions.policy import PolicyApi
 from hearth.versions.versions import VersionsApi
@@ -79,6 +85,10 @@ class Versions:
                 )
             )
         )
+
+    async def shown_revisions(self, account_id: str, cfgs: list[FunctionConfig]) -> list[str]:
+        """:meth:`shown_revision` of many versions (one query)."""
+        return list(await self._store.run(lambda db: shown_revisions(db, account_id, cfgs)))
 
     async def publish(self, account_id: str, region: str, name: str) -> FunctionConfig:
         return await self.versions.publish(account_id, region, name)

@@ -125,3 +125,19 @@ def shown_revision(
         (account_id, name, version),
     ).fetchone()
     return str(row[1]) if row is not None and row[0] == stored else stored
+
+
+def shown_revisions(
+    db: sqlite3.Connection, account_id: str, cfgs: list[FunctionConfig]
+) -> list[str]:
+    """:func:`shown_revision` of many versions of an account, in one query."""
+    rows = db.execute(
+        "SELECT function, version, base, revision FROM policy_revisions WHERE account_id=?",
+        (account_id,),
+    ).fetchall()
+    made = {(str(r[0]), str(r[1])): (str(r[2]), str(r[3])) for r in rows}
+    shown = []
+    for c in cfgs:
+        base, revision = made.get((c.name, c.version), ("", ""))
+        shown.append(revision if base == c.revision_id else c.revision_id)
+    return shown

@@ -37,7 +37,13 @@ from hearth.api.types import Principal, Request, Response
 from hearth.api.wire import check_int, check_string, json_response, now_iso, parse_json_body
 from hearth.errors import InvalidParameterValue, ResourceConflict, ResourceNotFound
 from hearth.types import LATEST, FunctionConfig, function_arn
-from hearth.versions._store import FeatureStore, aliases_of, load_version_rows, shown_revision
+from hearth.versions._store import (
+    FeatureStore,
+    aliases_of,
+    load_version_rows,
+    shown_revision,
+    shown_revisions,
+)
 
 _FN = r"/2015-03-31/functions/(?P<fn>[^/]+)"
 
@@ -136,12 +142,19 @@ class VersionsApi:
     async def _list(self, p: Principal, req: Request, m: re.Match[str]) -> Response:
         ref = self._ref(p, m, max_len=256)
         offset, limit = page_params(query(req), 10000)
-        cfgs = await self._store.run(lambda db: load_version_rows(db, p.account_id, ref.name))
+
+        def op(db: sqlite3.Connection) -> tuple[list[FunctionConfig], list[str]]:
+            cfgs = load_version_rows(db, p.account_id, ref.name)
+            page = cfgs[offset : offset + limit]
+            return cfgs, shown_revisions(db, p.account_id, page)
+
+        cfgs, revisions = await self._store.run(op)
         if not cfgs:
             raise ResourceNotFound(unknown_function(p.region, p.account_id, ref.name, None))
         page = cfgs[offset : offset + limit]
         docs = [configuration_doc(c) for c in page]
-        for d in docs:
+        for d, revision in zip(docs, revisions, strict=True):
+            d["RevisionId"] = revision
             if d["Version"] == LATEST:  # AWS lists $LATEST under its qualified ARN
                 d["FunctionArn"] = f"{d['FunctionArn']}:{LATEST}"
         doc: dict[str, Any] = {"Versions": docs}
@@ -159,18 +172,20 @@ class VersionsApi:
             q["MaxItems"] = str(max_items)
         offset, limit = page_params(q, 10000)
 
-        def op(db: sqlite3.Connection) -> list[FunctionConfig]:
+        def op(db: sqlite3.Connection) -> tuple[list[FunctionConfig], list[str]]:
             rows = db.execute(
                 "SELECT config FROM function_versions WHERE account_id=?", (account_id,)
             ).fetchall()
-            cfgs = [FunctionConfig.from_json(r[0]) for r in rows]
-            return sorted(
-                cfgs, key=lambda c: (c.name, int(c.version) if c.version.isdigit() else -1)
+            cfgs = sorted(
+                (FunctionConfig.from_json(r[0]) for r in rows),
+                key=lambda c: (c.name, int(c.version) if c.version.isdigit() else -1),
             )
+            return cfgs, shown_revisions(db, account_id, cfgs[offset : offset + limit])
 
-        cfgs = await self._store.run(op)
+        cfgs, revisions = await self._store.run(op)
         docs = [list_entry(c) for c in cfgs[offset : offset + limit]]
-        for d in docs:
+        for d, revision in zip(docs, revisions, strict=True):
+            d["RevisionId"] = revision
             if d["Version"] == LATEST:
                 d["FunctionArn"] = f"{d['FunctionArn']}:{LATEST}"
         doc: dict[str, Any] = {"Functions": docs}

@@ -355,6 +355,11 @@ def test_permissions_change_the_revision_id_they_are_checked_against(
     assert r1 != r0
     assert lam.get_policy(FunctionName=name)["RevisionId"] == r1
     assert lam.get_function_configuration(FunctionName=name)["RevisionId"] == r1
+    listed = lam.list_versions_by_function(FunctionName=name)["Versions"]
+    assert [v["RevisionId"] for v in listed if v["Version"] == "$LATEST"] == [r1]
+    pages = lam.get_paginator("list_functions").paginate()
+    mine = [f for page in pages for f in page["Functions"] if f["FunctionName"] == name]
+    assert [f["RevisionId"] for f in mine] == [r1]
     stale = "The Revision Id provided does not match the latest Revision Id. Call the"
     for call in (
         lambda: lam.add_permission(FunctionName=name, StatementId="b", RevisionId=r0, **grant),
