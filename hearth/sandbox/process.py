@@ -495,6 +495,16 @@ class ProcessBackend:
             log.warning("sandbox %s: fork path failed (%s); starting by exec", spec.env_id, exc)
             return await self._start_one(spec, fork=False)
 
+    def prepare(self, spec: SandboxSpec) -> None:
+        """Sandboxes like ``spec`` will be asked for soon (its function was created or
+        changed): start its runtime's zygote now, in the background, and fill its stem
+        pool. Nothing of the function is used: a zygote and stems are function-free."""
+        if self._closed or spec.template or spec.inherit_fds:
+            return
+        if self.zygotes is not None:
+            self.zygotes.warm(spec)
+        self.stems.prepare(spec)
+
     async def start_with(
         self, spec: SandboxSpec, make: Callable[[], ProcessSandbox]
     ) -> ProcessSandbox:

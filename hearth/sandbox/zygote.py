@@ -397,6 +397,15 @@ class Zygotes:
         """Whether starts of this sandbox's command go by fork (a zygote is configured)."""
         return tuple(sandbox.argv) in self._specs and forkable(sandbox)
 
+    def warm(self, sandbox: SandboxSpec) -> None:
+        """Start the zygote of this sandbox's command now, in the background, if its
+        starts would fork and it is not running (see :meth:`ProcessBackend.prepare`)."""
+        key = tuple(sandbox.argv)
+        spec = self._specs.get(key)
+        zygote = self._zygotes.get(key)
+        if spec is not None and forkable(sandbox) and (zygote is None or not zygote.alive):
+            self._start_soon(key, spec)
+
     async def launcher(
         self, sandbox: SandboxSpec, output_w: int, op: str = "fork"
     ) -> Launcher | None:

@@ -32,7 +32,7 @@ from hearth.deferred import Deferred
 from hearth.errors import SandboxError, ServiceError, TooManyRequests
 from hearth.runtimes.registry import RuntimeLaunch, RuntimeRegistry
 from hearth.runtimes.wrapper import exec_wrapped
-from hearth.sandbox.base import SandboxBackend
+from hearth.sandbox.base import SandboxBackend, SandboxSpec
 from hearth.types import FunctionConfig
 from hearth.worker.environment import Environment, EnvLimits, State
 from hearth.worker.extensions_api import layered_launch
@@ -295,6 +295,42 @@ class Worker:
                 log.warning("SnapStart template of %s:%s: %s", cfg.name, cfg.version, exc)
 
         task = asyncio.get_running_loop().create_task(prepare())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def prepare(self, cfg: FunctionConfig) -> None:
+        """A function was created or changed: in the background, unpack its code and let
+        the backend prepare what its first starts need (the process backend: start the
+        runtime's zygote and fill the stem pool of its kind of sandbox; nothing of the
+        function runs or is loaded). Measured in a burst of 100 starts from zero on a
+        fresh server: the runtime's zygote started at the first Invoke, and the first
+        eight starts waited ~100-270 ms for it (one took the exec path meanwhile)."""
+        prepare: Callable[[SandboxSpec], None] | None = getattr(self._backend, "prepare", None)
+        if self._closing or prepare is None or self.templates.applies(cfg):
+            return
+
+        async def run() -> None:
+            try:
+                launch, env_vars, code_dir, extensions = await self._launch(cfg, "on-demand")
+            except Exception as exc:
+                log.debug("preparing %s: %s", cfg.name, exc)
+                return
+            if extensions or self._closing:
+                return
+            prepare(
+                SandboxSpec(
+                    env_id=f"{cfg.account_id}-prepare",
+                    code_dir=code_dir,
+                    argv=launch.argv,
+                    env=env_vars,
+                    memory_mb=cfg.memory_size,
+                    ephemeral_mb=cfg.ephemeral_storage,
+                    mounts=launch.mounts,
+                    network=self._config.limits.network,  # type: ignore[arg-type]
+                )
+            )
+
+        task = asyncio.get_running_loop().create_task(run())
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
