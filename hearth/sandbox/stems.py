@@ -26,7 +26,9 @@ Key: runtime command, its mounts (bound before the pivot, after which ``/`` is r
 a layer set under ``/opt`` gets a pool of its own), ``/tmp`` size, ``/dev/shm`` size,
 network mode (an egress stem has its veth attached and configured) and the path (fork or
 exec); never a SnapStart template's, nor a spec with inherited fds. A key gets a pool
-the first time a start asks for it (that start takes the ordinary fork path); the pool
+when a function of it is created or changed (:meth:`StemPool.prepare`, through
+:meth:`ProcessBackend.prepare`), or the first time a start asks for it (that start takes
+the ordinary fork path); the pool
 then keeps ``per_key`` stems ready, making up to ``parallel`` at once in the background,
 :data:`REFILL_DELAY` after a take.
 A stem that died while waiting is dropped when found.

@@ -10,7 +10,8 @@ the bootstrap) become one ``fork``; the memory the children share with the zygot
 (interpreter, standard modules, bootstrap) is counted once.
 
 :class:`Zygotes` maps a runtime command (``SandboxSpec.argv``) to its zygote. It starts a
-zygote lazily, in the background, the first time its command is asked for: that start
+zygote in the background when a function of its runtime is created or changed
+(:meth:`Zygotes.warm`), or else the first time its command is asked for: that start
 uses the exec path, the ones asked for while the zygote starts wait for it (up to
 :data:`ZYGOTE_WAIT`), the following ones fork. Any other command (node, custom runtimes,
 anything unknown) always uses the exec path, as does the first start after a zygote
