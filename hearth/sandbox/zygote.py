@@ -232,6 +232,7 @@ class Zygote:
             reply = self._replies.popleft()
             if not reply.done():
                 reply.set_exception(SandboxError(why))
+                reply.exception()  # its waiter may have timed out: nothing to log then
 
     async def aclose(self) -> None:
         self._fail("zygote closed")
