@@ -88,6 +88,8 @@ class Worker:
         self._code_dir_of = code_dir_of
         self._code_dirs: dict[str, str] = {}
         """Code package sha → its unpacked directory, as ``code_dir_of`` returned it."""
+        self._unpacking: dict[str, int] = {}
+        """Code package sha → starts and preparations unpacking it now."""
         self._config = config
         self.opt_dir_of: Callable[[FunctionConfig], Awaitable[str | None]] | None = None
         """The merged /opt tree of a function's layers (``hearth.layers``), wired by the server."""
@@ -212,8 +214,10 @@ class Worker:
                 self._idle.setdefault(key, []).append(env)
 
     def uses_code(self, sha256_hex: str) -> bool:
-        """Whether a live environment runs this code package."""
-        return any(env.alive and env.cfg.code_sha256_hex == sha256_hex for env in self._all)
+        """Whether a live environment runs this code package (or it is being unpacked)."""
+        return sha256_hex in self._unpacking or any(
+            env.alive and env.cfg.code_sha256_hex == sha256_hex for env in self._all
+        )
 
     def _take_idle(self, cfg: FunctionConfig) -> Environment | None:
         idle = self._idle.get(pool_key(cfg))
@@ -261,11 +265,20 @@ class Worker:
             env_vars["AWS_LAMBDA_LOG_FORMAT"] = "JSON"
             env_vars["AWS_LAMBDA_LOG_LEVEL"] = cfg.logging_config.get("ApplicationLogLevel", "INFO")
         # Unpacked once: then one stat here, not a hop to a thread (~0.2-1 ms loaded).
-        code_dir = self._code_dirs.get(cfg.code_sha256_hex, "")
+        sha = cfg.code_sha256_hex
+        code_dir = self._code_dirs.get(sha, "")
         if not os.path.isdir(code_dir):
-            loop = asyncio.get_running_loop()
-            code_dir = await loop.run_in_executor(None, self._code_dir_of, cfg)
-            self._code_dirs[cfg.code_sha256_hex] = code_dir
+            # Counted as in use meanwhile: a package deleted now stays until the next
+            # sweep, instead of its tree being unpacked again after its removal.
+            self._unpacking[sha] = self._unpacking.get(sha, 0) + 1
+            try:
+                loop = asyncio.get_running_loop()
+                code_dir = await loop.run_in_executor(None, self._code_dir_of, cfg)
+            finally:
+                left = self._unpacking.pop(sha) - 1
+                if left:
+                    self._unpacking[sha] = left
+            self._code_dirs[sha] = code_dir
         opt_dir = await self.opt_dir_of(cfg) if cfg.layers and self.opt_dir_of else None
         extensions: list[str] = []
         if opt_dir is not None:
