@@ -80,6 +80,8 @@ class _Invalidator:
             await self.worker.retire(
                 account_id, name, cfg.revision_id if cfg else None, cfg.version if cfg else None
             )
+            if cfg is not None:
+                self.worker.prepare(cfg)  # its runtime's zygote and stems, ahead
         if cfg is None and self.concurrency is not None:
             await self.concurrency.function_deleted(account_id, name)
         if cfg is None and self.versions is not None:

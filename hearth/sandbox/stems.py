@@ -26,7 +26,9 @@ Key: runtime command, its mounts (bound before the pivot, after which ``/`` is r
 a layer set under ``/opt`` gets a pool of its own), ``/tmp`` size, ``/dev/shm`` size,
 network mode (an egress stem has its veth attached and configured) and the path (fork or
 exec); never a SnapStart template's, nor a spec with inherited fds. A key gets a pool
-the first time a start asks for it (that start takes the ordinary fork path); the pool
+when a function of it is created or changed (:meth:`StemPool.prepare`, through
+:meth:`ProcessBackend.prepare`), or the first time a start asks for it (that start takes
+the ordinary fork path); the pool
 then keeps ``per_key`` stems ready, making up to ``parallel`` at once in the background,
 :data:`REFILL_DELAY` after a take.
 A stem that died while waiting is dropped when found.
@@ -102,6 +104,22 @@ class StemPool:
                 stem = candidate
                 break
             self._discard(candidate)
+        self._want(key, spec)
+        if stem is not None:
+            self.taken += 1
+        return stem
+
+    def prepare(self, spec: SandboxSpec) -> None:
+        """Fill the pool of ``spec``'s key now, before its first start asks for a stem
+        (a function was created: its first cold starts then take stems)."""
+        if self._closed or self.per_key <= 0:
+            return
+        key = self._key_of(spec)
+        if key is not None:
+            self._want(key, spec)
+
+    def _want(self, key: Key, spec: SandboxSpec) -> None:
+        """Keep ``key``'s pool filled (from ``spec``'s template) for ``key_idle`` more s."""
         if key not in self._templates:
             self._templates[key] = replace(spec, env={})
         old = self._expiry.pop(key, None)
@@ -109,9 +127,6 @@ class StemPool:
             old.cancel()
         self._expiry[key] = asyncio.get_running_loop().call_later(self.key_idle, self._expire, key)
         self._fill_soon(key)
-        if stem is not None:
-            self.taken += 1
-        return stem
 
     def _expire(self, key: Key) -> None:
         """No start of this key for ``key_idle`` seconds: its ready stems go (each holds

@@ -32,7 +32,7 @@ from hearth.deferred import Deferred
 from hearth.errors import SandboxError, ServiceError, TooManyRequests
 from hearth.runtimes.registry import RuntimeLaunch, RuntimeRegistry
 from hearth.runtimes.wrapper import exec_wrapped
-from hearth.sandbox.base import SandboxBackend
+from hearth.sandbox.base import SandboxBackend, SandboxSpec
 from hearth.types import FunctionConfig
 from hearth.worker.environment import Environment, EnvLimits, State
 from hearth.worker.extensions_api import layered_launch
@@ -97,6 +97,8 @@ class Worker:
         self._code_dir_of = code_dir_of
         self._code_dirs: dict[str, str] = {}
         """Code package sha → its unpacked directory, as ``code_dir_of`` returned it."""
+        self._unpacking: dict[str, int] = {}
+        """Code package sha → starts and preparations unpacking it now."""
         self._config = config
         self.credentials_of: Callable[[FunctionConfig], Mapping[str, str]] | None = None
         """``AWS_ACCESS_KEY_ID`` / ``..._SECRET_ACCESS_KEY`` / ``AWS_SESSION_TOKEN`` for an
@@ -224,8 +226,10 @@ class Worker:
                 self._idle.setdefault(key, []).append(env)
 
     def uses_code(self, sha256_hex: str) -> bool:
-        """Whether a live environment runs this code package."""
-        return any(env.alive and env.cfg.code_sha256_hex == sha256_hex for env in self._all)
+        """Whether a live environment runs this code package (or it is being unpacked)."""
+        return sha256_hex in self._unpacking or any(
+            env.alive and env.cfg.code_sha256_hex == sha256_hex for env in self._all
+        )
 
     def _take_idle(self, cfg: FunctionConfig) -> Environment | None:
         idle = self._idle.get(pool_key(cfg))
@@ -276,11 +280,20 @@ class Worker:
             env_vars["AWS_LAMBDA_LOG_FORMAT"] = "JSON"
             env_vars["AWS_LAMBDA_LOG_LEVEL"] = cfg.logging_config.get("ApplicationLogLevel", "INFO")
         # Unpacked once: then one stat here, not a hop to a thread (~0.2-1 ms loaded).
-        code_dir = self._code_dirs.get(cfg.code_sha256_hex, "")
+        sha = cfg.code_sha256_hex
+        code_dir = self._code_dirs.get(sha, "")
         if not os.path.isdir(code_dir):
-            loop = asyncio.get_running_loop()
-            code_dir = await loop.run_in_executor(None, self._code_dir_of, cfg)
-            self._code_dirs[cfg.code_sha256_hex] = code_dir
+            # Counted as in use meanwhile: a package deleted now stays until the next
+            # sweep, instead of its tree being unpacked again after its removal.
+            self._unpacking[sha] = self._unpacking.get(sha, 0) + 1
+            try:
+                loop = asyncio.get_running_loop()
+                code_dir = await loop.run_in_executor(None, self._code_dir_of, cfg)
+            finally:
+                left = self._unpacking.pop(sha) - 1
+                if left:
+                    self._unpacking[sha] = left
+            self._code_dirs[sha] = code_dir
         opt_dir = await self.opt_dir_of(cfg) if cfg.layers and self.opt_dir_of else None
         extensions: list[str] = []
         if opt_dir is not None:
@@ -310,6 +323,42 @@ class Worker:
                 log.warning("SnapStart template of %s:%s: %s", cfg.name, cfg.version, exc)
 
         task = asyncio.get_running_loop().create_task(prepare())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def prepare(self, cfg: FunctionConfig) -> None:
+        """A function was created or changed: in the background, unpack its code and let
+        the backend prepare what its first starts need (the process backend: start the
+        runtime's zygote and fill the stem pool of its kind of sandbox; nothing of the
+        function runs or is loaded). Measured in a burst of 100 starts from zero on a
+        fresh server: the runtime's zygote started at the first Invoke, and the first
+        eight starts waited ~100-270 ms for it (one took the exec path meanwhile)."""
+        prepare: Callable[[SandboxSpec], None] | None = getattr(self._backend, "prepare", None)
+        if self._closing or prepare is None or self.templates.applies(cfg):
+            return
+
+        async def run() -> None:
+            try:
+                launch, env_vars, code_dir, extensions = await self._launch(cfg, "on-demand")
+            except Exception as exc:
+                log.debug("preparing %s: %s", cfg.name, exc)
+                return
+            if extensions or self._closing:
+                return
+            prepare(
+                SandboxSpec(
+                    env_id=f"{cfg.account_id}-prepare",
+                    code_dir=code_dir,
+                    argv=launch.argv,
+                    env=env_vars,
+                    memory_mb=cfg.memory_size,
+                    ephemeral_mb=cfg.ephemeral_storage,
+                    mounts=launch.mounts,
+                    network=self._config.limits.network,  # type: ignore[arg-type]
+                )
+            )
+
+        task = asyncio.get_running_loop().create_task(run())
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 

@@ -15,7 +15,14 @@ from typing import Any
 import pytest
 
 from tests.conftest import HELLO, ROLE
-from tests.helpers import REPO, free_port, hearth_cgroups, make_zip, start_server
+from tests.helpers import (
+    CGROUP_ROOT,
+    REPO,
+    free_port,
+    hearth_cgroups,
+    make_zip,
+    start_server,
+)
 
 
 def _create(lam: Any, name: str) -> Any:
@@ -29,15 +36,23 @@ def _create(lam: Any, name: str) -> Any:
 
 
 def _sandbox_pids() -> list[int]:
+    """Processes of execution environments now: a runtime started by exec (or its
+    launcher), by its command line; one forked by a zygote (whose command line it keeps),
+    by being in a sandbox cgroup of this test run at nice 0 (the zygote is in its
+    server's cgroup, and a stem waits at a lower priority until a start takes it)."""
     out = []
     for p in Path("/proc").iterdir():
         if not p.name.isdigit():
             continue
         try:
             cmd = (p / "cmdline").read_bytes()
-        except OSError:
+            cgroup = (p / "cgroup").read_text()
+            nice = int((p / "stat").read_text().rsplit(")", 1)[1].split()[16])
+        except (OSError, ValueError, IndexError):
             continue
-        if b"/var/runtime/bootstrap.py" in cmd or b"hearth/sandbox/_nsinit.py" in cmd:
+        execd = b"/var/runtime/bootstrap.py" in cmd or b"hearth/sandbox/_nsinit.py" in cmd
+        forked = b"_zygote_main.py" in cmd and f"/{CGROUP_ROOT}/" in cgroup and nice == 0
+        if execd or forked:
             out.append(int(p.name))
     return out
 

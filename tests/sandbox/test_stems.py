@@ -123,6 +123,55 @@ def test_stem_starts_are_isolated_and_specialized(tmp_path: Path) -> None:
     asyncio.run(_stem_starts(tmp_path, _python_runtime(), PROBE, _check))
 
 
+def test_prepared_key_forks_every_start_and_concurrent_forks_line_up(tmp_path: Path) -> None:
+    """``prepare`` starts the runtime's zygote and fills the key's stems before any start;
+    then concurrent starts (their fork requests pipelined to the one zygote, each answer
+    matched to its request) all fork, none falls back to the exec path."""
+    asyncio.run(_prepared_burst(tmp_path, _python_runtime()))
+
+
+async def _prepared_burst(tmp_path: Path, rt: PythonRuntime) -> None:
+    launch = rt.launch()
+    be = _backend(tmp_path, rt)
+    assert be.zygotes is not None
+    try:
+        specs = []
+        for i in range(6):
+            code = tmp_path / f"code{i}"
+            code.mkdir()
+            (code / "app.py").write_text(textwrap.dedent(PROBE))
+            specs.append(
+                SandboxSpec(
+                    env_id=f"prepared-{i}",
+                    code_dir=str(code),
+                    argv=launch.argv,
+                    env={**launch.env, "_HANDLER": "app.handler", "PROBE": str(i)},
+                    memory_mb=256,
+                    ephemeral_mb=64,
+                    mounts=launch.mounts,
+                )
+            )
+        be.prepare(specs[0])
+        for _ in range(600):
+            if be.stems.ready_count() >= be.stems.per_key:
+                break
+            await asyncio.sleep(0.05)
+        assert be.stems.ready_count() == be.stems.per_key, "prepare made no stems"
+        sandboxes = await asyncio.gather(*(be.start(spec) for spec in specs))
+        try:
+            reports = await asyncio.gather(*(exchange(sb) for sb in sandboxes))
+            for sb, spec, report in zip(sandboxes, specs, reports, strict=True):
+                _check(sb, spec, report)
+            assert len({sb.uid for sb in sandboxes}) == len(specs)
+            assert be.stems.taken == be.stems.per_key
+            assert be.zygotes.fallbacks == 0
+        finally:
+            await asyncio.gather(*(sb.kill() for sb in sandboxes))
+    finally:
+        await be.aclose()
+    assert be.cgroups.existing() == []
+
+
 EGRESS_PROBE = """
 import json, os, socket
 def attempt(host, port):
