@@ -141,7 +141,13 @@ def cpu_seconds(pid: int) -> float:
 
 
 @contextlib.contextmanager
-def hearth(tmp: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[ServerProcess]:
+def hearth(
+    tmp: Path, *args: str, env: dict[str, str] | None = None, stop_timeout: float = 30
+) -> Iterator[ServerProcess]:
+    """A server for one suite; stopped (SIGTERM) within ``stop_timeout`` s, else killed:
+    a killed server leaves its sandboxes' cgroups behind (and, on cgroup v1, its frozen
+    sandboxes, which take no SIGKILL while frozen) until a server of the same cgroup root
+    sweeps them, and each run here has a root of its own."""
     srv = start_server(tmp / "data", ["--no-egress", *args], env=env, timeout=60)
     try:
         # A new server starts a zygote per Python runtime and Node spares in the
@@ -150,7 +156,7 @@ def hearth(tmp: Path, *args: str, env: dict[str, str] | None = None) -> Iterator
         wait_quiet(10)
         yield srv
     finally:
-        srv.stop()
+        srv.stop(timeout=stop_timeout)
 
 
 def create(srv: ServerProcess, name: str, code: str = HELLO, **kw: Any) -> None:

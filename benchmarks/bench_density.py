@@ -249,7 +249,10 @@ def _run(n: int, args: list[str], env: dict[str, str]) -> list[Row]:
     cgroups: set[str] = set()
     stop = ""
     rate = 40.0  # environments started per second; halved after a wave that fell short
-    with tempfile.TemporaryDirectory() as tmp, hearth(Path(tmp), *args, env=env) as srv:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        hearth(Path(tmp), *args, env=env, stop_timeout=600) as srv,
+    ):
         create(srv, "dense-warm", CODE, MemorySize=128, Timeout=900, Runtime=RUNTIME)
         warm = INVOKE_PATH.format(name="dense-warm")  # the runtime's zygote is up
         body = json.dumps({"until": 0}).encode()
