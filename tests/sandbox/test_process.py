@@ -331,8 +331,11 @@ CRASHING_SERVER = """
 import asyncio, sys
 from hearth.sandbox import BackendConfig, ProcessBackend, SandboxSpec
 async def main():
+    # No stems (as the harness): a stem being made as the server is killed is an empty
+    # cgroup younger than the sweep's grace, left alone, which this test would count.
     be = ProcessBackend(BackendConfig(state_dir=sys.argv[1], cgroup_root_name=sys.argv[2],
-                                      sandbox_uid_base=int(sys.argv[3])))
+                                      sandbox_uid_base=int(sys.argv[3]),
+                                      extra={"stem_pool": "0"}))
     sb = await be.start(SandboxSpec(env_id="crashed", code_dir=sys.argv[1],
                                     argv=("/bin/sleep", "60"), env={}, memory_mb=64))
     print(sb.id, flush=True)
