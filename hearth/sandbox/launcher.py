@@ -36,7 +36,11 @@ def compile_nsinit(state_dir: str) -> str:
     return target
 
 
-async def _readable(fd: int, deadline: float) -> None:
+async def fd_ready(
+    fd: int, deadline: float, *, write: bool = False, what: str = "sandbox launcher timed out"
+) -> None:
+    """Wait until ``fd`` is readable (``write``: writable) or ``deadline`` (monotonic)
+    passes, then SandboxError(``what``)."""
     loop = asyncio.get_running_loop()
     fut: asyncio.Future[None] = loop.create_future()
 
@@ -44,13 +48,19 @@ async def _readable(fd: int, deadline: float) -> None:
         if not fut.done():
             fut.set_result(None)
 
-    loop.add_reader(fd, ready)
+    if write:
+        loop.add_writer(fd, ready)
+    else:
+        loop.add_reader(fd, ready)
     try:
         await asyncio.wait_for(fut, max(0.0, deadline - time.monotonic()))
     except TimeoutError:
-        raise SandboxError("sandbox launcher timed out") from None
+        raise SandboxError(what) from None
     finally:
-        loop.remove_reader(fd)
+        if write:
+            loop.remove_writer(fd)
+        else:
+            loop.remove_reader(fd)
 
 
 class Launcher:
@@ -116,7 +126,7 @@ class Launcher:
             try:
                 data, fds, _, _ = socket.recv_fds(self.ctl, 65536, 4)
             except BlockingIOError:
-                await _readable(self.ctl.fileno(), deadline)
+                await fd_ready(self.ctl.fileno(), deadline)
                 continue
             if not data:
                 raise SandboxError(f"sandbox launcher exited: {await self.exec_error(deadline)}")
@@ -137,7 +147,7 @@ class Launcher:
             try:
                 chunk = os.read(self.exec_r, 65536)
             except BlockingIOError:
-                await _readable(self.exec_r, deadline)
+                await fd_ready(self.exec_r, deadline)
                 continue
             if not chunk:
                 break

@@ -43,7 +43,7 @@ from typing import Any
 
 from hearth.errors import SandboxError
 from hearth.sandbox.base import SandboxSpec
-from hearth.sandbox.launcher import _readable
+from hearth.sandbox.launcher import fd_ready
 from hearth.sandbox.process import RUNTIME_API_PORT, ProcessBackend, ProcessSandbox
 from hearth.sandbox.scratch import wait_loop_released
 from hearth.sandbox.zygote import ZygoteLauncher, join_forked
@@ -228,7 +228,7 @@ class SandboxTemplate:
             try:
                 data, fds, _, _ = socket.recv_fds(self._ctl, 1 << 20, 1)
             except BlockingIOError:
-                await _readable(self._ctl.fileno(), deadline)
+                await fd_ready(self._ctl.fileno(), deadline)
                 continue
             if not data:
                 raise SandboxError("the template exited")

@@ -47,7 +47,7 @@ from typing import Any
 from hearth.errors import SandboxError
 from hearth.sandbox.base import SandboxSpec
 from hearth.sandbox.cgroups import EnvCgroup
-from hearth.sandbox.launcher import NSINIT, Launcher, _readable
+from hearth.sandbox.launcher import NSINIT, Launcher, fd_ready
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +155,7 @@ class Zygote:
             try:
                 data = self._ctl.recv(4096)
             except BlockingIOError:
-                await _readable(self._ctl.fileno(), deadline)
+                await fd_ready(self._ctl.fileno(), deadline)
                 continue
             if not data:
                 self.ready = False
@@ -186,7 +186,12 @@ class Zygote:
                 socket.send_fds(ctl, [data], list(fds))
                 break
             except BlockingIOError:  # the zygote is that far behind: wait for room
-                await _writable(ctl.fileno(), time.monotonic() + START_TIMEOUT)
+                await fd_ready(
+                    ctl.fileno(),
+                    time.monotonic() + START_TIMEOUT,
+                    write=True,
+                    what="zygote does not take fork requests",
+                )
             except OSError as exc:
                 self._fail(f"zygote: cannot send a fork request: {exc}")
                 raise SandboxError(f"zygote: cannot send a fork request: {exc}") from exc
@@ -244,23 +249,6 @@ class Zygote:
                 self._proc.kill()
             await asyncio.get_running_loop().run_in_executor(None, self._proc.wait)
             self._proc = None
-
-
-async def _writable(fd: int, deadline: float) -> None:
-    loop = asyncio.get_running_loop()
-    fut: asyncio.Future[None] = loop.create_future()
-
-    def ready() -> None:
-        if not fut.done():
-            fut.set_result(None)
-
-    loop.add_writer(fd, ready)
-    try:
-        await asyncio.wait_for(fut, max(0.0, deadline - time.monotonic()))
-    except TimeoutError:
-        raise SandboxError("zygote does not take fork requests") from None
-    finally:
-        loop.remove_writer(fd)
 
 
 class ZygoteLauncher(Launcher):
