@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from benchmarks._common import (
     INVOKE_PATH,
@@ -61,16 +62,23 @@ def handler(event, context):
 """
 
 
-def _short() -> list[Row]:
+def _burst(name: str, code: str) -> tuple[list[Any], float, float]:
+    """N Invokes of a new function at once on a fresh server, once the host is quiet
+    again after the function's creation (which prepares its zygote and stems): the
+    answers, when they were sent (epoch seconds) and how long until the last came."""
     with tempfile.TemporaryDirectory() as tmp, hearth(Path(tmp)) as srv:
-        create(srv, "burst", CODE, Timeout=60)
+        create(srv, name, code, Timeout=60)
         wait_quiet(5)
-        path = INVOKE_PATH.format(name="burst")
+        path = INVOKE_PATH.format(name=name)
         body = b"{}"
         headers = signed_headers(srv.port, path, body)
-        t0 = time.perf_counter()
+        t0 = time.time()
         results = fire(srv.port, path, headers, body, N)
-        elapsed = time.perf_counter() - t0
+        return results, t0, time.time() - t0
+
+
+def _short() -> list[Row]:
+    results, _, elapsed = _burst("burst", CODE)
     ok = [json.loads(r[1])["env"] for r in results if isinstance(r, tuple) and r[0] == 200]
     envs = len(set(ok))
     py = os.path.realpath(sys.executable)
@@ -106,15 +114,7 @@ def _baseline_starts() -> float:
 
 
 def _long() -> list[Row]:
-    with tempfile.TemporaryDirectory() as tmp, hearth(Path(tmp)) as srv:
-        create(srv, "burstlong", LONG_CODE, Timeout=60)
-        wait_quiet(5)
-        path = INVOKE_PATH.format(name="burstlong")
-        body = b"{}"
-        headers = signed_headers(srv.port, path, body)
-        t0 = time.time()
-        results = fire(srv.port, path, headers, body, N)
-        done = time.time() - t0
+    results, t0, done = _burst("burstlong", LONG_CODE)
     answers = [json.loads(r[1]) for r in results if isinstance(r, tuple) and r[0] == 200]
     inits = {a["env"]: a["init_at"] for a in answers}
     started = max(inits.values()) - t0 if inits else float("nan")
