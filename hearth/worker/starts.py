@@ -78,23 +78,7 @@ class StartGate(Generic[E]):
             remaining = deadline - loop.time()
             if remaining <= 0:
                 raise _throttle("no execution environment became free in time")
-            fut: asyncio.Future[E | None] = loop.create_future()
-            entry = (key, fut, False)
-            self._waiters.append(entry)
-            try:
-                await asyncio.wait((fut,), timeout=remaining)
-            except BaseException:
-                if fut.done() and not fut.cancelled():
-                    got = fut.result()
-                    if got is not None:
-                        give_back(got)
-                    else:
-                        self._wake_oldest()
-                raise
-            finally:
-                if not fut.done():
-                    fut.cancel()
-                    self._waiters.remove(entry)
+            fut = await self._wait(key, False, give_back, timeout=remaining)
             if not fut.cancelled() and fut.result() is not None:
                 return fut.result()
 
@@ -108,22 +92,40 @@ class StartGate(Generic[E]):
 
         The start is never cancelled here: what becomes of it is the caller's decision.
         """
+        fut = await self._wait(key, True, give_back, also=start)
+        return None if fut.cancelled() else fut.result()
+
+    async def _wait(
+        self,
+        key: Hashable,
+        racing: bool,
+        give_back: Callable[[E], None],
+        also: asyncio.Future[Any] | None = None,
+        timeout: float | None = None,
+    ) -> asyncio.Future[E | None]:
+        """Wait in line for an environment of ``key`` (or ``also`` to end, or
+        ``timeout``); the waiter's future, done with what it was handed or cancelled.
+        Cancelled meanwhile: an environment just handed over goes back (``give_back``),
+        a start slot just offered goes to the next in line."""
         fut: asyncio.Future[E | None] = asyncio.get_running_loop().create_future()
-        entry = (key, fut, True)
+        entry = (key, fut, racing)
         self._waiters.append(entry)
+        waits = (fut,) if also is None else (fut, also)
         try:
-            await asyncio.wait((fut, start), return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         except BaseException:
             if fut.done() and not fut.cancelled():
                 got = fut.result()
                 if got is not None:
                     give_back(got)
+                else:
+                    self._wake_oldest()
             raise
         finally:
             if not fut.done():
                 fut.cancel()
                 self._waiters.remove(entry)
-        return None if fut.cancelled() else fut.result()
+        return fut
 
     def start_done(self) -> None:
         """Give a start slot back and let the oldest waiter try again."""
