@@ -216,7 +216,7 @@ class Server:
             return await handle_logs(logs, account_id, region, target, body)
 
         lambda_api = LambdaApi(functions, router)
-        provisioned = Provisioned(store, worker, router.resolve)
+        provisioned = Provisioned(store, worker, router.resolve, admission)
         await provisioned.open()
         stack.push_async_callback(provisioned.aclose)
         concurrency = ConcurrencyApi(store, functions, admission, provisioned, router.resolve)

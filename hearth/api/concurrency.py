@@ -195,18 +195,10 @@ class ConcurrencyApi:
     def _unreserved(self, account_id: str, without: str | None = None) -> int:
         """AWS's ``UnreservedConcurrentExecutions``: the account limit minus every
         reservation and minus the provisioned concurrency of functions without one (a
-        reserved function's provisioned environments come out of its reservation).
-        ``without`` leaves one function out of both sums (its new setting replaces them)."""
-        pool = self._admission.unreserved(account_id)
-        if without is not None:
-            pool += self._admission.reserved(account_id, without) or 0
-        if self._provisioned is not None:
-            for c in self._provisioned.of_account(account_id):
-                if c.name == without:
-                    continue
-                if self._admission.reserved(account_id, c.name) is None:
-                    pool -= c.requested
-        return pool
+        reserved function's provisioned environments come out of its reservation); the
+        pool admission lets on-demand requests use. ``without`` leaves one function's
+        claim out (its new setting replaces it)."""
+        return self._admission.unreserved(account_id, without)
 
     async def _get(self, p: Principal, req: Request, m: re.Match[str]) -> Response:
         name = await self._exists(p, self._ref(p, req, m))

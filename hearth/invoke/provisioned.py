@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from hearth.errors import AwsError
+from hearth.invoke.admission import Admission
 from hearth.types import FunctionConfig
 
 log = logging.getLogger(__name__)
@@ -72,10 +73,18 @@ class PcConfig:
 
 
 class Provisioned:
-    def __init__(self, store: FeatureStore, worker: ProvisionTarget, resolve: Resolver) -> None:
+    def __init__(
+        self,
+        store: FeatureStore,
+        worker: ProvisionTarget,
+        resolve: Resolver,
+        admission: Admission | None = None,
+    ) -> None:
         self._store = store
         self._worker = worker
         self._resolve = resolve
+        self._admission = admission
+        """Told each function's provisioned total, which it holds back from on-demand use."""
         self._configs: dict[Key, PcConfig] = {}
         self._tasks: dict[Key, asyncio.Task[None]] = {}
 
@@ -88,6 +97,7 @@ class Provisioned:
         for account_id, name, qualifier, region, requested, modified in await self._store.run(load):
             pc = PcConfig(account_id, name, qualifier, region, int(requested), modified)
             self._configs[(account_id, name, qualifier)] = pc
+            self._claim(account_id, name)
             self._start(pc)
 
     # -- operations -----------------------------------------------------------------------
@@ -107,6 +117,7 @@ class Provisioned:
 
         await self._store.run(op)
         self._configs[key] = pc
+        self._claim(pc.account_id, pc.name)
         self._start(pc)
         return pc
 
@@ -126,6 +137,7 @@ class Provisioned:
     async def delete(self, account_id: str, name: str, qualifier: str) -> None:
         key = (account_id, name, qualifier)
         pc = self._configs.pop(key, None)
+        self._claim(account_id, name)
         task = self._tasks.pop(key, None)
         if task is not None:
             task.cancel()
@@ -143,6 +155,11 @@ class Provisioned:
     async def function_deleted(self, account_id: str, name: str) -> None:
         for pc in self.list(account_id, name):
             await self.delete(account_id, name, pc.qualifier)
+
+    def _claim(self, account_id: str, name: str) -> None:
+        if self._admission is not None:
+            total = sum(c.requested for c in self.list(account_id, name))
+            self._admission.set_provisioned(account_id, name, total)
 
     def counts(self, pc: PcConfig) -> tuple[int, int]:
         """(allocated, available) environments of a configuration right now."""

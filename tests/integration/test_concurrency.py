@@ -244,3 +244,48 @@ def test_a_client_that_goes_away_leaves_its_invocation_running(
     assert resp["StatusCode"] == 200 and json.loads(resp["Payload"].read()) == {"ok": True}
     tail = base64.b64decode(resp["LogResult"]).decode()
     assert "REPORT RequestId" in tail and "Init Duration" not in tail, tail
+
+
+def test_provisioned_concurrency_is_held_back_from_other_functions(
+    srv: ServerProcess, lam: Any, fn: Any
+) -> None:
+    """Provisioned concurrency counts against the account (AWS: ClaimedAccountConcurrency
+    is reserved plus provisioned): with LIMIT 6 and 2 provisioned for A, another function's
+    on-demand invokes get 4, and A's provisioned environments stay usable meanwhile."""
+    held = fn("conc-held")
+    other = fn("conc-other")
+    version = lam.publish_version(FunctionName=held)["Version"]
+    lam.put_provisioned_concurrency_config(
+        FunctionName=held, Qualifier=version, ProvisionedConcurrentExecutions=2
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while (
+            lam.get_provisioned_concurrency_config(FunctionName=held, Qualifier=version)["Status"]
+            != "READY"
+        ):
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        assert lam.get_account_settings()["AccountLimit"]["UnreservedConcurrentExecutions"] == (
+            LIMIT - 2
+        )
+        results: list[Any] = []
+        flood = threading.Thread(target=lambda: results.extend(_parallel(srv, other, 6, 3.0)))
+        flood.start()
+        # While the other function holds the whole on-demand pool, A's two provisioned
+        # slots are still A's.
+        time.sleep(1.0)
+        mine = _parallel(srv, f"{held}:{version}", 2, sleep=0.0)
+        flood.join(120)
+        assert _throttles(mine) == [], mine
+        throttled = _throttles(results)
+        assert len(throttled) == 2, results
+        for exc in throttled:
+            assert exc.response["ResponseMetadata"]["HTTPStatusCode"] == 429
+            assert exc.response["Error"]["Code"] == "TooManyRequestsException"
+            assert exc.response["Reason"] == "ConcurrentInvocationLimitExceeded"
+    finally:
+        lam.delete_provisioned_concurrency_config(FunctionName=held, Qualifier=version)
+    # Deleting the configuration gives its share back.
+    assert lam.get_account_settings()["AccountLimit"]["UnreservedConcurrentExecutions"] == LIMIT
+    assert _throttles(_parallel(srv, other, 5, sleep=1.0)) == []

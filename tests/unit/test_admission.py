@@ -53,3 +53,28 @@ def test_release_uses_the_pool_the_slot_came_from() -> None:
     a.release(slot)
     assert a.in_flight("acct") == 0
     a.release(a.acquire("acct", "f"))
+
+
+def test_provisioned_concurrency_is_held_back_from_on_demand_use() -> None:
+    a = Admission(AccountLimits(concurrency=6, min_unreserved=2))
+    a.set_provisioned("acct", "f", 2)
+    assert a.unreserved("acct") == 4 and a.unreserved("acct", without="f") == 6
+    others = [a.acquire("acct", "g") for _ in range(4)]
+    with pytest.raises(TooManyRequests) as ei:
+        a.acquire("acct", "g")
+    assert ei.value.extra["Reason"] == "ConcurrentInvocationLimitExceeded"
+    mine = [a.acquire("acct", "f"), a.acquire("acct", "f")]  # its provisioned slots
+    with pytest.raises(TooManyRequests):
+        a.acquire("acct", "f")  # beyond them it spills to the (full) on-demand pool
+    a.release(others.pop())
+    mine.append(a.acquire("acct", "f"))  # a spill-over slot from the pool
+    assert a.in_flight("acct") == 6
+    for s in others + mine:
+        a.release(s)
+    assert a.in_flight("acct") == 0
+    # A reservation takes the provisioned concurrency into itself; removing both frees all.
+    a.set_reserved("acct", "f", 3)
+    assert a.unreserved("acct") == 3
+    a.set_reserved("acct", "f", None)
+    a.set_provisioned("acct", "f", 0)
+    assert a.unreserved("acct") == 6
