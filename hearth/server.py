@@ -25,6 +25,7 @@ from hearth.api.http import HttpServer
 from hearth.api.invoke_variants import InvokeVariants
 from hearth.api.keys import DEFAULT_TEST_KEY, load_access_keys
 from hearth.api.lambda_api import LambdaApi
+from hearth.api.session_keys import LIFETIME as SESSION_LIFETIME
 from hearth.api.session_keys import SessionKeys
 from hearth.api.sigv4 import SigV4Verifier
 from hearth.api.tags import TagsApi
@@ -184,6 +185,9 @@ class Server:
         def code_dir_of(fc: FunctionConfig) -> str:
             return code.unpacked(fc.code_sha256_hex)
 
+        # Environments are recycled before their credentials expire (Lambda renews
+        # AWS_SESSION_TOKEN by recycling environments); tests shorten it.
+        max_age = float(self._environ.get("HEARTH_ENV_MAX_AGE") or SESSION_LIFETIME - 3600)
         worker = Worker(
             backend,
             runtimes,
@@ -192,9 +196,10 @@ class Server:
             WorkerConfig(
                 memory_capacity_mb=cfg.memory_capacity_mb,
                 idle_timeout=cfg.idle_timeout,
-                reap_interval=min(5.0, max(0.2, cfg.idle_timeout / 2)),
+                reap_interval=min(5.0, max(0.2, min(cfg.idle_timeout, max_age) / 2)),
                 limits=EnvLimits(network="egress" if cfg.egress else "none"),
                 snapstart_latest=self._environ.get("HEARTH_SNAPSTART_LATEST") == "1",
+                max_age=max_age,
             ),
         )
         await worker.start()

@@ -18,9 +18,9 @@ Design (stateless, nothing stored, nothing of the operator's keys handed out):
 A request signed with such a key is verified like any other (:mod:`hearth.api.sigv4`),
 after :meth:`SessionKeys.resolve` has checked the expiry and the ``X-Amz-Security-Token``
 (missing or wrong: AWS's ``UnrecognizedClientException``, as for an unknown key). The
-principal is the account; credentials last 12 hours (Lambda's role sessions are renewed
-with the environment, which Hearth's idle reaper recycles well before that for
-on-demand environments).
+principal is the account; credentials last 12 hours. As on Lambda they are never renewed
+inside an environment: the worker recycles every environment (provisioned ones replaced
+first, SnapStart templates too) an hour before they expire (:mod:`hearth.worker.lifetimes`).
 """
 
 from __future__ import annotations

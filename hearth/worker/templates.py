@@ -13,7 +13,9 @@ template is never shared across functions, versions or accounts. A template whos
 fails is dropped and the version is served by ordinary environments, whose own Init
 reports the error exactly as without SnapStart; the next try is a minute later. A
 template lives as long as its version is current (as Lambda keeps a snapshot while the
-version exists); once retired (function updated or deleted), it is killed as soon as no
+version exists) and its credentials allow (past ``max_age``, :mod:`.lifetimes`, a new
+template replaces it: its forks carry its environment variables, credentials included);
+once retired (function updated or deleted, or too old), it is killed as soon as no
 environment forked from it is alive (an environment cannot outlive its template). Under
 memory pressure, templates without live environments are evicted after idle
 environments, least recently used first.
@@ -30,6 +32,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from hearth.errors import SandboxError
 from hearth.runtimes.registry import runtime_version, runtime_version_arn
@@ -38,6 +41,7 @@ from hearth.sandbox.process import ProcessBackend
 from hearth.sandbox.template import ForkedSandbox, SandboxTemplate
 from hearth.types import FunctionConfig
 from hearth.worker.environment import log_stream_name
+from hearth.worker.lifetimes import Lifetimes
 from hearth.worker.output import LogSink, OutputCapture
 from hearth.worker.platform_log import PlatformLog
 
@@ -67,8 +71,10 @@ class TemplateBackend:
 
     name = "snapstart"
 
-    def __init__(self, template: SandboxTemplate) -> None:
+    def __init__(self, template: SandboxTemplate, born: float = 0.0) -> None:
         self.template = template
+        self.born = born
+        """When the template's environment (its credentials) was made: its forks' age."""
 
     async def start(self, spec: SandboxSpec) -> ForkedSandbox:
         return await self.template.start_environment(spec)
@@ -78,9 +84,12 @@ class TemplateBackend:
 
 
 class _Entry:
-    def __init__(self, task: asyncio.Task[SandboxTemplate | None], memory_mb: int) -> None:
+    def __init__(
+        self, task: asyncio.Task[SandboxTemplate | None], memory_mb: int, born: float
+    ) -> None:
         self.task = task
         self.memory_mb = memory_mb
+        self.born = born
         self.retired = False
         self.failed_at = 0.0
 
@@ -104,8 +113,10 @@ class Templates:
         reserve: Callable[[int], Awaitable[None]] | None = None,
         release: Callable[[int], None] | None = None,
         spares: int = SPARES,
+        lifetimes: Lifetimes[Any] | None = None,
     ) -> None:
         self._spares = spares
+        self._lifetimes: Lifetimes[Any] = lifetimes if lifetimes is not None else Lifetimes()
         self._backend = backend if isinstance(backend, ProcessBackend) else None
         self._sink = sink
         self._init_timeout = init_timeout
@@ -113,6 +124,8 @@ class Templates:
         self._reserve = reserve
         self._release = release
         self._entries: dict[TemplateKey, _Entry] = {}
+        self._aged: list[tuple[TemplateKey, _Entry]] = []
+        """Templates replaced for their age, killed once no fork of theirs is alive."""
         self._watchers: set[asyncio.Task[None]] = set()
         self._outputs: dict[SandboxTemplate, OutputCapture] = {}
 
@@ -128,6 +141,9 @@ class Templates:
         """The template of this snapshot (started now if there is none), or None: start
         an ordinary environment (no template can be had, or its Init failed)."""
         entry = self._entries.get(key)
+        if entry is not None and entry.task.done() and self._lifetimes.too_old(entry.born):
+            self._age_out(key, entry)
+            entry = None
         if entry is not None and entry.task.done():
             template = entry.template
             if template is None and time.monotonic() - entry.failed_at < RETRY_AFTER:
@@ -140,7 +156,7 @@ class Templates:
                 entry = None
         if entry is None:
             task = asyncio.get_running_loop().create_task(self._create(cfg, launch))
-            entry = _Entry(task, cfg.memory_size)
+            entry = _Entry(task, cfg.memory_size, self._lifetimes.clock())
             self._entries[key] = entry
             task.add_done_callback(lambda _: self._settled(entry))
         try:
@@ -148,7 +164,7 @@ class Templates:
         except Exception as exc:
             log.warning("SnapStart template of %s:%s failed: %s", cfg.name, cfg.version, exc)
             return None
-        return TemplateBackend(template) if template is not None else None
+        return TemplateBackend(template, entry.born) if template is not None else None
 
     @staticmethod
     def _settled(entry: _Entry) -> None:
@@ -262,9 +278,23 @@ class Templates:
                 entry.retired = True
         await self.collect()
 
+    def _age_out(self, key: TemplateKey, entry: _Entry) -> None:
+        del self._entries[key]
+        entry.retired = True
+        self._aged.append((key, entry))
+
     async def collect(self) -> None:
-        """Kill templates that are retired or dead, once no environment forked from them
-        is alive."""
+        """Kill templates that are retired, too old or dead, once no environment forked
+        from them is alive."""
+        for key, entry in list(self._entries.items()):
+            if entry.task.done() and self._lifetimes.too_old(entry.born):
+                self._age_out(key, entry)
+        for key, entry in list(self._aged):
+            template = entry.template
+            if template is None or not template.in_use:
+                self._aged.remove((key, entry))
+                if template is not None:
+                    await self._kill(template, key, entry.memory_mb)
         for key, entry in list(self._entries.items()):
             if not entry.task.done():
                 continue
@@ -309,7 +339,8 @@ class Templates:
 
     async def aclose(self) -> None:
         entries, self._entries = self._entries, {}
-        for key, entry in entries.items():
+        aged, self._aged = self._aged, []
+        for key, entry in [*entries.items(), *aged]:
             if not entry.task.done():
                 entry.task.cancel()
                 with contextlib.suppress(BaseException):

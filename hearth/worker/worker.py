@@ -12,9 +12,10 @@ Algorithm of :meth:`Worker.invoke_nowait` (the warm path) and :meth:`Worker.begi
 3. Hand it the invocation; when the invocation ends (whether or not its caller still
    waits) give the environment back if it is still alive, else forget it.
 
-A reaper kills environments idle for longer than ``idle_timeout``. ``retire`` kills the
-idle environments of snapshots that are no longer current (updated or deleted
-functions); busy ones finish their invocation and are then dropped.
+A reaper kills environments idle for longer than ``idle_timeout``, and retires those
+older than their credentials allow (:mod:`.lifetimes`; provisioned ones are replaced
+first). ``retire`` kills the idle environments of snapshots that are no longer current
+(updated or deleted functions); busy ones finish their invocation and are then dropped.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from hearth.types import FunctionConfig
 from hearth.worker.environment import Environment, EnvLimits, State
 from hearth.worker.extensions_api import layered_launch
 from hearth.worker.invocation import Invocation, InvokeResult
+from hearth.worker.lifetimes import MAX_AGE, Lifetimes
 from hearth.worker.output import LogSink
 from hearth.worker.starts import StartGate
 from hearth.worker.templates import TemplateBackend, TemplateLaunch, Templates
@@ -80,6 +82,8 @@ class WorkerConfig:
     snapstart_latest: bool = False
     """SnapStart (ApplyOn PublishedVersions) applies to ``$LATEST`` too (a Hearth setting:
     on Lambda it applies to published versions only)."""
+    max_age: float = MAX_AGE
+    """Seconds an environment (or SnapStart template) may live: less than its credentials."""
 
 
 class Worker:
@@ -90,6 +94,7 @@ class Worker:
         sink: LogSink,
         code_dir_of: Callable[[FunctionConfig], str],
         config: WorkerConfig,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._backend = backend
         self._runtimes = runtimes
@@ -112,6 +117,8 @@ class Worker:
         self._closing = False
         self._provisioned: set[Environment] = set()
         """Environments initialized ahead (provisioned concurrency): used first, never reaped."""
+        self._lifetimes: Lifetimes[Environment] = Lifetimes(config.max_age, clock)
+        """Birth times: an environment is retired before its credentials expire."""
         self._gate: StartGate[Environment] = StartGate(
             config.max_starting, config.max_waiting, config.wait_timeout
         )
@@ -122,6 +129,7 @@ class Worker:
             latest=config.snapstart_latest,
             reserve=self._reserve,
             release=self._unreserve,
+            lifetimes=self._lifetimes,
         )
         """SnapStart templates (:mod:`.templates`)."""
         self._background: set[asyncio.Task[None]] = set()
@@ -219,7 +227,12 @@ class Worker:
         return done
 
     def _release(self, env: Environment) -> None:
-        """A free environment goes to a waiting request of its version, else to the pool."""
+        """A free environment goes to a waiting request of its version, else to the pool
+        (or, retired while it served, away: see :mod:`.lifetimes`)."""
+        if self._lifetimes.retiring and env in self._lifetimes.retiring:
+            self._lifetimes.retiring.discard(env)
+            self._retire_env(env, free=True)
+            return
         if env.available and not self._closing:
             key = pool_key(env.cfg)
             if not self._gate.offer(key, env):
@@ -366,12 +379,13 @@ class Worker:
         await self._reserve(cfg.memory_size)
         backend: SandboxBackend = self._backend
         restore = False
+        born: float | None = None  # now (its credentials were just issued)
         try:
             launch, env_vars, code_dir, extensions = await self._launch(cfg, init_type)
             if init_type == "on-demand" and not extensions and self.templates.applies(cfg):
                 forked = await self._template_for(cfg, launch, env_vars, code_dir)
                 if forked is not None:
-                    backend, restore = forked, True
+                    backend, restore, born = forked, True, forked.born
                     env_vars["AWS_LAMBDA_INITIALIZATION_TYPE"] = "snap-start"
         except BaseException:
             self._committed_mb -= cfg.memory_size
@@ -392,6 +406,7 @@ class Worker:
                 restore=restore,
             )
             self._all.add(env)
+            self._lifetimes.born(env, born if restore else None)
             return env
 
         env = environment(backend, restore)
@@ -451,6 +466,7 @@ class Worker:
 
     def _forget(self, env: Environment) -> None:
         self._provisioned.discard(env)
+        self._lifetimes.forget(env)
         if env in self._all:
             self._all.discard(env)
             self._committed_mb -= env.cfg.memory_size
@@ -468,15 +484,18 @@ class Worker:
 
         async def one() -> None:
             async with sem:
-                env = await self._start_env(cfg, "provisioned-concurrency")
-                await asyncio.wait_for(env.init_done.wait(), self._config.limits.init_timeout)
-                if env.state is not State.IDLE:
-                    await env.kill()
-                    raise ServiceError(f"provisioned environment of {cfg.name} failed its Init")
-                self._provisioned.add(env)
-                self._release(env)
+                await self._provision_one(cfg)
 
         await asyncio.gather(*(one() for _ in range(max(0, missing))))
+
+    async def _provision_one(self, cfg: FunctionConfig) -> None:
+        env = await self._start_env(cfg, "provisioned-concurrency")
+        await asyncio.wait_for(env.init_done.wait(), self._config.limits.init_timeout)
+        if env.state is not State.IDLE:
+            await env.kill()
+            raise ServiceError(f"provisioned environment of {cfg.name} failed its Init")
+        self._provisioned.add(env)
+        self._release(env)
 
     def provisioned_count(self, cfg: FunctionConfig) -> int:
         key = pool_key(cfg)
@@ -519,9 +538,45 @@ class Worker:
 
         await self.templates.retire(stale)
 
+    def _retire_env(self, env: Environment, free: bool = False) -> None:
+        """Kill an environment past its lifetime now if it is in the pool (or ``free``: just
+        released), else when the invocation it serves (or is handed) ends."""
+        idle = self._idle.get(pool_key(env.cfg))
+        if idle is not None and env in idle:
+            idle.remove(env)
+        elif not free and env.state is not State.DEAD:
+            self._lifetimes.retiring.add(env)
+            return
+        task = asyncio.get_running_loop().create_task(env.kill())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _renew(self, env: Environment) -> None:
+        """Retire an environment past its lifetime; a provisioned one after its
+        replacement has initialized (on failure it serves on and the next reap retries)."""
+        if env in self._provisioned:
+            self._lifetimes.renewing.add(env)
+            try:
+                await self._provision_one(env.cfg)
+            except Exception as exc:
+                log.warning("replacing a provisioned environment of %s: %s", env.cfg.name, exc)
+                return
+            finally:
+                self._lifetimes.renewing.discard(env)
+            self._provisioned.discard(env)
+        self._retire_env(env)
+
+    def renew_expired(self) -> None:
+        """Start retiring every environment past its lifetime (the reaper calls this)."""
+        for env in self._lifetimes.expired(self._all):
+            task = asyncio.get_running_loop().create_task(self._renew(env))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
     async def _reap_loop(self) -> None:
         while True:
             await asyncio.sleep(self._config.reap_interval)
+            self.renew_expired()
             deadline = time.monotonic() - self._config.idle_timeout
             victims = [
                 env
