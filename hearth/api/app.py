@@ -26,7 +26,7 @@ from hearth.api.lambda_api import MAX_SYNC_PAYLOAD, LambdaApi
 from hearth.api.types import Principal, Request, Response
 from hearth.api.wire import json11_error, json_response, rest_json_error
 from hearth.deferred import Deferred
-from hearth.errors import AwsError, RequestTooLarge, ServiceError
+from hearth.errors import AwsError, RequestEntityTooLarge, RequestTooLarge, ServiceError
 
 log = logging.getLogger(__name__)
 
@@ -183,8 +183,23 @@ class App:
 def too_large(req: Request) -> Response:
     """Answer for a request body past the server's hard cap (connection then closes)."""
     is_invoke = req.path.endswith("/invocations") or req.path.endswith("/invocations/")
-    limit = MAX_SYNC_PAYLOAD if is_invoke else 70 * 1024 * 1024
-    op = "InvokeFunction" if is_invoke else "this"
+    if is_invoke:
+        return rest_json_error(
+            RequestTooLarge(
+                f"Request must be smaller than {MAX_SYNC_PAYLOAD} bytes for the InvokeFunction"
+                " operation"
+            )
+        )
+    # A code upload: AWS's front end names the operation (a 50 MB zip, base64-encoded).
+    path = req.path.rstrip("/")
+    if "/layers/" in path:
+        op = "PublishLayerVersion"
+    elif "/functions/" in path and path.endswith("/code"):
+        op = "UpdateFunctionCode"
+    elif path.endswith("/functions"):
+        op = "CreateFunction"
+    else:
+        return rest_json_error(RequestEntityTooLarge("The request body is too large."))
     return rest_json_error(
-        RequestTooLarge(f"Request must be smaller than {limit} bytes for the {op} operation")
+        RequestEntityTooLarge(f"Request must be smaller than 69905067 bytes for the {op} operation")
     )

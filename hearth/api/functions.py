@@ -51,7 +51,7 @@ class PreconditionFailed(AwsError):
 
 
 class CodeStoreLike(Protocol):
-    def put(self, zip_bytes: bytes) -> Any: ...
+    def put(self, zip_bytes: bytes, operation: str | None = None) -> Any: ...
 
     def read(self, sha256_hex: str) -> bytes: ...
 
@@ -351,7 +351,7 @@ class FunctionsApi:
             raise InvalidParameterValue("VpcConfig is not supported by Hearth.")
         return base
 
-    async def _store_zip(self, code: dict[str, Any]) -> Any:
+    async def _store_zip(self, code: dict[str, Any], operation: str) -> Any:
         if code.get("ImageUri"):
             raise InvalidParameterValue(
                 "Container image functions are not supported by Hearth: package the function"
@@ -371,7 +371,7 @@ class FunctionsApi:
                 "Could not unzip uploaded file. Please check your file, then try to upload again."
             ) from None
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(None, self._code.put, zip_bytes)
+        return await loop.run_in_executor(None, self._code.put, zip_bytes, operation)
 
     # -- operations -------------------------------------------------------------------
     async def create(self, account_id: str, region: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -415,7 +415,7 @@ class FunctionsApi:
         existing = await self._store.get_function(account_id, ref.name)
         if existing is not None:
             raise _exists(existing)
-        code_ref = await self._store_zip(body["Code"])
+        code_ref = await self._store_zip(body["Code"], "CreateFunction")
         if body.get("Layers") is not None:
             if self.layers is None:
                 raise _no_layers()
@@ -559,7 +559,7 @@ class FunctionsApi:
             await self._check_revision(cfg, body)
             if "Architectures" in body:
                 _architectures(body["Architectures"])
-            code_ref = await self._store_zip(body)
+            code_ref = await self._store_zip(body, "UpdateFunctionCode")
             if cfg.layers and self.layers is not None:
                 await self.layers.check_code_update(cfg.layers, code_ref.sha256_hex)
             if body.get("DryRun"):

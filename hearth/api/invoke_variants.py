@@ -29,8 +29,10 @@ from typing import Any
 from hearth.api.lambda_api import LambdaApi
 from hearth.api.types import Principal, Request, Response
 from hearth.api.wire import check_enum, json_response
+from hearth.errors import RequestEntityTooLarge
 
 CHUNK = 64 * 1024
+INVOKE_ASYNC_PAYLOAD = 256 * 1024
 _STREAM = r"/2021-11-15/functions/(?P<fn>[^/]+)/response-streaming-invocations/?"
 _ASYNC = r"/2014-11-13/functions/(?P<fn>[^/]+)/invoke-async/?"
 
@@ -96,6 +98,13 @@ class InvokeVariants:
         return Response(200, out, body)
 
     async def _invoke_async(self, p: Principal, req: Request, m: re.Match[str]) -> Response:
+        # AWS's InvokeAsync reference: "The payload limit is 256KB. For larger payloads,
+        # for up to 1MB, use Invoke." Refused as an Event Invoke over its limit is.
+        if len(req.body) > INVOKE_ASYNC_PAYLOAD:
+            raise RequestEntityTooLarge(
+                f"{len(req.body)} byte payload is too large for the Event invocation type"
+                f" (limit {INVOKE_ASYNC_PAYLOAD} bytes)"
+            )
         event = Request(
             req.method,
             req.path,

@@ -25,7 +25,13 @@ from hearth.api.wire import (
     rest_json_error,
 )
 from hearth.deferred import Deferred
-from hearth.errors import AwsError, InvalidParameterValue, InvalidRequestContent, RequestTooLarge
+from hearth.errors import (
+    AwsError,
+    InvalidParameterValue,
+    InvalidRequestContent,
+    RequestEntityTooLarge,
+    RequestTooLarge,
+)
 from hearth.ids import new_request_id, new_trace_id
 from hearth.invoke.router import Router
 from hearth.types import FunctionConfig
@@ -41,14 +47,6 @@ Handler = Callable[
     [Principal, Request, "re.Match[str]"], "Awaitable[Response] | Deferred[Response] | Response"
 ]
 _MATCH_CACHE = 4096
-
-
-class RequestEntityTooLarge(AwsError):
-    """An Event payload past the async limit: AWS answers with this code (not in botocore's
-    model, so clients see a plain ClientError), unlike RequestTooLargeException for sync."""
-
-    code = "RequestEntityTooLargeException"
-    status = 413
 
 
 class UnknownOperation(AwsError):

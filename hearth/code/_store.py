@@ -85,7 +85,7 @@ class CodeStore:
     def limits(self) -> CodeLimits:
         return self._limits
 
-    def put(self, zip_bytes: bytes) -> CodeRef:
+    def put(self, zip_bytes: bytes, operation: str | None = None) -> CodeRef:
         """Validate ``zip_bytes`` fully and store it; return its reference.
 
         Idempotent: storing bytes already present returns at once. Otherwise the
@@ -94,12 +94,13 @@ class CodeStore:
         proves it safe also produces the tree the first invocation needs. Only then is
         the zip made durable and the tree published.
 
-        Raises :class:`~hearth.errors.RequestTooLarge` over ``max_zipped``,
+        Raises :class:`~hearth.errors.RequestEntityTooLarge` over ``max_zipped`` (its message
+        names ``operation``, the API call that sent the zip),
         :class:`~hearth.errors.InvalidParameterValue` for an unusable or hostile
         archive, :class:`~hearth.errors.ServiceError` if the local disk fails.
         """
         if len(zip_bytes) > self._limits.max_zipped:
-            raise zipped_too_large(self._limits)
+            raise zipped_too_large(self._limits, operation)
         digest = hashlib.sha256(zip_bytes).digest()
         ref = CodeRef(digest.hex(), base64.b64encode(digest).decode("ascii"), len(zip_bytes))
         if self.has(ref.sha256_hex):

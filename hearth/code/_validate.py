@@ -35,7 +35,7 @@ import zlib
 from dataclasses import dataclass
 
 from hearth.code._limits import CodeLimits
-from hearth.errors import InvalidParameterValue, RequestTooLarge
+from hearth.errors import InvalidParameterValue, RequestEntityTooLarge
 
 #: AWS Lambda's message for an archive it cannot read.
 UNZIP_FAILED = "Could not unzip uploaded file. Please check your file, then try to upload again."
@@ -76,16 +76,17 @@ def unzipped_too_large(limits: CodeLimits) -> InvalidParameterValue:
     return InvalidParameterValue(f"Unzipped size must be smaller than {limits.max_unzipped} bytes")
 
 
-def zipped_too_large(limits: CodeLimits) -> RequestTooLarge:
-    """413 for a zip over ``max_zipped``.
+def zipped_too_large(limits: CodeLimits, operation: str | None = None) -> RequestEntityTooLarge:
+    """413 ``RequestEntityTooLargeException`` for a zip over ``max_zipped``.
 
     AWS checks the request body, in which the zip travels base64-encoded, and says
-    "Request must be smaller than 69905067 bytes for the <Operation> operation";
-    69,905,067 is the base64 length of 50 MB. The operation is not known here, so the
-    message stops before it.
+    "Request must be smaller than 69905067 bytes for the CreateFunction operation" (as
+    users of CreateFunction and UpdateFunctionCode report it); 69,905,067 is the base64
+    length of 50 MB. Without ``operation`` the message stops before it.
     """
     encoded = -(-limits.max_zipped * 4 // 3)
-    return RequestTooLarge(f"Request must be smaller than {encoded} bytes")
+    where = f" for the {operation} operation" if operation else ""
+    return RequestEntityTooLarge(f"Request must be smaller than {encoded} bytes{where}")
 
 
 def bad_entry(name: str, problem: str) -> InvalidParameterValue:

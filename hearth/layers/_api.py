@@ -202,7 +202,7 @@ class LayersApi:
                 "Could not unzip uploaded file. Please check your file, then try to upload again."
             ) from None
         loop = asyncio.get_running_loop()
-        ref = await loop.run_in_executor(None, self._content.put, zip_bytes)
+        ref = await loop.run_in_executor(None, self._content.put, zip_bytes, "PublishLayerVersion")
         unzipped = await loop.run_in_executor(
             None, lambda: tree_size(self._content.unpacked(ref.sha256_hex))
         )

@@ -308,8 +308,13 @@ def test_sweep_removes_dead_tmp(tmp_path: Path) -> None:
 def test_zipped_limit_is_413(store: CodeStore) -> None:
     with pytest.raises(RequestTooLarge) as exc:
         store.put(bytes(52_428_801))
-    assert exc.value.code == "RequestTooLargeException" and exc.value.status == 413
+    assert exc.value.code == "RequestEntityTooLargeException" and exc.value.status == 413
     assert exc.value.message == "Request must be smaller than 69905067 bytes"
+    with pytest.raises(RequestTooLarge) as exc:
+        store.put(bytes(52_428_801), "CreateFunction")
+    assert exc.value.message == (
+        "Request must be smaller than 69905067 bytes for the CreateFunction operation"
+    )
     small = CodeStore(Path(store._root).parent / "s", CodeLimits(max_zipped=len(APP) - 1))
     with pytest.raises(RequestTooLarge):
         small.put(APP)
