@@ -259,6 +259,7 @@ class Environment:
         if self.init_ms is not None or self.state is State.DEAD:
             return
         if self.restore:
+            self._restore_report("Sandbox.Timedout")
             self._init_error = Outcome(b"", "SnapStartTimeoutException")
             if self._result is not None and not self._result.done():
                 self._settle(self._init_error)
@@ -562,7 +563,19 @@ class Environment:
             if self.state is State.INITIALIZING:
                 self._transition(State.IDLE)  # initialized ahead (provisioned, adopted)
                 self._freezer.arm(self._loop)
+            if self.restore:
+                self._restore_report(None, self.init_ms)
             self.init_done.set()
+
+    def _restore_report(self, error_type: str | None, ms: float | None = None) -> None:
+        """``RESTORE_REPORT`` once the restore is over (after its hooks' output); its
+        duration is the one REPORT shows."""
+        if ms is None:
+            ms = (time.monotonic() - self._started_at) * 1000
+        line = self._platform.restore_report(ms, error_type)
+        if line is not None and self._output is not None:
+            self._output.drain()
+            self._output.emit(line)
 
     def next_invocation_nowait(self) -> Response | Deferred[Response]:
         """The waiting invocation, or the next one deferred (the Runtime API's hot path: no
@@ -618,6 +631,7 @@ class Environment:
 
     def post_restore_error(self, error_type: str, body: bytes) -> None:
         """An after-restore hook failed: the invocation fails with SnapStartException."""
+        self._restore_report(error_type or "Runtime.Unknown")
         self._init_error = Outcome(body, "SnapStartException")
         if self._result is not None and not self._result.done():
             self._settle(self._init_error)

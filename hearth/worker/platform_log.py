@@ -18,7 +18,10 @@ Text lines end as Lambda's log events do: ``START ... Version: $LATEST\n``,
 ``END RequestId: ...\n``, ``REPORT ...\tMax Memory Used: 30 MB\t\n`` (each field,
 the last included, followed by a tab), ``INIT_START Runtime Version: python:3.13.v14
 \tRuntime Version ARN: arn:aws:lambda:<region>::runtime:<hex>\n`` once per execution
-environment (``RESTORE_START`` for a SnapStart restore). A JSON record is one line too.
+environment (``RESTORE_START`` for a SnapStart restore, then, when the restore is over,
+``RESTORE_REPORT Restore Duration: 511.25 ms\n``, or with ``\tStatus: timeout`` /
+``\tStatus: error\tError Type: ...`` when it failed, as Lambda's runtime-environment
+page shows them). A JSON record is one line too.
 """
 
 from __future__ import annotations
@@ -72,6 +75,30 @@ class PlatformLog:
             return self._record(kind, doc)
         word = "RESTORE_START" if restore else "INIT_START"
         return f"{word} Runtime Version: {runtime}\tRuntime Version ARN: {version_arn}\n"
+
+    def restore_report(self, duration_ms: float, error_type: str | None = None) -> str | None:
+        """``RESTORE_REPORT``: a SnapStart restore is over (``error_type``: it failed;
+        ``Sandbox.Timedout`` for a restore past its time)."""
+        if not self.enabled:
+            return None
+        if self.json:
+            if error_type is None:
+                status = "success"
+            else:
+                status = "timeout" if error_type == "Sandbox.Timedout" else "error"
+            record: dict[str, object] = {
+                "status": status,
+                "metrics": {"durationMs": round(duration_ms, 2)},
+            }
+            if status == "error":
+                record["errorType"] = error_type
+            return self._record("platform.restoreReport", record)
+        suffix = ""
+        if error_type == "Sandbox.Timedout":
+            suffix = "\tStatus: timeout"
+        elif error_type is not None:
+            suffix = f"\tStatus: error\tError Type: {error_type}"
+        return f"RESTORE_REPORT Restore Duration: {duration_ms:.2f} ms{suffix}\n"
 
     def start(self, request_id: str, version: str) -> str | None:
         if not self.enabled:

@@ -81,3 +81,27 @@ def test_system_log_level_above_info_drops_platform_records() -> None:
         assert log.start("r", "1") is None and log.end("r", None) is None
         assert log.report(Report("r", 1, 1, 128, 1)) is None
     assert PlatformLog("JSON", "DEBUG").start("r", "1") is not None
+
+
+def test_restore_report_text_and_json() -> None:
+    """Lambda's RESTORE_REPORT (runtime-environment page): the duration, and a status when
+    the restore failed; the Telemetry API's platform.restoreReport in JSON."""
+    log = PlatformLog()
+    assert log.restore_report(511.254) == "RESTORE_REPORT Restore Duration: 511.25 ms\n"
+    assert log.restore_report(1236.04, "Sandbox.Timedout") == (
+        "RESTORE_REPORT Restore Duration: 1236.04 ms\tStatus: timeout\n"
+    )
+    assert log.restore_report(1236.04, "Runtime.ExitError") == (
+        "RESTORE_REPORT Restore Duration: 1236.04 ms\tStatus: error"
+        "\tError Type: Runtime.ExitError\n"
+    )
+    doc = json.loads(PlatformLog("JSON").restore_report(12.345, "Runtime.ExitError") or "")
+    assert doc["type"] == "platform.restoreReport"
+    assert doc["record"] == {
+        "status": "error",
+        "metrics": {"durationMs": 12.35},
+        "errorType": "Runtime.ExitError",
+    }
+    ok = json.loads(PlatformLog("JSON").restore_report(1.0) or "")
+    assert ok["record"] == {"status": "success", "metrics": {"durationMs": 1.0}}
+    assert PlatformLog("JSON", "WARN").restore_report(1.0) is None
