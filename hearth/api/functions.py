@@ -452,11 +452,13 @@ class FunctionsApi:
     ) -> dict[str, Any]:
         cfg = await self.load(account_id, region, ref)
         tags = cfg.tags if cfg.version == LATEST else await self.tags(account_id, region, cfg.name)
-        return {
+        doc = {
             "Configuration": await self._shown(_as_named(configuration_doc(cfg), cfg, ref), cfg),
             "Code": {"RepositoryType": "S3", "Location": self.code_url(host, cfg)},
-            "Tags": dict(tags),
         }
+        if tags:  # AWS leaves Tags out of GetFunction for a function without any
+            doc["Tags"] = dict(tags)
+        return doc
 
     async def get_configuration(
         self, account_id: str, region: str, ref: FunctionRef
