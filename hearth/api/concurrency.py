@@ -226,8 +226,11 @@ class ConcurrencyApi:
         return json_response(200, doc)
 
     # -- provisioned concurrency ----------------------------------------------------------
-    def _pc_ref(self, p: Principal, req: Request, m: re.Match[str]) -> tuple[str, str]:
-        """(function name, qualifier): the qualifier is required and never ``$LATEST``."""
+    def _pc_ref(
+        self, p: Principal, req: Request, m: re.Match[str], put: bool = False
+    ) -> tuple[str, str]:
+        """(function name, qualifier): the qualifier is required and never ``$LATEST``
+        (AWS words it one way for Put, another for Get and Delete)."""
         ref = self._ref(p, req, m)
         if not ref.qualifier:
             raise ValidationError(
@@ -235,10 +238,14 @@ class ConcurrencyApi:
                 " constraint: Member must not be null"
             )
         check_string(ref.qualifier, "qualifier", min_len=1, max_len=128, pattern=r"[a-zA-Z0-9$_-]+")
-        if ref.qualifier == LATEST:
+        if ref.qualifier == LATEST and put:
             raise InvalidParameterValue(
                 "Provisioned Concurrency Configs cannot be applied to unpublished function"
                 " versions."
+            )
+        if ref.qualifier == LATEST:
+            raise InvalidParameterValue(
+                "The function resource provided must be an alias or a published version."
             )
         return ref.name, ref.qualifier
 
@@ -263,7 +270,7 @@ class ConcurrencyApi:
 
     async def _pc_put(self, p: Principal, req: Request, m: re.Match[str]) -> Response:
         assert self._provisioned is not None and self._resolve is not None
-        name, qualifier = self._pc_ref(p, req, m)
+        name, qualifier = self._pc_ref(p, req, m, put=True)
         body = parse_json_body(req.body)
         if body.get("ProvisionedConcurrentExecutions") is None:
             raise ValidationError(
