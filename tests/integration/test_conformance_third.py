@@ -12,7 +12,9 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import boto3
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from tests.conftest import ROLE, error_of, invoke_json
@@ -190,3 +192,174 @@ def test_oversized_payloads_and_packages_are_aws_413s(
         )
     _, body = invoke_json(lam, name)
     assert body == {"v": "$LATEST"}
+
+
+def test_function_level_operations_through_a_qualified_name(lam: Any, make_function: Any) -> None:
+    """botocore's FunctionName pattern admits a ``:qualifier`` on these operations; they act
+    on the whole function (as LocalStack's AWS-validated provider answers them), while
+    GetPolicy reads the policy of the version or alias named."""
+    name = make_function(CODE)["FunctionName"]
+    lam.publish_version(FunctionName=name)
+    lam.create_alias(FunctionName=name, Name="live", FunctionVersion="1")
+    lam.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=1)
+    grant = {"Action": "lambda:InvokeFunction", "Principal": "s3.amazonaws.com"}
+    lam.add_permission(FunctionName=name, Qualifier="live", StatementId="s", **grant)
+    for ident in (f"{name}:1", f"{PREFIX}{name}:live"):
+        got = lam.get_function_concurrency(FunctionName=ident)
+        assert got["ReservedConcurrentExecutions"] == 1
+        versions = lam.list_versions_by_function(FunctionName=ident)["Versions"]
+        assert [v["Version"] for v in versions] == ["$LATEST", "1"]
+        assert [a["Name"] for a in lam.list_aliases(FunctionName=ident)["Aliases"]] == ["live"]
+    policy = json.loads(lam.get_policy(FunctionName=f"{name}:live")["Policy"])
+    assert policy["Statement"][0]["Resource"] == f"{PREFIX}{name}:live"
+    with pytest.raises(lam.exceptions.ResourceNotFoundException) as exc:
+        lam.get_policy(FunctionName=f"{name}:1")  # the version has no policy of its own
+    assert error_of(exc) == (
+        "ResourceNotFoundException",
+        404,
+        "The resource you requested does not exist.",
+    )
+    assert lam.list_aliases(FunctionName=name, FunctionVersion="1")["Aliases"][0]["Name"] == "live"
+    assert lam.list_aliases(FunctionName=name, FunctionVersion="$LATEST")["Aliases"] == []
+    lam.delete_function_concurrency(FunctionName=f"{name}:1")
+    assert "ReservedConcurrentExecutions" not in lam.get_function_concurrency(FunctionName=name)
+
+
+def test_tags_belong_to_the_function_not_its_versions_or_aliases(
+    lam: Any, make_function: Any
+) -> None:
+    name = make_function(CODE)["FunctionName"]
+    # GetFunction leaves Tags out for a function without any, as AWS does.
+    assert "Tags" not in lam.get_function(FunctionName=name)
+    lam.publish_version(FunctionName=name)
+    lam.create_alias(FunctionName=name, Name="live", FunctionVersion="1")
+    message = (
+        "Tags on function aliases and versions are not supported. Please specify a function ARN."
+    )
+    for qualifier in ("$LATEST", "1", "live"):
+        arn = f"{PREFIX}{name}:{qualifier}"
+        for op, kw in (
+            ("tag_resource", {"Tags": {"a": "b"}}),
+            ("untag_resource", {"TagKeys": ["a"]}),
+            ("list_tags", {}),
+        ):
+            with pytest.raises(lam.exceptions.InvalidParameterValueException) as exc:
+                getattr(lam, op)(Resource=arn, **kw)
+            assert error_of(exc) == ("InvalidParameterValueException", 400, message)
+    lam.tag_resource(Resource=f"{PREFIX}{name}", Tags={"team": "core"})
+    assert lam.get_function(FunctionName=name)["Tags"] == {"team": "core"}
+    assert lam.get_function(FunctionName=name, Qualifier="live")["Tags"] == {"team": "core"}
+
+
+def test_boto3_waiters_see_functions_and_updates_settle(lam: Any, make_function: Any) -> None:
+    """Hearth stores and checks a package before CreateFunction or UpdateFunctionCode
+    answer, so a function is Active and an update Successful at once: every waiter AWS's
+    clients use after those calls returns on its first poll."""
+    name = make_function(CODE)["FunctionName"]
+    for waiter in ("function_exists", "function_active", "function_active_v2"):
+        lam.get_waiter(waiter).wait(FunctionName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 2})
+    updated = lam.update_function_code(
+        FunctionName=name, ZipFile=make_zip({"app.py": CODE + "# v2\n"})
+    )
+    assert (updated["State"], updated["LastUpdateStatus"]) == ("Active", "Successful")
+    for waiter in ("function_updated", "function_updated_v2"):
+        lam.get_waiter(waiter).wait(FunctionName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 2})
+    conf = lam.get_function_configuration(FunctionName=name)
+    assert (conf["State"], conf["LastUpdateStatus"]) == ("Active", "Successful")
+    version = lam.publish_version(FunctionName=name)["Version"]
+    lam.get_waiter("published_version_active").wait(
+        FunctionName=name, Qualifier=version, WaiterConfig={"Delay": 1, "MaxAttempts": 2}
+    )
+
+
+def test_list_functions_pages_with_max_items_and_marker(lam: Any, make_function: Any) -> None:
+    names = {make_function(CODE)["FunctionName"] for _ in range(3)}
+    seen: list[str] = []
+    marker: str | None = None
+    while True:
+        kw = {"Marker": marker} if marker else {}
+        page = lam.list_functions(MaxItems=2, **kw)
+        assert len(page["Functions"]) <= 2
+        seen.extend(f["FunctionName"] for f in page["Functions"])
+        marker = page.get("NextMarker")
+        if not marker:
+            break
+    assert names <= set(seen) and len(seen) == len(set(seen))
+    paged = lam.get_paginator("list_functions").paginate(PaginationConfig={"PageSize": 1})
+    assert [f["FunctionName"] for p in paged for f in p["Functions"]] == seen
+    raw = boto3.client(
+        "lambda", endpoint_url=lam.meta.endpoint_url, region_name="us-east-1",
+        aws_access_key_id="test", aws_secret_access_key="test",
+        config=Config(parameter_validation=False, retries={"max_attempts": 1}),
+    )  # fmt: skip
+    for kw, expected in (
+        (
+            {"MaxItems": 0},
+            (
+                "ValidationException",
+                400,
+                "1 validation error detected: Value '0' at 'maxItems' failed to satisfy"
+                " constraint: Member must have value greater than or equal to 1",
+            ),
+        ),
+        (
+            {"MaxItems": 10001},
+            (
+                "ValidationException",
+                400,
+                "1 validation error detected: Value '10001' at 'maxItems' failed to satisfy"
+                " constraint: Member must have value less than or equal to 10000",
+            ),
+        ),
+        ({"Marker": "garbage"}, ("InvalidParameterValueException", 400, "Invalid marker")),
+    ):
+        with pytest.raises(ClientError) as exc:
+            raw.list_functions(**kw)
+        assert error_of(exc) == expected
+    assert raw.list_functions(MaxItems=1)["Functions"]
+
+
+def test_executed_version_on_alias_invokes_and_event_answers(lam: Any, make_function: Any) -> None:
+    name = make_function(CODE)["FunctionName"]
+    lam.publish_version(FunctionName=name)
+    lam.create_alias(FunctionName=name, Name="live", FunctionVersion="1")
+    for kw in ({"FunctionName": name, "Qualifier": "live"}, {"FunctionName": f"{name}:live"}):
+        resp = lam.invoke(Payload=b"{}", **kw)
+        assert resp["ExecutedVersion"] == "1"
+        assert resp["ResponseMetadata"]["HTTPHeaders"]["x-amz-executed-version"] == "1"
+        assert json.loads(resp["Payload"].read()) == {"v": "1"}
+    assert lam.invoke(FunctionName=name, Payload=b"{}")["ExecutedVersion"] == "$LATEST"
+    # Event: 202 with an empty body; DryRun: 204.
+    event = lam.invoke(FunctionName=name, Qualifier="live", InvocationType="Event", Payload=b"{}")
+    assert event["StatusCode"] == 202 and event["Payload"].read() == b""
+    assert event["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"]
+    dry = lam.invoke(FunctionName=name, InvocationType="DryRun", Payload=b"{}")
+    assert dry["StatusCode"] == 204
+
+
+def test_provisioned_concurrency_of_latest_is_refused_in_aws_words(
+    lam: Any, make_function: Any
+) -> None:
+    name = make_function(CODE)["FunctionName"]
+    with pytest.raises(lam.exceptions.InvalidParameterValueException) as exc:
+        lam.put_provisioned_concurrency_config(
+            FunctionName=name, Qualifier="$LATEST", ProvisionedConcurrentExecutions=1
+        )
+    assert error_of(exc)[2] == (
+        "Provisioned Concurrency Configs cannot be applied to unpublished function versions."
+    )
+    for call in (
+        lambda: lam.get_provisioned_concurrency_config(FunctionName=name, Qualifier="$LATEST"),
+        lambda: lam.delete_provisioned_concurrency_config(FunctionName=name, Qualifier="$LATEST"),
+    ):
+        with pytest.raises(lam.exceptions.InvalidParameterValueException) as exc:
+            call()
+        assert error_of(exc) == (
+            "InvalidParameterValueException",
+            400,
+            "The function resource provided must be an alias or a published version.",
+        )
+    assert (
+        lam.list_provisioned_concurrency_configs(FunctionName=name)["ProvisionedConcurrencyConfigs"]
+        == []
+    )
