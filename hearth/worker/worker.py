@@ -488,7 +488,7 @@ class Worker:
 
         await asyncio.gather(*(one() for _ in range(max(0, missing))))
 
-    async def _provision_one(self, cfg: FunctionConfig) -> None:
+    async def _provision_one(self, cfg: FunctionConfig) -> Environment:
         env = await self._start_env(cfg, "provisioned-concurrency")
         await asyncio.wait_for(env.init_done.wait(), self._config.limits.init_timeout)
         if env.state is not State.IDLE:
@@ -496,6 +496,7 @@ class Worker:
             raise ServiceError(f"provisioned environment of {cfg.name} failed its Init")
         self._provisioned.add(env)
         self._release(env)
+        return env
 
     def provisioned_count(self, cfg: FunctionConfig) -> int:
         key = pool_key(cfg)
@@ -557,12 +558,14 @@ class Worker:
         if env in self._provisioned:
             self._lifetimes.renewing.add(env)
             try:
-                await self._provision_one(env.cfg)
+                new = await self._provision_one(env.cfg)
             except Exception as exc:
                 log.warning("replacing a provisioned environment of %s: %s", env.cfg.name, exc)
                 return
             finally:
                 self._lifetimes.renewing.discard(env)
+            if env.alive and env not in self._provisioned:
+                self._provisioned.discard(new)  # deprovisioned meanwhile: ordinary too
             self._provisioned.discard(env)
         self._retire_env(env)
 

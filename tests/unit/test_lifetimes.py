@@ -116,7 +116,7 @@ def test_a_provisioned_environment_is_replaced_before_it_is_retired() -> None:
         replacements: list[FakeEnv] = []
         fail = [True]
 
-        async def provision_one(cfg: Any) -> None:
+        async def provision_one(cfg: Any) -> FakeEnv:
             await gate.wait()
             if fail[0]:
                 raise RuntimeError("no capacity")
@@ -125,6 +125,7 @@ def test_a_provisioned_environment_is_replaced_before_it_is_retired() -> None:
             worker._provisioned.add(new)
             worker._release(new)
             replacements.append(new)
+            return new
 
         worker._provision_one = provision_one
         clock.now += 100
@@ -193,5 +194,35 @@ def test_a_snapstart_template_past_its_lifetime_forks_no_more() -> None:
         assert made[0].killed and not made[1].killed
         await templates.aclose()
         assert made[1].killed
+
+    asyncio.run(main())
+
+
+def test_a_replacement_finished_after_deprovisioning_is_an_ordinary_environment() -> None:
+    async def main() -> None:
+        clock = Clock()
+        worker: Any = _worker(clock)
+        old = FakeEnv()
+        _add(worker, old)
+        worker._provisioned.add(old)
+        gate = asyncio.Event()
+
+        async def provision_one(cfg: Any) -> FakeEnv:
+            await gate.wait()
+            new = FakeEnv(cfg)
+            _add(worker, new, idle=False)
+            worker._provisioned.add(new)
+            worker._release(new)
+            return new
+
+        worker._provision_one = provision_one
+        clock.now += 100
+        worker.renew_expired()
+        await asyncio.sleep(0)
+        worker.deprovision(old.cfg)  # DeleteProvisionedConcurrencyConfig meanwhile
+        gate.set()
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert old.killed and worker._provisioned == set()
 
     asyncio.run(main())
