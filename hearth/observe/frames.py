@@ -1,0 +1,119 @@
+"""Decoder of Lambda's framed telemetry log channel (``_LAMBDA_TELEMETRY_LOG_FD``).
+
+Lambda gives each execution environment a pipe for log records besides stdout/stderr;
+its number is in ``_LAMBDA_TELEMETRY_LOG_FD``. The runtime interface clients (awslambdaric
+for Python, the Node.js and Java RICs) write each record to it as one *frame*, so that a
+record spanning several lines (a traceback, a multi-line ``logging`` message) stays one
+log event. A frame, all integers big-endian:
+
+* 4 bytes: frame type. The high 16 bits are the magic ``0xA55A``; in the low bits, bit 0
+  says text (1) or JSON (0), bit 1 says a timestamp follows (set in every frame the
+  current clients write: ``0xA55A0003`` plain text, ``0xA55A0002 | level << 2`` JSON or
+  text with a level, e.g. ``0xA55A0017`` an ERROR text record), bits 2-4 the level.
+  ``0xA55A0001`` is the first version of the protocol: a text frame without timestamp.
+* 4 bytes: length of the message in bytes.
+* 8 bytes (when bit 1 is set): the record's time, microseconds since the epoch.
+* the message (UTF-8).
+
+The bytes come from inside the sandbox and are untrusted: the decoder keeps at most one
+frame's head (:data:`MAX_MESSAGE` bytes and a header) buffered whatever lengths it is
+told, truncates a longer message to :data:`MAX_MESSAGE` bytes and discards the rest as it
+arrives, replaces invalid UTF-8, takes the time of reading for a timestamp that CloudWatch
+would refuse (more than 14 days old or 2 hours ahead), and, on bytes that are no frame
+header, gives them back as one text event (they are the function's own output) and looks
+for the next magic. It never raises on input.
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+
+__all__ = ["MAX_MESSAGE", "FrameDecoder"]
+
+#: A longer message is truncated to this many bytes (CloudWatch's event size, as stdout
+#: lines are cut, see hearth.worker.output).
+MAX_MESSAGE = 256 * 1024
+_MAGIC = 0xA55A
+_MAGIC_BYTES = b"\xa5\x5a"
+_HAS_TIMESTAMP = 0x2
+_PAST_MS = 14 * 24 * 3600 * 1000  # PutLogEvents' bounds for an event's timestamp
+_FUTURE_MS = 2 * 3600 * 1000
+_HEAD = struct.Struct(">II")
+_STAMP = struct.Struct(">Q")
+
+
+class FrameDecoder:
+    """Incremental decoder of one environment's frame stream.
+
+    :meth:`feed` takes the bytes of each read and returns the complete records they end,
+    as ``(timestamp_ms, message)``; a partial frame waits for the next read.
+    """
+
+    __slots__ = ("_buf", "_max", "_skip")
+
+    def __init__(self, max_message: int = MAX_MESSAGE) -> None:
+        self._buf = b""
+        self._skip = 0
+        """Bytes of a truncated frame's message still to discard."""
+        self._max = max_message
+
+    @property
+    def buffered(self) -> int:
+        """Bytes held for an incomplete frame (bounded by a header + ``max_message``)."""
+        return len(self._buf)
+
+    def feed(self, data: bytes) -> list[tuple[int, str]]:
+        skip = self._skip
+        if skip:
+            if len(data) <= skip:
+                self._skip = skip - len(data)
+                return []
+            data = data[skip:]
+            self._skip = 0
+        buf = self._buf + data if self._buf else data
+        out: list[tuple[int, str]] = []
+        pos, end = 0, len(buf)
+        now_ms = 0
+        cap = self._max
+        while end - pos >= 8:
+            kind, length = _HEAD.unpack_from(buf, pos)
+            if kind >> 16 != _MAGIC:
+                pos = self._garbage(buf, pos, out)
+                continue
+            head = 16 if kind & _HAS_TIMESTAMP else 8
+            take = length if length <= cap else cap
+            if end - pos < head + take:
+                break
+            if not now_ms:
+                now_ms = time.time_ns() // 1_000_000
+            ts = now_ms
+            if head == 16:
+                ts = _STAMP.unpack_from(buf, pos + 8)[0] // 1000
+                if not now_ms - _PAST_MS <= ts <= now_ms + _FUTURE_MS:
+                    ts = now_ms
+            start = pos + head
+            if take:
+                out.append((ts, buf[start : start + take].decode("utf-8", "replace")))
+            pos = start + take
+            if length > take:  # truncated: discard the rest of its message
+                rest = length - take
+                available = end - pos
+                if available >= rest:
+                    pos += rest
+                else:
+                    self._skip = rest - available
+                    pos = end
+        self._buf = buf[pos:] if pos < end else b""
+        return out
+
+    def _garbage(self, buf: bytes, pos: int, out: list[tuple[int, str]]) -> int:
+        """Bytes at ``pos`` that are no frame header: up to the next magic (or all but
+        the last byte, which may begin one) become one text event. Returns the new
+        position."""
+        nxt = buf.find(_MAGIC_BYTES, pos + 1)
+        if nxt < 0:
+            nxt = len(buf) - 1
+        text = buf[pos : min(nxt, pos + self._max)].decode("utf-8", "replace")
+        out.append((time.time_ns() // 1_000_000, text))
+        return nxt
