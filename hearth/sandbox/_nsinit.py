@@ -92,12 +92,51 @@ HOST_DIRS = ("usr", "bin", "lib", "lib32", "lib64", "libx32", "sbin", "etc")
 DEV_NODES = ("null", "zero", "full", "random", "urandom", "tty")
 #: Nice value of a spare while it is made and waits (as a fork-path stem's).
 SPARE_NICE = 10
+#: The framed log channel's number in the sandbox (Lambda's current runtimes find theirs
+#: at 62 too), named by :data:`LOG_FD_ENV` (see hearth.observe.frames).
+LOG_FD = 62
+LOG_FD_ENV = "_LAMBDA_TELEMETRY_LOG_FD"
 
 _libc = ctypes.CDLL("libc.so.6", use_errno=True)
 
 
 class LaunchError(Exception):
     """A setup step failed; the message names the step."""
+
+
+def take_log_fd(log_fd: int, spec: dict[str, Any], *others: int) -> list[int]:
+    """Move the framed log channel's write end ``log_fd`` (-1: none) to :data:`LOG_FD`
+    and mark ``spec`` as having it; return ``others`` (fds still needed), one that was
+    at :data:`LOG_FD` moved elsewhere (close-on-exec: none is needed past the exec)."""
+    if log_fd < 0:
+        return list(others)
+    moved = [
+        fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, LOG_FD + 1) if fd == LOG_FD else fd for fd in others
+    ]
+    if log_fd != LOG_FD:
+        os.dup2(log_fd, LOG_FD)  # inheritable
+        os.close(log_fd)
+    spec["log_fd"] = LOG_FD
+    return moved
+
+
+def close_fds(spec: dict[str, Any], *keep: int) -> None:
+    """Close every fd from 3 up but ``keep`` and the log channel (if the spec has it)."""
+    low = 3
+    for fd in sorted({*keep, spec.get("log_fd", -1)}):
+        if fd < low:
+            continue
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, 1 << 20)
+
+
+def runtime_env(spec: dict[str, Any]) -> dict[str, str]:
+    """The runtime's environment: the function's, and the log channel's number if any."""
+    env: dict[str, str] = spec["env"]
+    if "log_fd" in spec:
+        env = {**env, LOG_FD_ENV: str(spec["log_fd"])}
+    return env
 
 
 def _check(res: int, what: str) -> None:
@@ -321,16 +360,13 @@ def child(spec: dict[str, Any], exec_fd: int, ctl: socket.socket) -> None:
     for sig in (signal.SIGCHLD, signal.SIGPIPE, signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_SETMASK, set())
-    low = 3
-    for fd in sorted({exec_fd, *spec.get("keep_fds", ())}):
-        os.closerange(low, fd)
-        low = fd + 1
-        if fd != exec_fd:
-            os.set_inheritable(fd, True)
-    os.closerange(low, 1 << 20)
+    keep = spec.get("keep_fds", ())
+    close_fds(spec, exec_fd, *keep)
+    for fd in keep:
+        os.set_inheritable(fd, True)
     argv = spec["argv"]
     try:
-        os.execve(argv[0], argv, spec["env"])
+        os.execve(argv[0], argv, runtime_env(spec))
     except OSError as exc:
         raise LaunchError(f"exec {argv[0]}: {exc.strerror}") from None
 
@@ -418,11 +454,15 @@ def waiter(ctl: socket.socket, pid: int) -> None:
 
 def main() -> None:
     ctl_fd, exec_fd = int(sys.argv[1]), int(sys.argv[2])
+    log: dict[str, Any] = {}
+    if len(sys.argv) > 3:  # the framed log channel's write end
+        ctl_fd, exec_fd = take_log_fd(int(sys.argv[3]), log, ctl_fd, exec_fd)
     os.set_inheritable(exec_fd, False)
     ctl = socket.socket(fileno=ctl_fd)
     try:
         prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         spec = marshal.loads(ctl.recv(1 << 20))
+        spec.update(log)
         if spec.get("spare"):  # made ahead: cold starts come first; PID 1 inherits it
             os.setpriority(os.PRIO_PROCESS, 0, SPARE_NICE)
         enter_namespaces(spec, ctl)

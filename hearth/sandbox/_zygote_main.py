@@ -10,7 +10,8 @@ Protocol on ``CTL_FD`` (``SOCK_SEQPACKET``, marshalled dicts):
 
 * server → zygote: ``{"op": "fork"}`` (or ``{"op": "stem"}``, see :func:`_stem_child`)
   with three fds attached: the sandbox's control socket, the exec-report pipe and the
-  output pipe (exactly what the exec path's launcher gets). The zygote forks the child
+  output pipe, and a fourth if the sandbox has a framed log channel (exactly what the
+  exec path's launcher gets). The zygote forks the child
   straight into a new pid namespace and answers ``{"pid": <pid>}``. The child is the
   sandbox's PID 1 and does the launcher's work itself: it follows
   :func:`hearth.sandbox._nsinit.main` step by step (same messages, same namespaces, root,
@@ -131,7 +132,9 @@ def become_runtime(spec: dict[str, Any], exec_fd: int, boot: Any) -> None:
     sys.exit(boot.main())
 
 
-def launch(ctl_fd: int, exec_fd: int, nsinit: Any, boot: Any, stem: bool = False) -> None:
+def launch(
+    ctl_fd: int, exec_fd: int, nsinit: Any, boot: Any, stem: bool = False, log: Any = None
+) -> None:
     """The sandbox's PID 1 (forked by :func:`serve` into a new pid namespace): the steps of
     :func:`_nsinit.main` and :func:`_nsinit.child`, with the in-process hand-over instead
     of ``execve``.
@@ -144,6 +147,7 @@ def launch(ctl_fd: int, exec_fd: int, nsinit: Any, boot: Any, stem: bool = False
         if stem:  # made ahead: cold starts (specializations) come first
             os.setpriority(os.PRIO_PROCESS, 0, STEM_NICE)
         spec = marshal.loads(ctl.recv(1 << 20))
+        spec.update(log or {})
         nsinit.enter_namespaces(spec, ctl, new_pid=False)
         # The backend moves this process into the sandbox's cgroups while it goes on.
         ctl.send(marshal.dumps({"event": "child", "pid": nsinit.host_pid()}))
@@ -155,6 +159,7 @@ def launch(ctl_fd: int, exec_fd: int, nsinit: Any, boot: Any, stem: bool = False
         nsinit.report_error(exec_fd, exc)
         os._exit(127)
     ctl.detach()  # its fd was closed with all others by _child
+    spec["env"] = nsinit.runtime_env(spec)
     become_runtime(spec, exec_fd, boot)
 
 
@@ -185,8 +190,7 @@ def _child(spec: dict[str, Any], exec_fd: int, nsinit: Any, ctl: socket.socket) 
     signal.signal(signal.SIGINT, signal.default_int_handler)  # KeyboardInterrupt, as usual
     signal.pthread_sigmask(signal.SIG_SETMASK, set())
     _await_cgroup(nsinit, ctl)
-    os.closerange(3, exec_fd)
-    os.closerange(exec_fd + 1, 1 << 20)
+    nsinit.close_fds(spec, exec_fd)
 
 
 def _stem_child(
@@ -232,8 +236,7 @@ def _stem_child(
         signal.signal(sig, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # KeyboardInterrupt, as usual
     signal.pthread_sigmask(signal.SIG_SETMASK, set())
-    os.closerange(3, exec_fd)
-    os.closerange(exec_fd + 1, 1 << 20)
+    nsinit.close_fds(spec, exec_fd)
     return spec
 
 
@@ -279,12 +282,12 @@ def serve(ctl: socket.socket, nsinit: Any, boot: Any) -> None:
             continue
         if not data:
             return
-        if len(fds) != 3:
+        if len(fds) not in (3, 4):
             for fd in fds:
                 os.close(fd)
-            ctl.send(marshal.dumps({"error": "expected 3 fds"}))
+            ctl.send(marshal.dumps({"error": "expected 3 or 4 fds"}))
             continue
-        child_ctl, exec_w, output_w = fds
+        child_ctl, exec_w, output_w = fds[:3]
         stem = marshal.loads(data).get("op") == "stem"
         try:
             report = _fcntl.fcntl(child_ctl, _fcntl.F_DUPFD_CLOEXEC, REPORT_FD_BASE)
@@ -318,7 +321,10 @@ def serve(ctl: socket.socket, nsinit: Any, boot: Any) -> None:
             os.dup2(output_w, 2)
             for fd in (null, output_w):
                 os.close(fd)
-            launch(child_ctl, exec_w, nsinit, boot, stem)
+            log: dict[str, Any] = {}
+            if len(fds) == 4:  # the framed log channel
+                child_ctl, exec_w = nsinit.take_log_fd(fds[3], log, child_ctl, exec_w)
+            launch(child_ctl, exec_w, nsinit, boot, stem, log)
             return
         reports[pid] = report
         for fd in fds:
@@ -356,7 +362,7 @@ def _recv_fds(sock: socket.socket) -> tuple[bytes, list[int]]:
     """``socket.recv_fds`` on the C-only ``_socket`` (the ``socket`` module's enum import
     costs start-up time, see _nsinit)."""
     fds = array.array("i")
-    msg, ancdata, _flags, _addr = sock.recvmsg(4096, socket.CMSG_LEN(3 * fds.itemsize))
+    msg, ancdata, _flags, _addr = sock.recvmsg(4096, socket.CMSG_LEN(4 * fds.itemsize))
     for level, kind, data in ancdata:
         if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
             fds.frombytes(data[: len(data) - (len(data) % fds.itemsize)])

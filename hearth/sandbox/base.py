@@ -90,6 +90,13 @@ class Sandbox(Protocol):
         """Read end of the pipe carrying the sandbox's stdout and stderr (non-blocking)."""
         ...
 
+    @property
+    def log_fd(self) -> int:
+        """Read end of the sandbox's framed log channel (non-blocking; -1: it has none):
+        the pipe its runtime finds in ``_LAMBDA_TELEMETRY_LOG_FD``, one frame per log
+        record (:mod:`hearth.observe.frames`)."""
+        ...
+
     async def wait(self) -> ExitInfo:
         """Wait until the sandbox's main process has exited."""
         ...

@@ -66,16 +66,25 @@ async def fd_ready(
 class Launcher:
     """One spawned launcher: its pid, control socket, exec pipe and exit status."""
 
-    def __init__(self, script: str, output_w: int, keep_fds: tuple[int, ...] = ()) -> None:
+    def __init__(
+        self, script: str, output_w: int, keep_fds: tuple[int, ...] = (), log_w: int = -1
+    ) -> None:
+        """``log_w``: the framed log channel's write end (-1: none), passed as the third
+        argument (the sandbox's PID 1 moves it to its fixed number, see _nsinit)."""
         self.ctl, child_ctl = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         exec_r, exec_w = os.pipe2(os.O_CLOEXEC)
+        argv = [sys.executable, "-I", "-S", script, str(child_ctl.fileno()), str(exec_w)]
+        fds = (child_ctl.fileno(), exec_w, *keep_fds)
+        if log_w >= 0:
+            argv.append(str(log_w))
+            fds += (log_w,)
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-I", "-S", script, str(child_ctl.fileno()), str(exec_w)],
+                argv,
                 stdin=subprocess.DEVNULL,
                 stdout=output_w,
                 stderr=output_w,
-                pass_fds=(child_ctl.fileno(), exec_w, *keep_fds),
+                pass_fds=fds,
                 close_fds=True,
                 env={},
                 cwd="/",

@@ -26,9 +26,16 @@ of which ``start()`` itself is ~30-40 ms; ``kill()`` ~13-20 ms; freeze 0.5 / tha
 Threading: all methods must be called from the event loop thread that started the
 sandbox. Nothing here forks the server; exits are noticed via a pidfd on the loop.
 
-Ownership: ``runtime_api_socket`` (non-blocking) and ``output_fd`` belong to the sandbox
-and are closed by :meth:`ProcessSandbox.kill` -- a caller that reads them must stop
-(``remove_reader``) and drain before calling ``kill``.
+Ownership: ``runtime_api_socket`` (non-blocking), ``output_fd`` and ``log_fd`` belong to
+the sandbox and are closed by :meth:`ProcessSandbox.kill` -- a caller that reads them must
+stop (``remove_reader``) and drain before calling ``kill``.
+
+The framed log channel (``log_fd``, see :mod:`hearth.observe.frames`): a second pipe made
+with the output pipe, its write end handed to the sandbox's PID 1 with the output pipe's
+(the launcher's argv and ``pass_fds`` on the exec path, the fork request's fds on the zygote
+path), which moves it to :data:`hearth.sandbox._nsinit.LOG_FD` and names it in
+``_LAMBDA_TELEMETRY_LOG_FD``, as Lambda does. A SnapStart template and its environments
+have none (an environment would inherit the template's).
 """
 
 from __future__ import annotations
@@ -104,6 +111,9 @@ class ProcessSandbox:
         self._launcher: Launcher | None = None
         self._api: socket.socket | None = None
         self._output_r = -1
+        self._log_r = -1
+        self._log_w = -1
+        """The log channel's write end until the launcher has it (see _network_and_output)."""
         self._loop_fd = -1
         self.scratch_device: ScratchDevice | None = None
         """The loop device behind ``/tmp`` (None with the tmpfs fallback)."""
@@ -133,6 +143,10 @@ class ProcessSandbox:
     @property
     def output_fd(self) -> int:
         return self._output_r
+
+    @property
+    def log_fd(self) -> int:
+        return self._log_r
 
     @property
     def running(self) -> bool:
@@ -195,10 +209,15 @@ class ProcessSandbox:
         async with self._life.starting():
             cg, tmp, net, w = await self._acquire()
             try:
-                forked = await be.zygotes.launcher(spec, w) if be.zygotes and self._fork else None
-                launcher = forked or Launcher(be.nsinit, w, spec.inherit_fds)
+                forked = (
+                    await be.zygotes.launcher(spec, w, log_w=self._log_w)
+                    if be.zygotes and self._fork
+                    else None
+                )
+                launcher = forked or Launcher(be.nsinit, w, spec.inherit_fds, self._log_w)
             finally:
                 os.close(w)
+                self._close_log_w()
             self._adopt(launcher)
             loop = asyncio.get_running_loop()
             if forked is None:  # overlaps its start-up
@@ -271,9 +290,10 @@ class ProcessSandbox:
         self._life.push("cgroup", self._remove_cgroup)
         return self._cg
 
-    async def _network_and_output(self) -> tuple[EgressNetwork | None, int]:
+    async def _network_and_output(self, log: bool = True) -> tuple[EgressNetwork | None, int]:
         """The egress veth (if asked for) and the output pipe (its write end, returned, is
-        the caller's to close)."""
+        the caller's to close); ``log`` (and not a template's spec): the framed log channel
+        too, its write end in ``self._log_w`` until :meth:`_close_log_w`."""
         net = None
         if self._spec.network == "egress":
             net = await self._backend.network.create(self._spec.env_id)
@@ -283,6 +303,10 @@ class ProcessSandbox:
         self._output_r = r
         os.set_blocking(r, False)
         self._life.push("output pipe", self._close_output)
+        if log and not self._spec.template:
+            self._log_r, self._log_w = os.pipe2(os.O_CLOEXEC)
+            os.set_blocking(self._log_r, False)
+            self._life.push("log pipe", self._close_log)
         return net, w
 
     async def _recv_api(
@@ -315,11 +339,12 @@ class ProcessSandbox:
             cg, tmp, net, w = await self._acquire()
             try:
                 if by_exec or zygotes is None:
-                    launcher: Launcher | None = Launcher(be.nsinit, w)
+                    launcher: Launcher | None = Launcher(be.nsinit, w, log_w=self._log_w)
                 else:
-                    launcher = await zygotes.launcher(spec, w, op="stem")
+                    launcher = await zygotes.launcher(spec, w, op="stem", log_w=self._log_w)
             finally:
                 os.close(w)
+                self._close_log_w()
             if launcher is None:
                 raise SandboxError("no zygote is ready to fork stems")
             self._adopt(launcher)
@@ -425,6 +450,17 @@ class ProcessSandbox:
         if self._output_r >= 0:
             os.close(self._output_r)
             self._output_r = -1
+
+    def _close_log_w(self) -> None:
+        if self._log_w >= 0:
+            os.close(self._log_w)
+            self._log_w = -1
+
+    def _close_log(self) -> None:
+        self._close_log_w()
+        if self._log_r >= 0:
+            os.close(self._log_r)
+            self._log_r = -1
 
     async def _kill_processes(self) -> None:
         """SIGKILL the sandbox's PID 1 (the kernel then kills its whole pid namespace), let

@@ -324,7 +324,7 @@ class ForkedSandbox(ProcessSandbox):
             cg = self._make_cgroup()
             tmp_fd = await self._tmp_mount()
             try:
-                net, w = await self._network_and_output()
+                net, w = await self._network_and_output(log=False)
             except BaseException:
                 os.close(tmp_fd)
                 raise

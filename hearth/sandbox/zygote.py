@@ -168,7 +168,8 @@ class Zygote:
         return self.ready and self._proc is not None and self._proc.poll() is None
 
     async def fork(self, fds: Sequence[int], op: str = "fork") -> int:
-        """Fork a launcher that gets ``fds`` (control socket, exec pipe, output pipe);
+        """Fork a launcher that gets ``fds`` (control socket, exec pipe, output pipe[, log
+        channel]);
         ``op="stem"``: a launcher that learns its function later (:mod:`.stems`).
 
         Requests are pipelined: each is sent at once, and the zygote, which serves them
@@ -397,9 +398,10 @@ class Zygotes:
             self._start_soon(key, spec)
 
     async def launcher(
-        self, sandbox: SandboxSpec, output_w: int, op: str = "fork"
+        self, sandbox: SandboxSpec, output_w: int, op: str = "fork", log_w: int = -1
     ) -> Launcher | None:
-        """A forked launcher for the sandbox's command, or None: use the exec path."""
+        """A forked launcher for the sandbox's command, or None: use the exec path.
+        ``log_w``: the framed log channel's write end (-1: none), a fourth fd."""
         key = tuple(sandbox.argv)
         spec = self._specs.get(key)
         if spec is None or not forkable(sandbox):
@@ -423,7 +425,8 @@ class Zygotes:
         ctl, child_ctl = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         exec_r, exec_w = os.pipe2(os.O_CLOEXEC)
         try:
-            pid = await zygote.fork((child_ctl.fileno(), exec_w, output_w), op)
+            fds = (child_ctl.fileno(), exec_w, output_w) + ((log_w,) if log_w >= 0 else ())
+            pid = await zygote.fork(fds, op)
         except SandboxError as exc:
             ctl.close()
             os.close(exec_r)

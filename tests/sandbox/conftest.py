@@ -55,11 +55,25 @@ def attempt_write(path):
 """
 
 
+#: ``log_channel()``: writes ``via-62`` to the framed log channel (fd 62, see
+#: hearth.observe.frames) and returns what the fd is, or the errno of the attempt.
+LOG_CHANNEL = """
+def log_channel():
+    try:
+        os.write(62, b"via-62")
+        return os.readlink("/proc/self/fd/62")
+    except OSError as e:
+        return e.errno
+"""
+
+
 @dataclass
 class Probe:
     report: Any
     exit: ExitInfo
     output: str
+    log: str
+    """What the sandbox wrote to its framed log channel."""
     start_ms: float
     """From ``start()`` call to the sandbox's first Runtime API connection."""
 
@@ -126,7 +140,7 @@ class Harness:
             report = await exchange(sb)
             start_ms = (time.perf_counter() - t0) * 1000
             info = await asyncio.wait_for(sb.wait(), 20)
-            return Probe(report, info, read_output(sb.output_fd), start_ms)
+            return Probe(report, info, read_output(sb.output_fd), read_output(sb.log_fd), start_ms)
         finally:
             await sb.kill()
 

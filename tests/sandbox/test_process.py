@@ -17,9 +17,11 @@ import pytest
 
 from hearth.errors import SandboxError
 from hearth.sandbox import BackendConfig, Mount, ProcessBackend
-from tests.sandbox.conftest import Harness, exchange, read_output
+from tests.sandbox.conftest import LOG_CHANNEL, Harness, exchange, read_output
 
-ISOLATION_PROBE = """
+ISOLATION_PROBE = (
+    LOG_CHANNEL
+    + """
 import ctypes, resource
 libc = ctypes.CDLL(None, use_errno=True)
 
@@ -58,9 +60,11 @@ report({
     "nofile": resource.getrlimit(resource.RLIMIT_NOFILE),
     "fds": {n: os.readlink(f"/proc/self/fd/{n}") for n in (0, 1, 2)},
     "open_fds": sorted(int(n) for n in os.listdir("/proc/self/fd")),
+    "log": log_channel(),
     "mounts": [l.split()[1:4] for l in open("/proc/self/mounts")],
 })
 """
+)
 
 
 def test_isolation(harness: Harness, tmp_path: Path) -> None:
@@ -97,14 +101,20 @@ def test_isolation(harness: Harness, tmp_path: Path) -> None:
     assert r["ifaces"] == ["lo"]
     assert r["host_conn"] == errno.ECONNREFUSED  # the sandbox's 127.0.0.1 is its own
     assert r["hostname"] == "fn-host"
-    assert {k: v for k, v in r["env"].items() if k != "LC_CTYPE"} == env
+    # the function's environment, and where its framed log channel is (as on Lambda)
+    assert {k: v for k, v in r["env"].items() if k != "LC_CTYPE"} == {
+        **env,
+        "_LAMBDA_TELEMETRY_LOG_FD": "62",
+    }
     assert r["cwd"] == "/var/task"
     assert "work" not in r["root"] and "root" not in r["root"] and "sys" not in r["root"]
     assert r["opt"] == ["lib.txt"]
     assert r["nofile"] == [256, 256]
     assert r["fds"]["0"] == "/dev/null" and r["fds"]["1"] == r["fds"]["2"]
     assert r["fds"]["1"].startswith("pipe:")
-    assert r["open_fds"] == [0, 1, 2, 3]  # 3: the listing itself
+    assert r["open_fds"] == [0, 1, 2, 3, 62]  # 3: the listing itself; 62: the log channel
+    assert r["log"].startswith("pipe:") and r["log"] != r["fds"]["1"]
+    assert p.log == "via-62" and "via-62" not in p.output
     fstypes = {m[0]: m[1] for m in r["mounts"]}
     assert fstypes["/tmp"] == "ext4" and fstypes["/proc"] == "proc"
     opts = {m[0]: m[2].split(",") for m in r["mounts"]}

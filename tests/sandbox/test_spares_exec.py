@@ -11,12 +11,22 @@ from typing import Any
 
 from hearth.sandbox import BackendConfig, Mount, ProcessBackend, SandboxSpec
 from hearth.sandbox.process import ProcessSandbox
-from tests.sandbox.conftest import PRELUDE, PRIVILEGES, PYTHON, ROOT_NAME, UID_BASE, exchange
+from tests.sandbox.conftest import (
+    LOG_CHANNEL,
+    PRELUDE,
+    PRIVILEGES,
+    PYTHON,
+    ROOT_NAME,
+    UID_BASE,
+    exchange,
+    read_output,
+)
 
 #: Reports what the runtime command sees when it starts (it is exec'd, as node would be).
 PROBE = (
     PRELUDE
     + PRIVILEGES
+    + LOG_CHANNEL
     + """
 def listing(path):
     try:
@@ -34,6 +44,7 @@ report({
     "env": dict(os.environ), "cwd": os.getcwd(), "hostname": socket.gethostname(),
     "nice": os.nice(0), "nofile": __import__("resource").getrlimit(7)[0],
     "layer": listing("/opt/layer"),
+    "log": log_channel(),
 })
 """
 )
@@ -98,7 +109,9 @@ def _check(sb: ProcessSandbox, spec: SandboxSpec, r: dict[str, Any], i: int) -> 
     assert r["task_write"] == 30 and r["root_write"] == 30  # EROFS
     assert r["tmp_write"] == "written" and r["tmp_owner"] == sb.uid
     env = {k: v for k, v in r["env"].items() if k != "LC_CTYPE"}  # Python's locale coercion
-    assert env == spec.env  # the function's environment, nothing else
+    # the function's environment, nothing else but where its framed log channel is
+    assert env == {**spec.env, "_LAMBDA_TELEMETRY_LOG_FD": "62"}
+    assert r["log"].startswith("pipe:") and read_output(sb.log_fd) == "via-62"
     assert r["cwd"] == "/var/task"
     assert r["hostname"] == spec.hostname
     assert r["nice"] == 0  # a spare waits at SPARE_NICE, the function does not run at it

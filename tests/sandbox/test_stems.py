@@ -17,7 +17,14 @@ from hearth.sandbox import BackendConfig, ProcessBackend, SandboxSpec
 from hearth.sandbox.process import ProcessSandbox
 from hearth.sandbox.zygote import Zygotes, python_zygote
 from tests.netns import PORT, outside_namespace
-from tests.sandbox.conftest import PRIVILEGES, ROOT_NAME, UID_BASE, exchange
+from tests.sandbox.conftest import (
+    LOG_CHANNEL,
+    PRIVILEGES,
+    ROOT_NAME,
+    UID_BASE,
+    exchange,
+    read_output,
+)
 
 #: Imported by the bootstrap as the handler module: reports what it sees during Init.
 PROBE = (
@@ -25,6 +32,7 @@ PROBE = (
 import json, os, socket
 """
     + PRIVILEGES
+    + LOG_CHANNEL
     + """
 info = {
     "pid": os.getpid(), "uid": os.getuid(), "gid": os.getgid(),
@@ -34,7 +42,8 @@ info = {
     "cgroup": open("/proc/self/cgroup").read(), "task": sorted(os.listdir("/var/task")),
     "task_write": attempt_write("/var/task/x"), "tmp_write": attempt_write("/tmp/x"),
     "tmp_owner": os.stat("/tmp").st_uid, "probe": os.environ.get("PROBE"), "cwd": os.getcwd(),
-    "hostname": socket.gethostname(), "nice": os.nice(0),
+    "hostname": socket.gethostname(), "nice": os.nice(0), "log": log_channel(),
+    "log_env": os.environ.get("_LAMBDA_TELEMETRY_LOG_FD", "taken by the bootstrap"),
 }
 s = socket.create_connection(("127.0.0.1", 9001), timeout=10)
 s.sendall(json.dumps(info).encode() + b"\\n")
@@ -232,6 +241,10 @@ def _check(sb: ProcessSandbox, spec: SandboxSpec, r: dict[str, Any]) -> None:
     assert r["task_write"] in (30, 13) and r["tmp_write"] == "written"
     assert r["tmp_owner"] == sb.uid and r["cwd"] == "/var/task" and r["hostname"] == "localhost"
     assert r["nice"] == 0  # a stem waits at a lower priority; the function never runs so
+    # the framed log channel at 62 (its variable taken out of the environment by the
+    # bootstrap, as awslambdaric does), the environment's own
+    assert r["log"].startswith("pipe:") and r["log_env"] == "taken by the bootstrap"
+    assert read_output(sb.log_fd) == "via-62"
     # in the cgroups the backend made, with this function's limits
     cg = sb._cg
     assert cg is not None
