@@ -107,6 +107,19 @@ class FrameDecoder:
         self._buf = buf[pos:] if pos < end else b""
         return out
 
+    def flush(self) -> list[tuple[int, str]]:
+        """At the end of the stream (the writer is gone): what is left of an incomplete
+        frame, its message so far (or the bytes, if they are no frame header), as one
+        record; nothing if nothing is left."""
+        buf, self._buf, self._skip = self._buf, b"", 0
+        if not buf:
+            return []
+        head = 0
+        if len(buf) >= 8 and buf[:2] == _MAGIC_BYTES:
+            head = 16 if _HEAD.unpack_from(buf)[0] & _HAS_TIMESTAMP else 8
+        text = buf[head:].decode("utf-8", "replace")
+        return [(time.time_ns() // 1_000_000, text)] if text else []
+
     def _garbage(self, buf: bytes, pos: int, out: list[tuple[int, str]]) -> int:
         """Bytes at ``pos`` that are no frame header: up to the next magic (or all but
         the last byte, which may begin one) become one text event. Returns the new

@@ -200,6 +200,7 @@ class Environment:
                 self.cfg.account_id,
                 self.cfg.log_group,
                 self.stream,
+                frames_fd=self._sandbox.log_fd,
             )
             self._output.start()
             self._init_start()

@@ -1,4 +1,4 @@
-"""Capture of a sandbox's stdout/stderr into its log stream.
+"""Capture of a sandbox's stdout/stderr and framed log channel into its log stream.
 
 The sandbox writes to one non-blocking pipe. Bytes are split into lines; each line is a
 log event of the environment's stream, its newline kept (``hello\n``), as Lambda's are
@@ -6,6 +6,12 @@ log event of the environment's stream, its newline kept (``hello\n``), as Lambda
 are also kept in a bounded per-invocation buffer, so that ``LogType: Tail`` can return
 the last 4 KB of the invocation's log. Events go to the sink, which batches them to
 disk off the event loop.
+
+A sandbox may also have a *framed* log channel (``_LAMBDA_TELEMETRY_LOG_FD``, see
+:mod:`hearth.observe.frames`): each frame is one event, with the timestamp the runtime
+gave it, however many lines it holds (a traceback, a multi-line ``logging`` record). Both
+pipes are read the same way: at most two reads per readiness (one, when it returns less
+than asked, the pipe is empty), and at every :meth:`OutputCapture.drain`.
 """
 
 from __future__ import annotations
@@ -16,8 +22,11 @@ import time
 from collections.abc import Sequence
 from typing import Protocol
 
+from hearth.observe.frames import FrameDecoder
+
 MAX_LINE = 256 * 1024  # a longer line is cut into pieces, as CloudWatch caps events
 TAIL_BYTES = 4096
+READ_SIZE = 65536
 
 
 class LogSink(Protocol):
@@ -27,8 +36,21 @@ class LogSink(Protocol):
 
 
 class OutputCapture:
-    def __init__(self, fd: int, sink: LogSink, account_id: str, group: str, stream: str) -> None:
+    """``fd``: the stdout/stderr pipe; ``frames_fd``: the framed log channel's read end
+    (-1: none). Both belong to the sandbox (closed by it after :meth:`stop`)."""
+
+    def __init__(
+        self,
+        fd: int,
+        sink: LogSink,
+        account_id: str,
+        group: str,
+        stream: str,
+        frames_fd: int = -1,
+    ) -> None:
         self._fd = fd
+        self._frames_fd = frames_fd
+        self._frames = FrameDecoder() if frames_fd >= 0 else None
         self._sink = sink
         self._account = account_id
         self._group = group
@@ -42,11 +64,15 @@ class OutputCapture:
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._loop.add_reader(self._fd, self.drain)
+        self._loop.add_reader(self._fd, self._drain_lines)
+        if self._frames is not None:
+            self._loop.add_reader(self._frames_fd, self._drain_frames)
 
     def stop(self) -> None:
         if self._loop is not None:
             self._loop.remove_reader(self._fd)
+            if self._frames is not None:
+                self._loop.remove_reader(self._frames_fd)
             self._loop = None
         self.drain()
         self.flush_partial()
@@ -59,20 +85,59 @@ class OutputCapture:
         self._events(messages)
 
     def drain(self) -> None:
-        """Read everything the pipe holds now (never blocks)."""
+        """Read everything the pipes hold now (never blocks): stdout/stderr lines first,
+        then frames."""
+        self._drain_lines()
+        if self._frames is not None:
+            self._drain_frames()
+
+    def _read(self, fd: int) -> bytes | None:
+        """One read: bytes, or None when there is nothing now. At EOF (or an error) the
+        fd is no longer watched and None is returned."""
+        try:
+            data = os.read(fd, READ_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return None
+        except OSError:
+            data = b""
+        if not data:
+            if self._loop is not None:
+                self._loop.remove_reader(fd)
+            return None
+        return data
+
+    def _drain_lines(self) -> None:
         while not self._stopped:
-            try:
-                data = os.read(self._fd, 65536)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
-                data = b""
-            if not data:
-                if self._loop is not None:
-                    self._loop.remove_reader(self._fd)
-                    self._loop = None
+            data = self._read(self._fd)
+            if data is None:
                 return
             self._feed(data)
+            if len(data) < READ_SIZE:  # a pipe read short: it is empty now
+                return
+
+    def _drain_frames(self) -> None:
+        frames = self._frames
+        assert frames is not None
+        while not self._stopped:
+            data = self._read(self._frames_fd)
+            if data is None:
+                return
+            records = frames.feed(data)
+            if records:
+                self._records(records)
+            if len(data) < READ_SIZE:
+                return
+
+    def _records(self, records: list[tuple[int, str]]) -> None:
+        """Decoded frames: one event each, consecutive ones of the same millisecond
+        appended together."""
+        ts, batch = records[0][0], [records[0][1]]
+        for stamp, message in records[1:]:
+            if stamp != ts:
+                self._events(batch, ts)
+                ts, batch = stamp, []
+            batch.append(message)
+        self._events(batch, ts)
 
     def _feed(self, data: bytes) -> None:
         buf = self._partial + data
@@ -86,13 +151,24 @@ class OutputCapture:
             self._events(events)
 
     def flush_partial(self) -> None:
+        """At the end: the last line without its newline, and what is left of an
+        incomplete frame, each as one event."""
         if self._partial:
             self._events((self._partial.decode("utf-8", "replace"),))
             self._partial = b""
+        if self._frames is not None:
+            rest = self._frames.flush()
+            if rest:
+                self._records(rest)
 
-    def _events(self, messages: Sequence[str]) -> None:
+    def _events(self, messages: Sequence[str], timestamp_ms: int = 0) -> None:
+        """Append ``messages`` (at ``timestamp_ms``; 0: now) and keep them for the tail."""
         self._sink.append_many(
-            self._account, self._group, self._stream, time.time_ns() // 1_000_000, messages
+            self._account,
+            self._group,
+            self._stream,
+            timestamp_ms or time.time_ns() // 1_000_000,
+            messages,
         )
         if not self._keep_tail:
             return

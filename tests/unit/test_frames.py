@@ -129,5 +129,16 @@ def test_random_input_never_raises_nor_grows() -> None:
         assert dec.buffered <= 16 + 4096 + 200
 
 
+def test_flush_gives_what_is_left() -> None:
+    dec = FrameDecoder()
+    assert dec.feed(frame(b"cut short by a kill")[:-6]) == []
+    assert [m for _, m in dec.flush()] == ["cut short by "]
+    assert dec.flush() == [] and dec.buffered == 0
+    assert dec.feed(b"junk") == []
+    assert [m for _, m in dec.flush()] == ["junk"]
+    assert dec.feed(frame(b"x")[:12]) == []
+    assert dec.flush() == []  # a header alone: no message
+
+
 def test_empty_frames_make_no_event() -> None:
     assert FrameDecoder().feed(frame(b"") + frame(b"", LEGACY)) == []
