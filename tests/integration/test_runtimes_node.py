@@ -172,7 +172,10 @@ def test_commonjs(lam: Any, logs: Any, create: Any) -> None:
     stamp, lrid, level, text = line.rstrip("\n").split("\t")
     assert lrid == rid and level == "INFO" and text == f"cjs handling {rid}"
     assert stamp.endswith("Z") and stamp[4] == "-" and stamp[10] == "T"
-    assert any(f"\t{rid}\tERROR\tmulti\rline" in m for m in messages)
+    # One console call, one event: a frame of the log channel, newlines kept (as Lambda's
+    # runtime writes it; without the channel they would be '\r').
+    assert any(m.endswith(f"\t{rid}\tERROR\tmulti\nline\n") for m in messages), messages
+    assert not any(m.startswith("line") for m in messages)
     assert any("ERROR\tInvoke Error" in m and "TypeError" in m for m in messages)
 
 
@@ -375,6 +378,9 @@ def test_aws_lambda_ric_from_npm(lam: Any, logs: Any, create: Any, aws_lambda_ri
     rid = body["awsRequestId"]
     messages = wait_for_log(logs, f"/aws/lambda/{name}", f"REPORT RequestId: {rid}")
     assert any(f"\t{rid}\tINFO\tcjs handling {rid}" in m for m in messages), messages
+    # The client writes to the framed log channel it finds in _LAMBDA_TELEMETRY_LOG_FD:
+    # a multi-line console call is one event.
+    assert any(m.endswith(f"\t{rid}\tERROR\tmulti\nline\n") for m in messages), messages
 
 
 OVERSIZED = """

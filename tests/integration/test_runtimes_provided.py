@@ -294,3 +294,12 @@ def test_awslambdaric_unmodified(lam: Any, logs: Any, create: Any, awslambdaric_
     messages = wait_for_log(logs, f"/aws/lambda/{name}", f"REPORT RequestId: {rid}")
     text = "\n".join(messages)
     assert "ric init" in text and f"ric handling {rid}" in text
+    # awslambdaric writes the uncaught error to the framed log channel it finds in
+    # _LAMBDA_TELEMETRY_LOG_FD: the whole traceback is one event, as on Lambda.
+    failed = resp["ResponseMetadata"]["RequestId"]
+    messages = wait_for_log(logs, f"/aws/lambda/{name}", f"REPORT RequestId: {failed}")
+    errors = [m for m in messages if m.startswith("[ERROR] ValueError: asked to fail")]
+    assert len(errors) == 1, messages
+    assert "\nTraceback (most recent call last):\n" in errors[0]
+    assert errors[0].rstrip("\n").endswith('raise ValueError("asked to fail")')
+    assert not any(m.startswith("Traceback") for m in messages)

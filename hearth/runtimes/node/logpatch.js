@@ -2,8 +2,16 @@
 //
 // Text format (the default): "<ISO time>\t<request id>\t<LEVEL>\t<message>" lines with inner
 // newlines turned into '\r', so one call stays one log event (as Lambda's runtime does).
+//
+// With a framed log channel (its fd in _LAMBDA_TELEMETRY_LOG_FD, taken out of the
+// environment), each call is written to it as one frame instead, newlines kept, as the
+// Node.js runtime interface client does: a 16-byte header (type 0xa55a0003 for text, JSON
+// 0xa55a0002 | level << 2; length; timestamp in microseconds; big-endian) and the message,
+// ending with '\n' (the client ends only text lines so; a JSON record too here, so that
+// LogResult's tail stays one record per line, as before). See hearth/observe/frames.py.
 'use strict';
 
+const fs = require('fs');
 const util = require('util');
 
 // LoggingConfig reaches the runtime as AWS_LAMBDA_LOG_FORMAT / AWS_LAMBDA_LOG_LEVEL; as
@@ -50,16 +58,45 @@ function setRequestId(rid) {
   currentRequestId = rid;
 }
 
+// The framed log channel's fd, or -1 (set by patchConsole, at the runtime's start).
+let telemetryFd = -1;
+
+function openTelemetry() {
+  const raw = process.env._LAMBDA_TELEMETRY_LOG_FD;
+  delete process.env._LAMBDA_TELEMETRY_LOG_FD;
+  if (!raw || !/^[0-9]+$/.test(raw)) return -1;
+  try {
+    fs.fstatSync(Number(raw));
+    return Number(raw);
+  } catch (_e) {
+    return -1;
+  }
+}
+
+function writeFrame(level, now, message) {
+  const body = Buffer.from(message, 'utf8');
+  const frame = Buffer.alloc(16 + body.length);
+  const type = JSON_LOGS ? (0xa55a0002 | (LEVELS[level] << 2)) >>> 0 : 0xa55a0003;
+  frame.writeUInt32BE(type, 0);
+  frame.writeUInt32BE(body.length, 4);
+  frame.writeBigUInt64BE(BigInt(now.valueOf()) * 1000n, 8);
+  body.copy(frame, 16);
+  for (let off = 0; off < frame.length;) off += fs.writeSync(telemetryFd, frame, off);
+}
+
 function patchConsole() {
+  telemetryFd = openTelemetry();
   const min = LEVELS[(process.env.AWS_LAMBDA_LOG_LEVEL || '').toUpperCase()] || LEVELS.TRACE;
   const write = (level, always) => {
     if (!always && LEVELS[level] < min) return () => {};
     return (...args) => {
-      const time = new Date().toISOString();
+      const now = new Date();
+      const time = now.toISOString();
       const line = JSON_LOGS
         ? jsonLine(time, level, currentRequestId, args)
         : `${time}\t${currentRequestId === undefined ? 'undefined' : currentRequestId}\t${level}\t${util.format(...args)}`;
-      process.stdout.write(`${line.replace(/\n/g, '\r')}\n`);
+      if (telemetryFd >= 0) writeFrame(level, now, `${line}\n`);
+      else process.stdout.write(`${line.replace(/\n/g, '\r')}\n`);
     };
   };
   console.log = write('INFO');

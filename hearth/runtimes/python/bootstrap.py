@@ -8,8 +8,8 @@ APIs, and nothing imported from the server (``hearth`` is not importable in the 
 Protocol (AWS "Using the Lambda runtime API for custom runtimes", version 2018-06-01):
 
 1. Put ``$LAMBDA_TASK_ROOT``, ``/opt/python/lib/python3.X/site-packages`` and ``/opt/python``
-   at the front of ``sys.path``; route the root logger to stdout in Lambda's text (or JSON)
-   format.
+   at the front of ``sys.path``; route the root logger to the framed log channel (or, without
+   one, stdout) in Lambda's text (or JSON) format.
 2. Import the ``_HANDLER`` module ONCE (the init phase). A failure is logged, POSTed to
    ``/runtime/init/error`` and the process exits with status 1.
 3. Loop: ``GET /runtime/invocation/next`` (blocks until the worker has an event), set
@@ -31,6 +31,16 @@ what the Runtime API sends (Content-Length bodies, plus chunked bodies for robus
 Re-measured with this file on Python 3.11 against a raw-socket fake API (echo handler,
 20k invokes): ~110 us runtime CPU per invoke, against ~430 us for the same loop on
 ``http.client`` and ~55 us for a bare socket loop with no context, logging or errors.
+
+Log records: when the environment has a framed log channel (its fd number in
+``_LAMBDA_TELEMETRY_LOG_FD``, removed from the environment as awslambdaric does), each
+``logging`` record, ``context.log()`` message and uncaught-error record is written to it
+as one frame (``hearth.observe.frames`` describes the layout), so that the worker makes it
+one log event however many lines it has -- a traceback stays one event, as on Lambda. The
+records' text is awslambdaric's: an error record is its lines joined by newlines, with no
+newline at the end (Lambda's LogResult shows ``...last line of the tracebackEND RequestId``);
+a ``logging`` record ends with one, also when its traceback ends it (as on stdout before).
+``print`` output goes to stdout as before: one event per line.
 
 Cold start: besides the interpreter, ``logging``, ``json`` and ``socket`` are imported at
 start (logging must be configured before user code runs); everything else is imported
@@ -65,6 +75,60 @@ _INIT_FAILURE_WARNING = (
 # The request id of the invocation in progress; read by the logging filter. "" outside one.
 _current_request_id = ""
 _current_tenant_id = None
+
+# --------------------------------------------------------------------------- log frames
+
+_FRAME_MAGIC = 0xA55A0000
+_FRAME_TIMESTAMPED = 0x2
+_FRAME_TEXT = 0x1
+# Frame-type level bits (<< 2) of each logging level, as the runtime interface clients set
+# them (0: none).
+_FRAME_LEVELS = {0: 0, 10: 2, 20: 3, 30: 4, 40: 5, 50: 6}
+
+
+class _FrameSink:
+    """Writes log records to the framed log channel: per record one ``os.write`` of a
+    16-byte header (type, length, timestamp in microseconds, big-endian) and the UTF-8
+    message. A lock keeps the frames of concurrent threads whole (``logging`` locks only
+    per handler)."""
+
+    def __init__(self, fd, text):
+        import threading
+
+        self.fd = fd
+        self.text = _FRAME_TEXT if text else 0
+        self.lock = threading.Lock()
+
+    def write(self, message, levelno=0):
+        data = message.encode("utf-8", "replace")
+        level = _FRAME_LEVELS.get(min(50, max(0, levelno)) // 10 * 10, 0)
+        kind = _FRAME_MAGIC | level << 2 | _FRAME_TIMESTAMPED | self.text
+        head = (
+            kind.to_bytes(4, "big")
+            + len(data).to_bytes(4, "big")
+            + (time.time_ns() // 1000).to_bytes(8, "big")
+        )
+        view = memoryview(head + data)
+        with self.lock:
+            while view:
+                view = view[os.write(self.fd, view) :]
+
+
+# The framed log channel, if the environment has one (set by main()).
+_sink = None
+
+
+def _open_sink(env, json_format):
+    """The framed log channel named by ``_LAMBDA_TELEMETRY_LOG_FD`` (taken out of the
+    environment), or None."""
+    fd = env.pop("_LAMBDA_TELEMETRY_LOG_FD", None)
+    if fd is None or not fd.isdigit():
+        return None
+    try:
+        os.fstat(int(fd))
+    except OSError:
+        return None
+    return _FrameSink(int(fd), not json_format)
 
 
 # --------------------------------------------------------------------------- errors
@@ -427,7 +491,10 @@ class LambdaContext:
         return dict(self._w3c_fields)
 
     def log(self, msg):
-        sys.stdout.write(str(msg))
+        if _sink is not None:
+            _sink.write(str(msg))
+        else:
+            sys.stdout.write(str(msg))
 
     def __repr__(self):
         return (
@@ -547,15 +614,19 @@ def _error_from_fault(fault, invoke_id=None):
 
 
 def _log_error(error, json_format):
-    """Write the error record to stderr as Lambda formats it.
+    """Write the error record as Lambda formats it: one ERROR frame (without a newline at
+    its end, as awslambdaric writes it), or, without a log channel, lines on stderr.
 
     Text: ``[ERROR] Type: message`` then ``Traceback (most recent call last):`` and the
-    frames, leading spaces replaced by NO-BREAK SPACE; JSON: one object per line.
+    frames, leading spaces replaced by NO-BREAK SPACE; JSON: one object.
     """
     if json_format:
         record = {"timestamp": _iso_now(), "level": "ERROR"}
         record.update(error)
-        sys.stderr.write(json.dumps(record) + "\n")
+        if _sink is not None:
+            _sink.write(json.dumps(record), 40)
+        else:
+            sys.stderr.write(json.dumps(record) + "\n")
         return
     line = "[ERROR]"
     if error.get("errorType"):
@@ -575,7 +646,10 @@ def _log_error(error, json_format):
             for trace_line in element.splitlines():
                 stripped = trace_line.lstrip(" ")
                 lines.append(_NBSP * (len(trace_line) - len(stripped)) + stripped)
-    sys.stderr.write("\n".join(lines) + "\n")
+    if _sink is not None:
+        _sink.write("\n".join(lines), 40)
+    else:
+        sys.stderr.write("\n".join(lines) + "\n")
 
 
 def _iso_now():
@@ -600,8 +674,14 @@ class _StdoutHandler(logging.Handler):
         try:
             text = self.format(record)
             # A record with a traceback ends without a newline (logging appends exc_text
-            # after the format's "\n"): end it here, or the next write joins its last line.
-            sys.stdout.write(text if text.endswith("\n") else text + "\n")
+            # after the format's "\n"): end it here, or the next write joins its last line
+            # (in LogResult's tail too, where events follow each other as written).
+            if not text.endswith("\n"):
+                text += "\n"
+            if _sink is not None:  # one frame (awslambdaric's handler)
+                _sink.write(text, record.levelno)
+            else:
+                sys.stdout.write(text)
         except Exception:
             self.handleError(record)
 
@@ -845,12 +925,13 @@ def _init_failure(exc):
 
 def main():
     """Run the runtime until the process is killed or the handler exits it."""
-    global _JSON_LOGS
+    global _JSON_LOGS, _sink
     env = os.environ
     task_root = env.get("LAMBDA_TASK_ROOT") or "/var/task"
     _setup_sys_path(task_root)
     _line_buffered()
     _JSON_LOGS = env.get("AWS_LAMBDA_LOG_FORMAT", "").upper() == "JSON"
+    _sink = _open_sink(env, _JSON_LOGS)
     _setup_logging("JSON" if _JSON_LOGS else "TEXT", env.get("AWS_LAMBDA_LOG_LEVEL", ""))
     LambdaContext.function_name = env.get("AWS_LAMBDA_FUNCTION_NAME")
     LambdaContext.function_version = env.get("AWS_LAMBDA_FUNCTION_VERSION")
