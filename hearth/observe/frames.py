@@ -40,7 +40,7 @@ _HAS_TIMESTAMP = 0x2
 _PAST_MS = 14 * 24 * 3600 * 1000  # PutLogEvents' bounds for an event's timestamp
 _FUTURE_MS = 2 * 3600 * 1000
 _HEAD = struct.Struct(">II")
-_STAMP = struct.Struct(">Q")
+_FULL = struct.Struct(">IIQ")
 
 
 class FrameDecoder:
@@ -73,37 +73,50 @@ class FrameDecoder:
             self._skip = 0
         buf = self._buf + data if self._buf else data
         out: list[tuple[int, str]] = []
+        append = out.append
         pos, end = 0, len(buf)
-        now_ms = 0
+        now_ms = time.time_ns() // 1_000_000
+        lo, hi = now_ms - _PAST_MS, now_ms + _FUTURE_MS
         cap = self._max
-        while end - pos >= 8:
-            kind, length = _HEAD.unpack_from(buf, pos)
+        full, short = _FULL.unpack_from, _HEAD.unpack_from
+        while True:  # one header unpack, one slice and one decode per frame
+            if end - pos >= 16:
+                kind, length, stamp = full(buf, pos)
+            elif end - pos >= 8:
+                kind, length = short(buf, pos)
+                stamp = -1
+            else:
+                break
             if kind >> 16 != _MAGIC:
                 pos = self._garbage(buf, pos, out)
                 continue
-            head = 16 if kind & _HAS_TIMESTAMP else 8
-            take = length if length <= cap else cap
-            if end - pos < head + take:
-                break
-            if not now_ms:
-                now_ms = time.time_ns() // 1_000_000
-            ts = now_ms
-            if head == 16:
-                ts = _STAMP.unpack_from(buf, pos + 8)[0] // 1000
-                if not now_ms - _PAST_MS <= ts <= now_ms + _FUTURE_MS:
+            if kind & _HAS_TIMESTAMP:
+                if stamp < 0:  # its header is not complete yet
+                    break
+                start = pos + 16
+                ts = stamp // 1000
+                if ts < lo or ts > hi:
                     ts = now_ms
-            start = pos + head
-            if take:
-                out.append((ts, buf[start : start + take].decode("utf-8", "replace")))
-            pos = start + take
-            if length > take:  # truncated: discard the rest of its message
-                rest = length - take
-                available = end - pos
-                if available >= rest:
-                    pos += rest
-                else:
-                    self._skip = rest - available
-                    pos = end
+            else:
+                start, ts = pos + 8, now_ms
+            if length <= cap:
+                stop = start + length
+                if stop > end:
+                    break
+                if length:
+                    append((ts, buf[start:stop].decode("utf-8", "replace")))
+                pos = stop
+                continue
+            stop = start + cap  # too long: truncated, the rest of its message discarded
+            if stop > end:
+                break
+            append((ts, buf[start:stop].decode("utf-8", "replace")))
+            rest = length - cap
+            if end - stop >= rest:
+                pos = stop + rest
+            else:
+                self._skip = rest - (end - stop)
+                pos = end
         self._buf = buf[pos:] if pos < end else b""
         return out
 
