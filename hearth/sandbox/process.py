@@ -34,8 +34,9 @@ The framed log channel (``log_fd``, see :mod:`hearth.observe.frames`): a second 
 with the output pipe, its write end handed to the sandbox's PID 1 with the output pipe's
 (the launcher's argv and ``pass_fds`` on the exec path, the fork request's fds on the zygote
 path), which moves it to :data:`hearth.sandbox._nsinit.LOG_FD` and names it in
-``_LAMBDA_TELEMETRY_LOG_FD``, as Lambda does. A SnapStart template and its environments
-have none (an environment would inherit the template's).
+``_LAMBDA_TELEMETRY_LOG_FD``, as Lambda does. A SnapStart template has none (its
+environments would inherit it); each environment forked from it gets its own with the
+fork request (hearth/runtimes/python/hearth_template.py).
 """
 
 from __future__ import annotations

@@ -324,7 +324,7 @@ class ForkedSandbox(ProcessSandbox):
             cg = self._make_cgroup()
             tmp_fd = await self._tmp_mount()
             try:
-                net, w = await self._network_and_output(log=False)
+                net, w = await self._network_and_output()
             except BaseException:
                 os.close(tmp_fd)
                 raise
@@ -333,15 +333,18 @@ class ForkedSandbox(ProcessSandbox):
             self._launcher = launcher = TemplateLauncher(ctl, exec_r)
             self._life.push("launcher fds", launcher.close)
             self._life.push("processes", self._kill_processes)
+            fds = [child_ctl.fileno(), exec_w, w, tmp_fd]
+            if self._log_w >= 0:  # the framed log channel: a fifth fd
+                fds.append(self._log_w)
             try:
                 await template.fork(
-                    self._request(net.inner_config() if net is not None else None),
-                    [child_ctl.fileno(), exec_w, w, tmp_fd],
+                    self._request(net.inner_config() if net is not None else None), fds
                 )
             finally:
                 child_ctl.close()
                 for fd in (exec_w, w, tmp_fd):
                     os.close(fd)
+                self._close_log_w()
             _, (pidfd,) = await self._recv_api(launcher, deadline, extra_fds=1)
             launcher.adopt(pidfd, pid_of(pidfd))
             if net is not None:

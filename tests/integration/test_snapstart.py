@@ -348,3 +348,32 @@ def test_an_idle_template_is_frozen_and_still_forks(
     bodies = [b for b, _ in _tails(server, name, version, 2)]
     assert all(b["type"] == "snap-start" for b in bodies)
     assert len({json.dumps(b["hooks"]) for b in bodies}) == 2
+
+
+SNAP_LOGS = """
+import logging
+
+def handler(event, context):
+    logging.error("snap\\nrecord")
+    raise Exception("snap boom")
+"""
+
+
+def test_restored_environment_logs_through_its_own_framed_channel(
+    lam: Any, logs: Any, make_function: Any
+) -> None:
+    """A forked environment gets a framed log channel of its own with the fork request
+    (the template has none): a record and an uncaught error are one event each."""
+    name = make_function(SNAP_LOGS, runtime="python3.12", **SNAP)["FunctionName"]
+    version = lam.publish_version(FunctionName=name)["Version"]
+    resp = lam.invoke(FunctionName=name, Qualifier=version, LogType="Tail", Payload=b"{}")
+    assert resp["FunctionError"] == "Unhandled"
+    tail = base64.b64decode(resp["LogResult"]).decode()
+    assert "Restore Duration" in tail
+    group = f"/aws/lambda/{name}"
+    (error,) = _log_messages(logs, group, "[ERROR] Exception: snap boom", 1)
+    assert "\nTraceback (most recent call last):\n" in error
+    assert error.endswith('raise Exception("snap boom")')
+    (record,) = _log_messages(logs, group, "snap\nrecord", 1)
+    assert record.startswith("[ERROR]\t") and record.endswith("\tsnap\nrecord\n")
+    assert _log_messages(logs, group, "Traceback", 1) == [error]

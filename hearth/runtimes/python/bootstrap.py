@@ -946,6 +946,7 @@ def main():
         handler = hearth_template.run(
             int(template_fd), lambda: _get_handler(env.get("_HANDLER", "")), _init_failure
         )
+        _sink = _open_sink(env, _JSON_LOGS)  # a forked environment's own channel
     try:
         client = RuntimeClient(env.get("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001"))
     except RuntimeAPIError as exc:

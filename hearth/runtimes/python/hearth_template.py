@@ -7,7 +7,11 @@ of ``snapshot_restore_py``, reports ``{"ready": True}`` (or ``{"init_error": {..
 and serves fork requests. The host side is :mod:`hearth.sandbox.template`.
 
 Each fork request carries four fds: the new environment's control socket, its
-exec-report pipe, its output pipe and a detached mount of its own ``/tmp``. The forked
+exec-report pipe, its output pipe and a detached mount of its own ``/tmp``; and a fifth,
+the write end of its framed log channel, if it has one. The environment finds that at
+the lowest free fd from 62 up (the template ran user code: 62 itself may be in use) and
+its number in ``_LAMBDA_TELEMETRY_LOG_FD``, which the bootstrap reads when the fork
+returns to it. The forked
 child (the *waiter*) isolates itself from the template and from its siblings, although
 it can hold no privilege of its own (the template runs as the sandbox's unprivileged uid
 with no capabilities, and it has run user code):
@@ -134,16 +138,16 @@ def run(fd, load_handler, init_failed):
     _send(ctl, {"ready": True})
     while True:
         try:
-            data, fds = _recv(ctl, 4)
+            data, fds = _recv(ctl, 5)
         except InterruptedError:
             continue
         if not data:
             os._exit(0)  # the worker closed the template
         request = marshal.loads(data)
-        if len(fds) != 4:
+        if len(fds) not in (4, 5):
             for extra in fds:
                 os.close(extra)
-            _send(ctl, {"error": "expected 4 fds"})
+            _send(ctl, {"error": "expected 4 or 5 fds"})
             continue
         _flush()
         pid = os.fork()
@@ -179,8 +183,14 @@ def after_restore():
 
 
 def _environment(request, fds):
-    ctl_fd, exec_fd, output_fd, tmp_fd = fds
+    ctl_fd, exec_fd, output_fd, tmp_fd = fds[:4]
     ctl = socket.socket(fileno=ctl_fd)
+    if len(fds) == 5:  # the framed log channel (see the module docstring)
+        log_fd = fcntl.fcntl(fds[4], fcntl.F_DUPFD, 62)
+        os.close(fds[4])
+        os.environ["_LAMBDA_TELEMETRY_LOG_FD"] = str(log_fd)
+    else:
+        os.environ.pop("_LAMBDA_TELEMETRY_LOG_FD", None)
     try:
         null = os.open("/dev/null", os.O_RDONLY)
         os.dup2(null, 0)
