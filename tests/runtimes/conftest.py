@@ -319,6 +319,7 @@ def runtime(python: tuple[int, str], tmp_path: Path) -> Iterator[Any]:
         handler: str,
         events: list[Event] | None = None,
         env: dict[str, str] | None = None,
+        frames: Path | None = None,
         **api_options: Any,
     ) -> Run:
         task_root = tmp_path / "task"
@@ -332,15 +333,24 @@ def runtime(python: tuple[int, str], tmp_path: Path) -> Iterator[Any]:
         api.stderr_path = tmp_path / "stderr.log"
         environ = lambda_env(minor, api.address, task_root, handler)
         environ.update(env or {})
+        # ``frames``: a file as the framed log channel (_LAMBDA_TELEMETRY_LOG_FD)
+        log_fd = os.open(frames, os.O_WRONLY | os.O_CREAT | os.O_APPEND) if frames else -1
+        if frames:
+            environ["_LAMBDA_TELEMETRY_LOG_FD"] = str(log_fd)
         with open(api.stdout_path, "wb") as out, open(api.stderr_path, "wb") as err:
-            proc = subprocess.Popen(
-                [interpreter, "-s", "-B", str(BOOTSTRAP)],
-                cwd=task_root,
-                env=environ,
-                stdout=out,
-                stderr=err,
-                stdin=subprocess.DEVNULL,
-            )
+            try:
+                proc = subprocess.Popen(
+                    [interpreter, "-s", "-B", str(BOOTSTRAP)],
+                    cwd=task_root,
+                    env=environ,
+                    stdout=out,
+                    stderr=err,
+                    stdin=subprocess.DEVNULL,
+                    pass_fds=(log_fd,) if frames else (),
+                )
+            finally:
+                if frames:
+                    os.close(log_fd)
         run = Run(api, proc, task_root, api.stdout_path, api.stderr_path)
         runs.append(run)
         return run

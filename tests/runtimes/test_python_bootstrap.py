@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import json
 import re
+import struct
 import time
+from pathlib import Path
 from typing import Any
+
+from hearth.observe.frames import FrameDecoder
 
 from .conftest import Event
 
@@ -481,3 +485,53 @@ def test_startup_is_quick(runtime: Any) -> None:
     run = runtime(ECHO, "fn.handler", [Event({})])
     run.api.wait_results(1)
     assert time.monotonic() - started < 3.0
+
+
+FRAMED = """\
+import logging, os, threading
+
+def handler(event, context):
+    print("plain")
+    logging.error("a\\nb")
+    context.log("ctx\\nlog")
+    threads = [
+        threading.Thread(target=lambda: [logging.warning("t" * 5000) for _ in range(20)])
+        for _ in range(4)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if event.get("fail"):
+        raise ValueError("framed")
+    return os.environ.get("_LAMBDA_TELEMETRY_LOG_FD", "taken")
+"""
+
+
+def test_records_go_to_the_framed_log_channel(runtime: Any, tmp_path: Path) -> None:
+    """With _LAMBDA_TELEMETRY_LOG_FD, each logging record, context.log() message and
+    uncaught error is one frame (awslambdaric's layout); print stays on stdout."""
+    frames = tmp_path / "frames.bin"
+    events = [Event({}), Event({"fail": True})]
+    run = runtime({"fn.py": FRAMED}, "fn.handler", events, frames=frames)
+    run.api.wait_results(2)
+    assert run.api.responses[events[0].request_id].json() == "taken"
+    raw = frames.read_bytes()
+    kinds = []
+    pos = 0
+    while pos < len(raw):  # every frame whole: threads' frames never interleave
+        kind, length = struct.unpack_from(">II", raw, pos)
+        kinds.append(kind)
+        pos += 16 + length
+    assert pos == len(raw)
+    records = [m for _, m in FrameDecoder().feed(raw)]
+    rid = events[0].request_id
+    error_record = next(r for r in records if r.startswith("[ERROR]\t"))
+    assert error_record.endswith(f"\t{rid}\ta\nb\n")
+    assert "ctx\nlog" in records
+    assert sum(r.endswith("t" * 5000 + "\n") for r in records) == 2 * 4 * 20
+    (error,) = [r for r in records if r.startswith("[ERROR] ValueError: framed")]
+    assert error.startswith("[ERROR] ValueError: framed\nTraceback (most recent call last):\n")
+    assert error.endswith('raise ValueError("framed")')  # no newline, as awslambdaric
+    assert 0xA55A0017 in kinds and 0xA55A0013 in kinds  # ERROR and WARNING text frames
+    assert "plain\n" in run.stdout and "a\nb" not in run.stdout and "framed" not in run.stderr

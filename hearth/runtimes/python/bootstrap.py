@@ -93,10 +93,16 @@ class _FrameSink:
     per handler)."""
 
     def __init__(self, fd, text):
-        import threading
-
         self.fd = fd
         self.text = _FRAME_TEXT if text else 0
+        self._new_lock()
+        # A child forked while another thread wrote a frame gets a lock of its own (as
+        # logging's handlers do), not one held forever.
+        os.register_at_fork(after_in_child=self._new_lock)
+
+    def _new_lock(self):
+        import threading  # imported by logging already
+
         self.lock = threading.Lock()
 
     def write(self, message, levelno=0):
