@@ -51,6 +51,7 @@ from hearth.store.sqlite import SqliteStore
 from hearth.types import FunctionConfig
 from hearth.versions import Versions
 from hearth.worker.environment import EnvLimits
+from hearth.worker.fd_budget import raise_nofile, sandbox_limit
 from hearth.worker.worker import Worker, WorkerConfig
 
 log = logging.getLogger("hearth")
@@ -200,6 +201,7 @@ class Server:
                 limits=EnvLimits(network="egress" if cfg.egress else "none"),
                 snapstart_latest=self._environ.get("HEARTH_SNAPSTART_LATEST") == "1",
                 max_age=max_age,
+                max_sandboxes=sandbox_limit(raise_nofile()),
             ),
         )
         await worker.start()

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import io
+import json
 import os
+import resource
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 import zipfile
@@ -83,6 +86,7 @@ def start_server(
     port: int | None = None,
     env: dict[str, str] | None = None,
     timeout: float = 30,
+    nofile: int | None = None,
 ) -> ServerProcess:
     port = port or free_port()
     args = list(extra_args or [])
@@ -101,8 +105,18 @@ def start_server(
         "--data-dir",
         str(data_dir),
     ]
+
+    def limit_files() -> None:  # in the child only: ``nofile`` as its soft and hard limit
+        if nofile is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+
     proc = subprocess.Popen(
-        cmd + args, stdout=logf, stderr=subprocess.STDOUT, env=full_env, cwd=REPO
+        cmd + args,
+        stdout=logf,
+        stderr=subprocess.STDOUT,
+        env=full_env,
+        cwd=REPO,
+        preexec_fn=limit_files if nofile is not None else None,
     )
     endpoint = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
@@ -141,3 +155,28 @@ def hearth_cgroups() -> list[str]:
 def sandbox_mounts(marker: str) -> list[str]:
     with open("/proc/self/mountinfo") as f:
         return [line for line in f if marker in line]
+
+
+def invoke_at_once(lam: Any, name: str, payloads: list[bytes], timeout: float = 120) -> list[Any]:
+    """Invoke ``name`` once per payload, all released at the same moment from threads of
+    their own (``lam`` needs ``max_pool_connections`` >= len(payloads) to send them at
+    once); each result is the decoded payload or the ClientError."""
+    from botocore.exceptions import ClientError
+
+    results: list[Any] = [None] * len(payloads)
+    barrier = threading.Barrier(len(payloads))
+
+    def one(i: int) -> None:
+        barrier.wait()
+        try:
+            resp = lam.invoke(FunctionName=name, Payload=payloads[i])
+            results[i] = json.loads(resp["Payload"].read())
+        except ClientError as exc:
+            results[i] = exc
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(payloads))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout)
+    return results

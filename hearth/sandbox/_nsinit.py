@@ -317,7 +317,10 @@ def drop_bounding_set() -> None:
 def drop_privileges(spec: dict[str, Any], bounding: bool = True) -> None:
     """Become the sandbox uid with no capabilities, no_new_privs and the seccomp filter
     (``bounding=False``: :func:`drop_bounding_set` was done already)."""
-    nofile = spec["nofile"]
+    # Lambda's 1,024, or the host's hard limit if that is lower (only raising it needs a
+    # privilege this process may not have).
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    nofile = spec["nofile"] if hard == resource.RLIM_INFINITY else min(spec["nofile"], hard)
     resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
     if bounding:
         drop_bounding_set()

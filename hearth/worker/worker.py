@@ -84,6 +84,9 @@ class WorkerConfig:
     on Lambda it applies to published versions only)."""
     max_age: float = MAX_AGE
     """Seconds an environment (or SnapStart template) may live: less than its credentials."""
+    max_sandboxes: int | None = None
+    """Environments and templates held at once (the server's file descriptors bound it: see
+    :mod:`.fd_budget`); None: no bound but memory."""
 
 
 class Worker:
@@ -113,6 +116,7 @@ class Worker:
         self._idle: dict[PoolKey, list[Environment]] = {}
         self._all: set[Environment] = set()
         self._committed_mb = 0
+        self._slots = 0  # sandboxes holding capacity: starting or alive
         self._reaper: asyncio.Task[None] | None = None
         self._closing = False
         self._provisioned: set[Environment] = set()
@@ -388,7 +392,7 @@ class Worker:
                     backend, restore, born = forked, True, forked.born
                     env_vars["AWS_LAMBDA_INITIALIZATION_TYPE"] = "snap-start"
         except BaseException:
-            self._committed_mb -= cfg.memory_size
+            self._unreserve(cfg.memory_size)
             raise
 
         def environment(backend: SandboxBackend, restore: bool) -> Environment:
@@ -433,11 +437,18 @@ class Worker:
 
     def _unreserve(self, memory_mb: int) -> None:
         self._committed_mb -= memory_mb
+        self._slots -= 1
+
+    def _full(self, memory_mb: int) -> bool:
+        limit = self._config.max_sandboxes
+        return self._committed_mb + memory_mb > self._config.memory_capacity_mb or (
+            limit is not None and self._slots >= limit
+        )
 
     async def _reserve(self, memory_mb: int) -> None:
-        """Reserve capacity for a new environment, evicting idle ones if needed."""
-        cap = self._config.memory_capacity_mb
-        while self._committed_mb + memory_mb > cap:
+        """Reserve capacity (memory, and a sandbox slot) for a new environment, evicting
+        idle ones if needed."""
+        while self._full(memory_mb):
             victim = self._lru_idle()
             if victim is None and await self.templates.evict_one():
                 continue
@@ -449,6 +460,7 @@ class Worker:
                 )
             await victim.kill()
         self._committed_mb += memory_mb
+        self._slots += 1
 
     def _lru_idle(self) -> Environment | None:
         best: Environment | None = None
@@ -469,7 +481,7 @@ class Worker:
         self._lifetimes.forget(env)
         if env in self._all:
             self._all.discard(env)
-            self._committed_mb -= env.cfg.memory_size
+            self._unreserve(env.cfg.memory_size)
         idle = self._idle.get(pool_key(env.cfg))
         if idle and env in idle:
             idle.remove(env)
@@ -601,6 +613,7 @@ class Worker:
             "idle": sum(len(v) for v in self._idle.values()),
             "committed_mb": self._committed_mb,
             "capacity_mb": self._config.memory_capacity_mb,
+            "sandboxes": self._slots,
             **self._gate.statistics(),
         }
 

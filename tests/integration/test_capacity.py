@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -12,7 +11,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.conftest import ROLE
-from tests.helpers import ServerProcess, make_zip, start_server
+from tests.helpers import ServerProcess, invoke_at_once, make_zip, start_server
 
 SLOW = """
 import time
@@ -41,23 +40,7 @@ def test_request_that_would_overcommit_is_throttled(small: ServerProcess) -> Non
         MemorySize=256,
         Timeout=30,
     )
-    results: list[Any] = [None] * 3
-    barrier = threading.Barrier(3)
-
-    def one(i: int) -> None:
-        client = small.client("lambda")
-        barrier.wait()
-        try:
-            resp = client.invoke(FunctionName="cap-slow", Payload=json.dumps({"sleep": 2}))
-            results[i] = json.loads(resp["Payload"].read())
-        except ClientError as exc:
-            results[i] = exc
-
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    results = invoke_at_once(small.client("lambda"), "cap-slow", [b'{"sleep": 2}'] * 3)
     throttled = [r for r in results if isinstance(r, ClientError)]
     assert len(throttled) == 1, results
     err = throttled[0].response
@@ -91,3 +74,35 @@ def test_idle_environments_of_other_functions_are_evicted_for_capacity(
         for name in ("cap-a", "cap-b", "cap-c"):
             resp = lam.invoke(FunctionName=name, Payload=b"{}")
             assert json.loads(resp["Payload"].read()) == {"ok": True}
+
+
+def test_the_open_file_limit_throttles_instead_of_failing_starts(tmp_path: Any) -> None:
+    """Each environment keeps descriptors open in the server: with a small RLIMIT_NOFILE
+    (400: room for (400 - 200) // 6 = 33 sandboxes, see hearth.worker.fd_budget), a burst
+    past it gets 429s, never a 500 from a start that ran out of descriptors half-way."""
+    server = start_server(tmp_path / "data", ["--no-egress"], nofile=400)
+    try:
+        lam = server.client("lambda", max_pool_connections=64)
+        lam.create_function(
+            FunctionName="fd-slow",
+            Runtime="python3.11",
+            Role=ROLE,
+            Handler="app.handler",
+            Code={"ZipFile": make_zip({"app.py": SLOW})},
+            Timeout=60,
+        )
+        n = 45
+        results = invoke_at_once(lam, "fd-slow", [b'{"sleep": 3}'] * n)
+        ok = [r for r in results if r == {"ok": True}]
+        throttled = [r for r in results if isinstance(r, ClientError)]
+        assert len(ok) + len(throttled) == n, results
+        assert 1 <= len(ok) <= 33, (len(ok), len(throttled))
+        for exc in throttled:
+            assert exc.response["ResponseMetadata"]["HTTPStatusCode"] == 429, exc.response
+            assert exc.response["Reason"] == "ConcurrentInvocationLimitExceeded"
+        assert "Too many open files" not in server.log_text()
+        # Still serving: the idle environments answer.
+        resp = lam.invoke(FunctionName="fd-slow", Payload=b"{}")
+        assert json.loads(resp["Payload"].read()) == {"ok": True}
+    finally:
+        server.stop()
