@@ -3,7 +3,7 @@
 Each execution environment keeps descriptors open in the server for its whole life, frozen
 or not: the Runtime API listener and the runtime's connection, the read ends of its output
 pipe and of its framed log channel, and the control socket that reports its exit (5,
-measured); a busy one briefly holds its cgroup statistics files as well. The server's
+measured); a busy one, until it is frozen, also holds its two cgroup statistics files. The server's
 ``RLIMIT_NOFILE`` therefore bounds how many environments it can hold, as its memory
 capacity does. Past it every start fails with ``EMFILE`` half-way (a 500, and cleanups that
 cannot open the files they need); counted ahead, the request that would go past it is
@@ -20,12 +20,15 @@ import resource
 
 log = logging.getLogger(__name__)
 
-#: Descriptors one environment (or SnapStart template) counts for: the 5 it keeps, plus
-#: one for a busy one's statistics files.
-FDS_PER_SANDBOX = 6
-#: Descriptors kept for everything else: client connections, the stores, zygotes, stems,
-#: and the transient descriptors of starts in progress.
+#: Descriptors an environment (or SnapStart template) keeps for its whole life.
+FDS_PER_SANDBOX = 5
+#: Descriptors kept for everything else, at least: client connections, the stores,
+#: zygotes, stems, the transient descriptors of starts in progress, and the two
+#: statistics files each busy (or not yet frozen) environment holds on top of its five.
 RESERVE = 1024
+#: ... or this share of the limit if more: two thousand of the 20,000 here cover ~800
+#: environments busy at once near the ceiling.
+RESERVE_SHARE = 10
 
 
 def raise_nofile() -> int:
@@ -55,6 +58,6 @@ def _nr_open() -> int:
 
 def sandbox_limit(nofile: int) -> int:
     """Sandboxes a server with ``nofile`` descriptors can hold: what is left after the
-    reserve (at most half of a small limit), divided among them; never less than 1."""
-    reserve = min(RESERVE, nofile // 2)
+    reserve (never more than half of a small limit), divided among them; at least 1."""
+    reserve = min(max(RESERVE, nofile // RESERVE_SHARE), nofile // 2)
     return max(1, (nofile - reserve) // FDS_PER_SANDBOX)
