@@ -37,6 +37,7 @@ import _signal as signal  # type: ignore[import-not-found]
 import _socket as socket
 import array
 import fcntl as _fcntl
+import gc
 import marshal
 import os
 import select
@@ -129,6 +130,7 @@ def become_runtime(spec: dict[str, Any], exec_fd: int, boot: Any) -> None:
     except (ImportError, AttributeError):
         pass
     os.close(exec_fd)  # EOF without data: the backend's "exec succeeded"
+    gc.enable()  # disabled in the zygote (see main), as it is not in an exec'd runtime
     sys.exit(boot.main())
 
 
@@ -297,6 +299,7 @@ def serve(ctl: socket.socket, nsinit: Any, boot: Any) -> None:
                 os.close(fd)
             ctl.send(marshal.dumps({"error": str(exc)}))
             continue
+        gc.freeze()  # what this loop allocated since the last fork: see main
         try:
             pid = os.fork()
         except OSError as exc:
@@ -369,7 +372,77 @@ def _recv_fds(sock: socket.socket) -> tuple[bytes, list[int]]:
     return msg, list(fds)
 
 
+def immortalize() -> int:
+    """Make the objects the zygote holds immortal (CPython 3.12 and 3.13, GIL builds, 64-bit
+    little-endian); return how many were changed (0 elsewhere).
+
+    A forked child copies each page of the zygote's that it writes, and CPython writes the
+    reference count of every object it touches (a function called, a module global read,
+    a type instantiated): most of a sandbox's private memory is copies of pages it only
+    read from. Since PEP 683 (3.12) CPython neither increments nor decrements the count of
+    an *immortal* object, one whose low 32 bits of ``ob_refcnt`` read as negative: it gives
+    ``None``, small ints, static types and interned strings ``_Py_IMMORTAL_REFCNT``
+    (``0xFFFFFFFF``). This gives it to every object reachable from the collector's objects
+    and the loaded modules (code objects, which the collector does not traverse, through
+    the constants and names they hold) by writing the low 32 bits, as a mortal count fits
+    in them. Measured (python3.12, six forked sandboxes, idle after an invoke): 3.1 MiB
+    private dirty each before, 1.9 MiB after; the walk (~50,000 objects) takes ~80 ms at
+    the zygote's start.
+
+    They are objects of the zygote (interpreter, standard modules, the bootstrap), alive for
+    as long as it is; what changes: a sandbox that drops one never frees it (it is shared
+    memory there anyway), and ``sys.getrefcount`` of one says ``2**32 - 1``. Interned
+    strings are left as they are (3.13 keeps some mortal and hands their interned-dict
+    references back at exit). Not on 3.9-3.11 (no immortal objects: their counts are always
+    written), 3.14+ (another immortal count) or free-threaded builds (another header).
+    """
+    if (
+        sys.version_info[:2] not in ((3, 12), (3, 13))
+        or "t" in getattr(sys, "abiflags", "")
+        or sys.byteorder != "little"
+        or sys.maxsize < 2**32
+    ):
+        return 0
+    import ctypes
+
+    # The address space as 32-bit words: obj's ob_refcnt is words[id(obj) // 4] (low half)
+    # and a str's PyASCIIObject.state (interned: its 2 low bits) words[id(obj) // 4 + 8].
+    words = (ctypes.c_uint32 * (1 << 60)).from_address(0)
+    code = type(immortalize.__code__)
+    seen: set[int] = set()
+    mark = seen.add
+    found: list[object] = []
+    frontier: list[Any] = [*gc.get_objects(), *sys.modules.values()]
+    while frontier:
+        # new ones only, each once (mark() is None): the walk's costliest line, ~45 ms
+        batch = [obj for obj in frontier if id(obj) not in seen and mark(id(obj)) is None]
+        found.extend(batch)
+        frontier = gc.get_referents(*batch)
+        for obj in batch:
+            if type(obj) is code:
+                frontier.extend((obj.co_consts, obj.co_names, obj.co_linetable))
+                frontier.extend((obj.co_exceptiontable, obj.co_filename, obj.co_name))
+                frontier.append(obj.co_qualname)
+                # Made on first use, then kept by the code object: made here, they are
+                # immortal too, and no sandbox makes them (-0.3 MiB each, measured).
+                frontier.extend((obj.co_varnames, obj.co_freevars, obj.co_cellvars))
+    changed = 0
+    for obj in found:
+        if sys.getrefcount(obj) >= 1 << 31:  # immortal already
+            continue
+        if type(obj) is str and words[id(obj) // 4 + 8] & 3:  # interned
+            continue
+        words[id(obj) // 4] = 0xFFFFFFFF
+        changed += 1
+    return changed
+
+
 def main() -> None:
+    # No collection while loading: it would free cyclic garbage among the objects that
+    # stay, holes that a child's allocations then fill (copying those pages). What is
+    # loaded is frozen (and, on 3.12+, made immortal) below; each child enables the
+    # collector again (become_runtime).
+    gc.disable()
     ctl = socket.socket(fileno=int(sys.argv[1]))
     config = marshal.loads(bytes.fromhex(sys.argv[2]))
     nsinit = _load("hearth_nsinit", config["nsinit"])
@@ -386,15 +459,16 @@ def main() -> None:
         except ImportError:
             pass
     boot = _load("bootstrap", config["bootstrap"], "/var/runtime/bootstrap.py")
-    import gc
     import subprocess  # noqa: F401 (for _nsinit.configure_egress: nothing is imported below)
 
     path_map = [tuple(p) for p in config["path_map"]]
     prepare_runtime(config["argv"], path_map)
 
+    ready["immortal"] = immortalize()
     # Everything loaded so far lives as long as the zygote: out of the collector's sight,
     # a child's collections never write to (and so never copy) the pages these objects
-    # share with the zygote.
+    # share with the zygote (CPython's advice for fork servers: gc.disable() early,
+    # gc.freeze() before each fork, gc.enable() in the child).
     gc.freeze()
     ctl.send(marshal.dumps(ready))
     serve(ctl, nsinit, boot)

@@ -108,6 +108,8 @@ class Zygote:
         self._replies: collections.deque[asyncio.Future[dict[str, Any]]] = collections.deque()
         """Fork requests sent and not answered yet, oldest first (see :meth:`fork`)."""
         self.ready = False
+        self.immortal = 0
+        """Objects the zygote made immortal before serving (see _zygote_main.immortalize)."""
 
     async def start(self) -> None:
         """Spawn the zygote and wait until it has pre-loaded everything."""
@@ -144,6 +146,7 @@ class Zygote:
             await self.aclose()
             raise SandboxError(f"zygote for {self.spec.interpreter} failed: {msg}")
         self.pid = int(msg["ready"])
+        self.immortal = int(msg.get("immortal", 0))
         if msg.get("merge_error"):
             log.warning("zygote for %s: no memory merging: %s", self.spec.interpreter,
                         msg["merge_error"])  # fmt: skip
@@ -457,7 +460,8 @@ class Zygotes:
             finally:
                 self._starting.pop(key, None)
             self._zygotes[key] = zygote
-            log.info("zygote for %s ready (pid %d)", spec.interpreter, zygote.pid)
+            log.info("zygote for %s ready (pid %d, %d objects made immortal)",
+                     spec.interpreter, zygote.pid, zygote.immortal)  # fmt: skip
 
         self._starting[key] = asyncio.get_running_loop().create_task(start())
 

@@ -60,6 +60,55 @@ def test_forked_environments_are_isolated_and_complete(lam: Any, make_function: 
     assert len({b["r"] for b in forked}) == len(forked)
 
 
+IMMORTAL_PROBE = """
+import gc, json, os, random, sys
+FORKED = "decimal" in sys.modules
+R = random.random()
+def handler(event, context):
+    if event.get("exit"):  # a normal interpreter exit (finalization) with zygote objects
+        del sys.modules["decimal"], json.dumps
+        sys.exit(event["exit"])
+    s = "".join(["x", str(os.getpid())])
+    s += "y"  # in-place concatenation of a new (mortal) string
+    return {
+        "forked": FORKED, "r": R, "gc": gc.isenabled(), "s": s,
+        "json_refs": sys.getrefcount(json), "new_refs": sys.getrefcount(s),
+    }
+"""
+
+
+@pytest.mark.parametrize("runtime", ["python3.11", "python3.12", "python3.13"])
+def test_forked_environments_on_immortal_objects(
+    lam: Any, make_function: Any, runtime: str
+) -> None:
+    """3.12+: the zygote's objects are immortal in its sandboxes (their reference counts are
+    not written, see _zygote_main.immortalize); the function's own objects are counted, the
+    collector runs, randomness differs per environment and the interpreter exits cleanly."""
+    name = f"zyg-imm-{runtime.replace('.', '')}"
+    try:
+        make_function(IMMORTAL_PROBE, name=name, runtime=runtime)
+    except Exception as exc:  # the host may lack this interpreter
+        if "runtime" in str(exc).lower():
+            pytest.skip(f"{runtime}: {exc}")
+        raise
+    forked = []
+    deadline = time.monotonic() + 60
+    while len(forked) < 2:
+        assert time.monotonic() < deadline, "no environment was forked from a zygote"
+        lam.update_function_configuration(FunctionName=name, Description=str(len(forked)))
+        resp, body = invoke_json(lam, name)
+        assert "FunctionError" not in resp, body
+        if body["forked"]:
+            forked.append(body)
+    for body in forked:
+        assert body["gc"] is True and body["s"].endswith("y")
+        assert body["new_refs"] < 100
+        assert (body["json_refs"] >= 2**31) is (runtime != "python3.11")
+    assert forked[0]["r"] != forked[1]["r"]
+    resp, body = invoke_json(lam, name, {"exit": 3})
+    assert body["errorType"] == "Runtime.ExitError" and "exit status 3" in body["errorMessage"]
+
+
 def test_functions_shipping_shared_libraries_start_by_exec(lam: Any, make_function: Any) -> None:
     """LD_LIBRARY_PATH (``/var/task/lib``) is read at process start: such functions exec."""
     make_function({"app.py": PROBE, "lib/README": "libraries for LD_LIBRARY_PATH"}, name="zyg-lib")
