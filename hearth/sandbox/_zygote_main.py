@@ -118,11 +118,45 @@ def prepare_runtime(argv: list[str], path_map: PathMap) -> None:
     sys.dont_write_bytecode = True
 
 
-def become_runtime(spec: dict[str, Any], exec_fd: int, boot: Any) -> None:
+#: The C ``environ`` of a forked runtime: kept alive, the process's environment points into
+#: it (see :func:`set_environ`).
+_ENVIRON: list[object] = []
+
+
+def set_environ(env: dict[str, str], libc: Any) -> None:
+    """Make ``env`` the process's whole environment: ``os.environ`` and the C ``environ``
+    that ``getenv``, ``tzset`` and child processes read.
+
+    ``os.environ.clear()`` and ``update()`` did it with one ``unsetenv`` / ``setenv`` per
+    variable, and in a forked child each ``setenv`` (its string, the ``environ`` array
+    grown by one each time, glibc's bookkeeping) takes chunks from the malloc free lists
+    the zygote left, writing (and so copying) the pages around each: 0.25 MiB of private
+    memory per sandbox for Lambda's ~25 variables (measured, python3.12). Instead the
+    strings and a NULL-terminated pointer array are built as Python objects (pymalloc's
+    memory, not malloc's) and ``environ`` is pointed at them, as POSIX lets a program do;
+    a later ``setenv`` copies that array as it would the initial one. ``os.environ``'s own
+    dict gets the same entries. Names with ``=`` and values with NUL take the old way
+    (which refuses them, as before).
+    """
+    import ctypes
+
+    data = getattr(os.environ, "_data", None)
+    entries = [os.fsencode(k) + b"=" + os.fsencode(v) for k, v in env.items()]
+    if not isinstance(data, dict) or any("=" in k for k in env) or any(b"\0" in e for e in entries):
+        os.environ.clear()
+        os.environ.update(env)
+        return
+    block = (ctypes.c_char_p * (len(entries) + 1))(*entries)  # its last entry is NULL
+    ctypes.c_void_p.in_dll(libc, "environ").value = ctypes.addressof(block)
+    _ENVIRON.append(block)
+    data.clear()
+    data.update((os.fsencode(k), os.fsencode(v)) for k, v in env.items())
+
+
+def become_runtime(spec: dict[str, Any], exec_fd: int, boot: Any, libc: Any) -> None:
     """In the sandbox's PID 1, after privileges are dropped: hand over to the bootstrap
     (the zygote did :func:`prepare_runtime` already)."""
-    os.environ.clear()
-    os.environ.update(spec["env"])
+    set_environ(spec["env"], libc)
     try:
         import time
 
@@ -161,7 +195,7 @@ def launch(
         os._exit(127)
     ctl.detach()  # its fd was closed with all others by _child
     spec["env"] = nsinit.runtime_env(spec)
-    become_runtime(spec, exec_fd, boot)
+    become_runtime(spec, exec_fd, boot, nsinit._libc)
 
 
 def _await_cgroup(nsinit: Any, ctl: socket.socket) -> None:

@@ -70,7 +70,16 @@ def handler(event, context):
         sys.exit(event["exit"])
     s = "".join(["x", str(os.getpid())])
     s += "y"  # in-place concatenation of a new (mortal) string
+    import ctypes, subprocess
+    getenv = ctypes.CDLL(None).getenv
+    getenv.restype = ctypes.c_char_p
+    os.environ["HEARTH_SET"] = "1"
+    del os.environ["AWS_REGION"]
+    seen_by_child = subprocess.run(["/usr/bin/env"], capture_output=True, text=True).stdout
     return {
+        "environ": sorted(f"{k}={v}" for k, v in os.environ.items()),
+        "child_environ": sorted(seen_by_child.splitlines()),
+        "c_tz": getenv(b"TZ").decode(), "c_name": getenv(b"AWS_LAMBDA_FUNCTION_NAME").decode(),
         "forked": FORKED, "r": R, "gc": gc.isenabled(), "s": s,
         "json_refs": sys.getrefcount(json), "new_refs": sys.getrefcount(s),
     }
@@ -101,6 +110,10 @@ def test_forked_environments_on_immortal_objects(
         if body["forked"]:
             forked.append(body)
     for body in forked:
+        # the process's environment is the function's, in os.environ and the C environ
+        assert body["environ"] == body["child_environ"] and "HEARTH_SET=1" in body["environ"]
+        assert not [e for e in body["environ"] if e.startswith(("AWS_REGION=", "LC_CTYPE="))]
+        assert body["c_tz"] == ":UTC" and body["c_name"] == name
         assert body["gc"] is True and body["s"].endswith("y")
         assert body["new_refs"] < 100
         assert (body["json_refs"] >= 2**31) is (runtime != "python3.11")
