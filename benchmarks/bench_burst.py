@@ -16,6 +16,9 @@ each on its own connection:
   Baseline: 100 fresh ``python3 -I -S`` processes spawned at once, each recording when
   it ran its first line after ``import json``; the time until the last one did.
 
+The function's runtime is ``BENCH_BURST_RUNTIME`` (default ``python3.11``; another one is
+named in every row's label).
+
 In both, the function is created first and the host left to settle (up to 5 s) before
 the burst: a function exists before its burst, and what its CreateFunction sets going in
 the background (its code unpacked; on the process backend, its runtime's zygote and a
@@ -44,6 +47,9 @@ from benchmarks._common import (
 )
 
 N = int(os.environ.get("BENCH_BURST_N", "100"))
+RUNTIME = os.environ.get("BENCH_BURST_RUNTIME", "python3.11")
+#: named in the rows' labels when not the default
+TAG = "" if RUNTIME == "python3.11" else f" [{RUNTIME}]"
 CODE = """
 import time, uuid
 ENV = uuid.uuid4().hex
@@ -67,7 +73,7 @@ def _burst(name: str, code: str) -> tuple[list[Any], float, float]:
     again after the function's creation (which prepares its zygote and stems): the
     answers, when they were sent (epoch seconds) and how long until the last came."""
     with tempfile.TemporaryDirectory() as tmp, hearth(Path(tmp)) as srv:
-        create(srv, name, code, Timeout=60)
+        create(srv, name, code, Timeout=60, Runtime=RUNTIME)
         wait_quiet(5)
         path = INVOKE_PATH.format(name=name)
         body = b"{}"
@@ -90,13 +96,13 @@ def _short() -> list[Row]:
     for p in procs:
         p.wait()
     base = time.perf_counter() - t0
-    label = f"burst {N} x 100 ms from zero: all done"
+    label = f"burst{TAG} {N} x 100 ms from zero: all done"
     if len(ok) != N:
         label += f" ({N - len(ok)} failed)"
     return [
         Row(label, elapsed * 1000, base * 1000, "ms", f"{N} fresh python3 processes at once",
             "well under 1 s"),
-        Row("burst: environments started per second", envs / elapsed, N / base, "env/s",
+        Row(f"burst{TAG}: environments started per second", envs / elapsed, N / base, "env/s",
             "fresh python3 processes per second", f"{envs} envs used"),
     ]  # fmt: skip
 
@@ -119,13 +125,13 @@ def _long() -> list[Row]:
     inits = {a["env"]: a["init_at"] for a in answers}
     started = max(inits.values()) - t0 if inits else float("nan")
     base = _baseline_starts()
-    label = f"burst {N} x {LONG:g} s from zero: all {len(inits)} environments started"
+    label = f"burst{TAG} {N} x {LONG:g} s from zero: all {len(inits)} environments started"
     if len(answers) != N:
         label += f" ({N - len(answers)} failed)"
     return [
         Row(label, started * 1000, base * 1000, "ms",
             f"{N} fresh python3 -I -S at once, until the last ran", "well under 1 s"),
-        Row(f"burst {N} x {LONG:g} s: environments started per second", len(inits) / started,
+        Row(f"burst{TAG} {N} x {LONG:g} s: environments started per second", len(inits) / started,
             N / base, "env/s", "fresh python3 processes per second",
             f"{len(inits)} envs; all answered in {done * 1000:.0f} ms"),
     ]  # fmt: skip
