@@ -86,7 +86,9 @@ def handler(event, context):
 """
 
 
-@pytest.mark.parametrize("runtime", ["python3.11", "python3.12", "python3.13"])
+@pytest.mark.parametrize(
+    "runtime", ["python3.9", "python3.10", "python3.11", "python3.12", "python3.13"]
+)
 def test_forked_environments_on_immortal_objects(
     lam: Any, make_function: Any, runtime: str
 ) -> None:
@@ -116,7 +118,7 @@ def test_forked_environments_on_immortal_objects(
         assert body["c_tz"] == ":UTC" and body["c_name"] == name
         assert body["gc"] is True and body["s"].endswith("y")
         assert body["new_refs"] < 100
-        assert (body["json_refs"] >= 2**31) is (runtime != "python3.11")
+        assert (body["json_refs"] >= 2**31) is (runtime in ("python3.12", "python3.13"))
     assert forked[0]["r"] != forked[1]["r"]
     resp, body = invoke_json(lam, name, {"exit": 3})
     assert body["errorType"] == "Runtime.ExitError" and "exit status 3" in body["errorMessage"]
