@@ -420,7 +420,10 @@ def immortalize() -> int:
     the constants and names they hold) by writing the low 32 bits, as a mortal count fits
     in them. Measured (python3.12, six forked sandboxes, idle after an invoke): 3.1 MiB
     private dirty each before, 1.9 MiB after; the walk (~50,000 objects) takes ~80 ms at
-    the zygote's start.
+    the zygote's start. Its own bookkeeping (a set of ~55,000 ids, made before the walk
+    starts, so walked too) leaves the zygote ~5 MiB more RSS, once per runtime; a walk
+    without it (the counts as its marks: +0.5 MiB) measured ~0.08 MiB more private memory
+    per sandbox (1.89 against 1.81 MiB, python3.12), so it stays.
 
     They are objects of the zygote (interpreter, standard modules, the bootstrap), alive for
     as long as it is; what changes: a sandbox that drops one never frees it (it is shared
