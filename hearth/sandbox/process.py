@@ -70,7 +70,7 @@ from hearth.sandbox.scratch import (
 from hearth.sandbox.stems import Key, StemPool
 from hearth.sandbox.uids import UidAllocator
 from hearth.sandbox.validate import validate_spec
-from hearth.sandbox.zygote import Zygotes, join_forked
+from hearth.sandbox.zygote import Zygotes, join_forked, zygote_key
 
 log = logging.getLogger(__name__)
 
@@ -620,8 +620,9 @@ class ProcessBackend:
     def _stem_key(self, spec: SandboxSpec) -> Key | None:
         """Starts of ``spec`` may use a stem of this key (None: they may not).
 
-        The key ends with how the stem is made: ``"fork"`` (by the runtime's zygote,
-        for the specs it forks) or ``"exec"`` (a spawned launcher: Node, custom runtimes,
+        The key ends with how the stem is made: ``"fork"`` and the account (by the
+        account's zygote of the runtime, for the specs it forks) or ``"exec"`` (a spawned
+        launcher: Node, custom runtimes,
         Python functions that cannot fork). The mounts are part of it because they are
         bound before the stem pivots into its root, whose ``/`` is read-only then."""
         if spec.template or spec.inherit_fds:
@@ -634,8 +635,10 @@ class ProcessBackend:
             self._real_mounts[spec.mounts] = mounts
         shm = min(SHM_MB, spec.memory_mb)
         by_fork = self.zygotes is not None and self.zygotes.would_fork(spec)
-        kind = "fork" if by_fork else "exec"
-        return (tuple(spec.argv), mounts, spec.ephemeral_mb, shm, spec.network, kind)
+        # A forked stem carries its zygote's state, so its key has the zygote's account
+        # (see zygote_key); an exec'd one shares nothing and serves any account.
+        kind: tuple[str, ...] = ("fork", zygote_key(spec)[0]) if by_fork else ("exec",)
+        return (tuple(spec.argv), mounts, spec.ephemeral_mb, shm, spec.network, *kind)
 
     async def _make_stem(self, template: SandboxSpec, key: Key) -> ProcessSandbox:
         if self._closed:

@@ -179,7 +179,11 @@ class StemPool:
             if missing <= 0 or template is None:  # full, or the key expired
                 return
             batch = [
-                replace(template, env_id=f"stem-{uuid.uuid4().hex[:16]}")
+                # The account prefix keeps a forked stem with its account's zygote.
+                replace(
+                    template,
+                    env_id=f"{template.env_id.split('-', 1)[0]}-stem-{uuid.uuid4().hex[:16]}",
+                )
                 for _ in range(min(missing, self.parallel))
             ]
             loop = asyncio.get_running_loop()

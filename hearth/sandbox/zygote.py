@@ -374,13 +374,27 @@ class ZygoteLauncher(Launcher):
         super().close()
 
 
+#: A zygote's key: (account, runtime command).
+ZygoteKey = tuple[str, tuple[str, ...]]
+
+
+def zygote_key(sandbox: SandboxSpec) -> ZygoteKey:
+    """Zygotes are per account as well as per runtime: everything a zygote holds when it
+    forks is in each of its sandboxes, and some of it cannot be renewed in a child (the
+    interpreter's ``str`` hash secret, fixed at its start: a function could read it from
+    its own memory and craft colliding keys against another function that hashes input
+    it sends). Accounts are the trust boundary; the account is ``env_id``'s prefix."""
+    return (sandbox.env_id.split("-", 1)[0], tuple(sandbox.argv))
+
+
 class Zygotes:
-    """Runtime command → zygote; see the module docstring for when the fork path is used."""
+    """(Account, runtime command) → zygote; see the module docstring for when the fork
+    path is used, and :func:`zygote_key` for why one per account."""
 
     def __init__(self) -> None:
         self._specs: dict[tuple[str, ...], ZygoteSpec] = {}
-        self._zygotes: dict[tuple[str, ...], Zygote] = {}
-        self._starting: dict[tuple[str, ...], asyncio.Task[None]] = {}
+        self._zygotes: dict[ZygoteKey, Zygote] = {}
+        self._starting: dict[ZygoteKey, asyncio.Task[None]] = {}
         self.forks = 0
         self.fallbacks = 0
 
@@ -394,8 +408,8 @@ class Zygotes:
     def warm(self, sandbox: SandboxSpec) -> None:
         """Start the zygote of this sandbox's command now, in the background, if its
         starts would fork and it is not running (see :meth:`ProcessBackend.prepare`)."""
-        key = tuple(sandbox.argv)
-        spec = self._specs.get(key)
+        key = zygote_key(sandbox)
+        spec = self._specs.get(key[1])
         zygote = self._zygotes.get(key)
         if spec is not None and forkable(sandbox) and (zygote is None or not zygote.alive):
             self._start_soon(key, spec)
@@ -405,8 +419,8 @@ class Zygotes:
     ) -> Launcher | None:
         """A forked launcher for the sandbox's command, or None: use the exec path.
         ``log_w``: the framed log channel's write end (-1: none), a fourth fd."""
-        key = tuple(sandbox.argv)
-        spec = self._specs.get(key)
+        key = zygote_key(sandbox)
+        spec = self._specs.get(key[1])
         if spec is None or not forkable(sandbox):
             return None
         zygote = self._zygotes.get(key)
@@ -442,7 +456,7 @@ class Zygotes:
         self.forks += 1
         return ZygoteLauncher(pid, ctl, exec_r)
 
-    def _start_soon(self, key: tuple[str, ...], spec: ZygoteSpec) -> None:
+    def _start_soon(self, key: ZygoteKey, spec: ZygoteSpec) -> None:
         if key in self._starting:
             return
 
@@ -450,7 +464,7 @@ class Zygotes:
             old = self._zygotes.pop(key, None)
             if old is not None:
                 await old.aclose()
-            zygote = Zygote(spec, key)
+            zygote = Zygote(spec, key[1])
             try:
                 await zygote.start()
             except SandboxError as exc:

@@ -163,3 +163,46 @@ def test_memory_merge_opts_forked_sandboxes_in(tmp_path: Path) -> None:
     finally:
         srv.stop()
         KSM_RUN.write_text(saved.strip())
+
+
+HASH_PROBE = """
+import sys
+FORKED = "decimal" in sys.modules  # pre-loaded by the zygote only
+def handler(event, context):
+    return {"forked": FORKED, "hash": hash("hearth-hash-secret-probe")}
+"""
+
+
+def test_accounts_never_share_a_zygote(tmp_path: Path) -> None:
+    """A forked sandbox inherits its zygote's ``str`` hash secret (fixed at interpreter
+    start): one account's functions share it, another account's never do."""
+    keys = "ka:sa:111111111111,kb:sb:222222222222"
+    srv = start_server(tmp_path / "data", ["--no-egress"], env={"HEARTH_ACCESS_KEYS": keys})
+    try:
+        hashes: dict[str, set[int]] = {}
+        for key, secret in (("ka", "sa"), ("kb", "sb")):
+            lam = srv.client("lambda", key=key, secret=secret)
+            forked: list[int] = []
+            deadline = time.monotonic() + 60
+            i = 0
+            while len(forked) < 2:  # two environments forked from the account's zygote
+                assert time.monotonic() < deadline, "no environment was forked from a zygote"
+                name = f"hash-{key}-{i}"
+                lam.create_function(
+                    FunctionName=name,
+                    Runtime="python3.11",
+                    Role=ROLE,
+                    Handler="app.handler",
+                    Code={"ZipFile": make_zip({"app.py": HASH_PROBE})},
+                )
+                resp, body = invoke_json(lam, name)
+                assert "FunctionError" not in resp, body
+                if body["forked"]:
+                    forked.append(body["hash"])
+                i += 1
+            hashes[key] = set(forked)
+        assert len(hashes["ka"]) == 1  # the same zygote: forks of it share its secret
+        assert len(hashes["kb"]) == 1
+        assert hashes["ka"] != hashes["kb"]  # ... and each account has a zygote of its own
+    finally:
+        srv.stop()
