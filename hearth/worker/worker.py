@@ -25,7 +25,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -219,7 +219,11 @@ class Worker:
             if env.state is State.IDLE:
                 self._release(env)
 
-        task = asyncio.get_running_loop().create_task(when_initialized())
+        self._spawn(when_initialized())
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run ``coro`` in the background, held until it ends (cancelled at close)."""
+        task = asyncio.get_running_loop().create_task(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
@@ -339,9 +343,7 @@ class Worker:
             except Exception as exc:
                 log.warning("SnapStart template of %s:%s: %s", cfg.name, cfg.version, exc)
 
-        task = asyncio.get_running_loop().create_task(prepare())
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self._spawn(prepare())
 
     def prepare(self, cfg: FunctionConfig) -> None:
         """A function was created or changed: in the background, unpack its code and let
@@ -375,9 +377,7 @@ class Worker:
                 )
             )
 
-        task = asyncio.get_running_loop().create_task(run())
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self._spawn(run())
 
     async def _start_env(self, cfg: FunctionConfig, init_type: str = "on-demand") -> Environment:
         await self._reserve(cfg.memory_size)
@@ -560,9 +560,7 @@ class Worker:
         elif not free and env.state is not State.DEAD:
             self._lifetimes.retiring.add(env)
             return
-        task = asyncio.get_running_loop().create_task(env.kill())
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self._spawn(env.kill())
 
     async def _renew(self, env: Environment) -> None:
         """Retire an environment past its lifetime; a provisioned one after its
@@ -584,9 +582,7 @@ class Worker:
     def renew_expired(self) -> None:
         """Start retiring every environment past its lifetime (the reaper calls this)."""
         for env in self._lifetimes.expired(self._all):
-            task = asyncio.get_running_loop().create_task(self._renew(env))
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
+            self._spawn(self._renew(env))
 
     async def _reap_loop(self) -> None:
         while True:
