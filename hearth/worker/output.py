@@ -20,7 +20,7 @@ import asyncio
 import os
 import select
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from hearth.observe.frames import FrameDecoder
@@ -118,26 +118,26 @@ class OutputCapture:
         return data
 
     def _drain_lines(self) -> None:
+        self._pump(self._fd, self._feed)
+
+    def _drain_frames(self) -> None:
+        self._pump(self._frames_fd, self._feed_frames)
+
+    def _pump(self, fd: int, consume: Callable[[bytes], None]) -> None:
+        """Read ``fd`` into ``consume`` until it has nothing now."""
         while not self._stopped:
-            data = self._read(self._fd)
+            data = self._read(fd)
             if data is None:
                 return
-            self._feed(data)
+            consume(data)
             if len(data) < READ_SIZE:  # a pipe read short: it is empty now
                 return
 
-    def _drain_frames(self) -> None:
-        frames = self._frames
-        assert frames is not None
-        while not self._stopped:
-            data = self._read(self._frames_fd)
-            if data is None:
-                return
-            records = frames.feed(data)
-            if records:
-                self._records(records)
-            if len(data) < READ_SIZE:
-                return
+    def _feed_frames(self, data: bytes) -> None:
+        assert self._frames is not None
+        records = self._frames.feed(data)
+        if records:
+            self._records(records)
 
     def _records(self, records: list[tuple[int, str]]) -> None:
         """Decoded frames: one event each, consecutive ones of the same millisecond
