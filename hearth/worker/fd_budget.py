@@ -35,11 +35,9 @@ def raise_nofile() -> int:
     """Raise the soft ``RLIMIT_NOFILE`` to the hard limit (as far as the kernel allows);
     return the soft limit in force afterwards."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = hard
-    if hard == resource.RLIM_INFINITY:
-        target = _nr_open()
-    if soft == resource.RLIM_INFINITY or soft >= target:
-        return soft if soft != resource.RLIM_INFINITY else target
+    target = _nr_open() if hard == resource.RLIM_INFINITY else hard
+    if soft == resource.RLIM_INFINITY or soft >= target:  # at the ceiling already
+        return target
     try:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
     except (OSError, ValueError) as exc:
