@@ -12,6 +12,7 @@ import asyncio
 import base64
 import binascii
 import json
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +20,14 @@ from typing import Any, Protocol
 
 from hearth.api.names import FunctionRef
 from hearth.api.signed_urls import SignedUrls
-from hearth.api.wire import check_enum, check_int, check_string, now_iso, validation_error
+from hearth.api.wire import (
+    ValidationError,
+    check_enum,
+    check_int,
+    check_string,
+    now_iso,
+    validation_error,
+)
 from hearth.errors import AwsError, InvalidParameterValue, ResourceNotFound
 from hearth.runtimes.registry import RESERVED_ENV, RuntimeRegistry, runtime_version_arn
 from hearth.store.base import Store
@@ -269,7 +277,15 @@ class FunctionsApi:
         if not isinstance(variables, dict):
             raise InvalidParameterValue("Environment.Variables must be a map of strings")
         for k, v in variables.items():
-            check_string(k, "environment.variables", pattern=ENV_NAME_PATTERN)
+            if not isinstance(k, str) or re.fullmatch(ENV_NAME_PATTERN, k) is None:
+                # AWS names the map, not the key (the variables are a sensitive shape):
+                # "Value at 'environment.variables' failed to satisfy constraint: Map keys
+                # must satisfy constraint: [...]", as clients' error reports quote it.
+                raise ValidationError(
+                    "1 validation error detected: Value at 'environment.variables' failed to"
+                    " satisfy constraint: Map keys must satisfy constraint: [Member must"
+                    f" satisfy regular expression pattern: {ENV_NAME_PATTERN}]"
+                )
             if not isinstance(v, str):
                 raise InvalidParameterValue(f"Environment variable {k} must be a string")
         reserved = sorted(k for k in variables if k in RESERVED_ENV)
