@@ -70,6 +70,8 @@ class TagsApi:
         name = self._name(p, m)
         body = parse_json_body(req.body)
         new = body.get("Tags")
+        if new is None:
+            raise validation_error(None, "tags", "not be null")
         if not isinstance(new, dict) or not new:
             raise InvalidParameterValue("Tags must be a non-empty map of strings.")
         check_tags(new)

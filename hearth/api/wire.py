@@ -63,10 +63,18 @@ class ValidationError(AwsError):
 
 
 def validation_error(value: object, member: str, constraint: str) -> ValidationError:
+    """AWS's one-constraint message; an absent value (``None``) is written ``Value null``,
+    unquoted, as AWS writes it."""
+    shown = "null" if value is None else f"'{value}'"
     return ValidationError(
-        f"1 validation error detected: Value '{value}' at '{member}' failed to satisfy"
+        f"1 validation error detected: Value {shown} at '{member}' failed to satisfy"
         f" constraint: Member must {constraint}"
     )
+
+
+def missing(member: str) -> ValidationError:
+    """A required member left out: ``Value null at 'x' ... Member must not be null``."""
+    return validation_error(None, member, "not be null")
 
 
 def check_string(
@@ -103,6 +111,8 @@ def check_int(value: Any, member: str, *, lo: int, hi: int) -> int:
 
 
 def check_enum(value: Any, member: str, allowed: list[str]) -> str:
+    if value is None:
+        raise missing(member)
     if not isinstance(value, str) or value not in allowed:
         raise validation_error(value, member, f"satisfy enum value set: [{', '.join(allowed)}]")
     return value

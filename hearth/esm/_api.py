@@ -15,7 +15,13 @@ from urllib.parse import parse_qsl
 
 from hearth.api.names import parse_function_name, path_param
 from hearth.api.types import Principal, Request, Response
-from hearth.api.wire import check_int, json_response, parse_json_body
+from hearth.api.wire import (
+    check_int,
+    check_string,
+    json_response,
+    parse_json_body,
+    validation_error,
+)
 from hearth.errors import InvalidParameterValue, ResourceConflict, ResourceNotFound
 from hearth.esm._model import Mapping, apply_settings
 from hearth.esm._poller import MappingPoller
@@ -99,8 +105,9 @@ class EventSourceMappings:
 
     async def _function(self, p: Principal, raw: Any, source: str) -> tuple[str, str | None]:
         """Resolve the function; Lambda requires the queue's visibility timeout ≥ its timeout."""
-        if not isinstance(raw, str) or not raw:
-            raise InvalidParameterValue("FunctionName is required.")
+        if raw is None:
+            raise validation_error(None, "functionName", "not be null")
+        check_string(raw, "functionName", min_len=1)
         ref = parse_function_name(raw, p.account_id, region=p.region)
         try:
             cfg = await self._router.resolve(p.account_id, p.region, ref.name, ref.qualifier)

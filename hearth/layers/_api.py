@@ -164,9 +164,7 @@ class LayersApi:
         name = self._name(p, m)
         body = parse_json_body(req.body)
         if "Content" not in body:
-            raise validation_error(
-                "null", "content", "not be null"
-            )  # "Value null at 'content' ..."
+            raise validation_error(None, "content", "not be null")
         content = body["Content"]
         if not isinstance(content, dict):
             raise InvalidParameterValue("Content must be an object")
@@ -291,7 +289,7 @@ class LayersApi:
 
     async def _get_by_arn(self, p: Principal, req: Request, q: dict[str, str]) -> Response:
         if "Arn" not in q:
-            raise validation_error("null", "arn", "not be null")
+            raise validation_error(None, "arn", "not be null")
         arn = check_string(
             q["Arn"], "arn", min_len=1, max_len=2048, pattern=LAYER_VERSION_ARN_PATTERN
         )

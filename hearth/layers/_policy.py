@@ -200,7 +200,7 @@ class LayerPolicyApi:
             ("Principal", "principal"),
         ):
             if body.get(key) is None:
-                raise validation_error("null", member, "not be null")
+                raise validation_error(None, member, "not be null")
         sid = check_string(
             body["StatementId"],
             "statementId",
