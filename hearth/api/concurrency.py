@@ -27,6 +27,8 @@ reservation (:meth:`ConcurrencyApi.function_deleted`), as on Lambda.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 import sqlite3
 import uuid
@@ -330,17 +332,25 @@ class ConcurrencyApi:
         if query.get("List") == "ALL":
             ref = parse_function_name(path_param(m.group("fn")), p.account_id, region=p.region)
             name = await self._exists(p, FunctionRef(ref.name, None))
+            limit = 50
             if "MaxItems" in query:
                 try:
-                    check_int(int(query["MaxItems"]), "maxItems", lo=1, hi=50)
+                    limit = check_int(int(query["MaxItems"]), "maxItems", lo=1, hi=50)
                 except ValueError:
                     raise InvalidParameterValue("MaxItems must be an integer") from None
+            offset = _marker_offset(query.get("Marker"))
             base = f"arn:aws:lambda:{p.region}:{p.account_id}:function:{name}"
+            configs = self._provisioned.list(p.account_id, name)
             items = [
                 self._pc_doc(pc, f"{base}:{pc.qualifier}")
-                for pc in self._provisioned.list(p.account_id, name)
+                for pc in configs[offset : offset + limit]
             ]
-            return json_response(200, {"ProvisionedConcurrencyConfigs": items})
+            doc: dict[str, Any] = {"ProvisionedConcurrencyConfigs": items}
+            if offset + limit < len(configs):
+                # Pages by MaxItems and Marker, as boto3's paginator for this operation
+                # asks (it ignored MaxItems: every page held them all).
+                doc["NextMarker"] = base64.urlsafe_b64encode(str(offset + limit).encode()).decode()
+            return json_response(200, doc)
         name, qualifier = self._pc_ref(p, req, m)
         await self._exists(p, FunctionRef(name, None))
         pc = self._provisioned.get(p.account_id, name, qualifier)
@@ -367,3 +377,16 @@ class ConcurrencyApi:
             await self._write(account_id, name, None)
         if self._provisioned is not None:
             await self._provisioned.function_deleted(account_id, name)
+
+
+def _marker_offset(marker: str | None) -> int:
+    """The offset an opaque ``Marker`` of a previous page carries (0 for none)."""
+    if not marker:
+        return 0
+    try:
+        offset = int(base64.urlsafe_b64decode(marker.encode()).decode())
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise InvalidParameterValue("Invalid marker") from None
+    if offset < 0:
+        raise InvalidParameterValue("Invalid marker")
+    return offset
