@@ -128,7 +128,14 @@ class FunctionUrlDoor:
         try:
             payload = encode_event(event_v2(req, ctx))
         except EventTooLarge:
-            return message(413, "Request Entity Too Large")
+            # Lambda's front end, as a function URL's raw answer shows it.
+            resp = message(
+                413,
+                "Request must be smaller than 6291456 bytes for the InvokeFunction operation",
+                key="Message",
+            )
+            resp.headers.append(("x-amzn-ErrorType", "RequestEntityTooLargeException"))
+            return resp
         try:
             result = await invoke_function(
                 self._router, u.account_id, u.region, u.function, u.qualifier or None,
