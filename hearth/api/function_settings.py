@@ -22,7 +22,7 @@ import re
 from typing import Any
 
 from hearth.api.functions import FunctionsApi
-from hearth.api.names import FunctionRef, qualified_ref
+from hearth.api.names import FunctionRef, path_param, qualified_ref, unqualified_function_name
 from hearth.api.types import Principal, Request, Response
 from hearth.api.wire import check_enum, check_string, json_response, parse_json_body
 from hearth.errors import InvalidParameterValue
@@ -93,8 +93,8 @@ class FunctionSettingsApi:
         return json_response(200, self._runtime_doc(cfg))
 
     async def _get_recursion(self, p: Principal, req: Request, m: re.Match[str]) -> Response:
-        ref = self._ref(p, req, m, 140)
-        cfg = await self._functions.load(p.account_id, p.region, FunctionRef(ref.name, None))
+        name = unqualified_function_name(path_param(m.group("fn")), p.account_id, region=p.region)
+        cfg = await self._functions.load(p.account_id, p.region, FunctionRef(name, None))
         return json_response(200, {"RecursiveLoop": cfg.recursive_loop})
 
     async def _get_code_signing(self, p: Principal, req: Request, m: re.Match[str]) -> Response:
@@ -103,11 +103,11 @@ class FunctionSettingsApi:
         return json_response(200, {"CodeSigningConfigArn": "", "FunctionName": cfg.name})
 
     async def _put_recursion(self, p: Principal, req: Request, m: re.Match[str]) -> Response:
-        ref = self._ref(p, req, m, 140)
+        name = unqualified_function_name(path_param(m.group("fn")), p.account_id, region=p.region)
         body = parse_json_body(req.body)
         loop = check_enum(body.get("RecursiveLoop"), "recursiveLoop", ["Allow", "Terminate"])
         await self._functions.change_settings(
-            p.account_id, p.region, FunctionRef(ref.name, None),
+            p.account_id, p.region, FunctionRef(name, None),
             lambda c: c.replace(recursive_loop=loop),
         )  # fmt: skip
         return json_response(200, {"RecursiveLoop": loop})

@@ -13,6 +13,16 @@ FUNCTION_NAME_PATTERN = (
     r"(arn:(aws[a-zA-Z-]*)?:lambda:)?((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:)?"
     r"(\d{12}:)?(function:)?([a-zA-Z0-9-_]+)(:(\$LATEST|[a-zA-Z0-9-_]+))?"
 )
+#: botocore's ``UnqualifiedFunctionName`` (Get/PutFunctionRecursionConfig): no qualifier.
+UNQUALIFIED_FUNCTION_NAME_PATTERN = (
+    r"(arn:(aws[a-zA-Z-]*)?:lambda:)?((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:)?"
+    r"(\d{12}:)?(function:)?([a-zA-Z0-9-_]+)"
+)
+#: botocore's ``FunctionUrlFunctionName``: an alias may follow, never a version or $LATEST.
+FUNCTION_URL_FUNCTION_NAME_PATTERN = (
+    r"(arn:(aws[a-zA-Z-]*)?:lambda:)?((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:)?"
+    r"(\d{12}:)?(function:)?([a-zA-Z0-9-_]{1,64})(:((?!\d+$)[0-9a-zA-Z-_]+))?"
+)
 QUALIFIER_PATTERN = r"\$(LATEST(\.PUBLISHED)?)|[a-zA-Z0-9-_$]+"
 _QUALIFIER = re.compile(QUALIFIER_PATTERN)
 _ARN = re.compile(
@@ -61,6 +71,32 @@ def parse_function_name(
         # Another account's function is invisible: it does not exist for this caller.
         raise ResourceNotFound(f"Function not found: {raw}")
     return FunctionRef(name, m.group("qualifier"))
+
+
+def unqualified_function_name(raw: str, account_id: str, *, region: str | None = None) -> str:
+    """The function of an ``UnqualifiedFunctionName``: a ``:qualifier`` fails the model's
+    pattern (a ValidationException, as AWS's front end validates it)."""
+    ref = parse_function_name(raw, account_id, region=region)
+    if ref.qualifier is not None:
+        raise validation_error(
+            raw,
+            "functionName",
+            f"satisfy regular expression pattern: {UNQUALIFIED_FUNCTION_NAME_PATTERN}",
+        )
+    return ref.name
+
+
+def function_url_target(raw: str, account_id: str, *, region: str | None = None) -> FunctionRef:
+    """The function (and alias) of a ``FunctionUrlFunctionName``: a version or ``$LATEST``
+    after the name fails the model's pattern."""
+    ref = parse_function_name(raw, account_id, region=region)
+    if ref.qualifier is not None and (ref.qualifier.isdigit() or ref.qualifier == "$LATEST"):
+        raise validation_error(
+            raw,
+            "functionName",
+            f"satisfy regular expression pattern: {FUNCTION_URL_FUNCTION_NAME_PATTERN}",
+        )
+    return ref
 
 
 def path_param(segment: str) -> str:

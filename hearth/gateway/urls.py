@@ -20,7 +20,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from hearth.api.names import FunctionRef, parse_function_name, path_param
+from hearth.api.names import FunctionRef, function_url_target, path_param
 from hearth.api.types import Principal, Request, Response
 from hearth.api.wire import (
     ValidationError,
@@ -190,7 +190,7 @@ class FunctionUrls:
 
     # -- helpers ----------------------------------------------------------------------
     def _target(self, p: Principal, req: Request, m: re.Match[str]) -> FunctionRef:
-        ref = parse_function_name(path_param(m.group("fn")), p.account_id, region=p.region)
+        ref = function_url_target(path_param(m.group("fn")), p.account_id, region=p.region)
         given = query(req).get("Qualifier")
         if given is not None:
             check_string(given, "qualifier", min_len=1, max_len=128, pattern=QUALIFIER_PATTERN)
@@ -339,7 +339,7 @@ class FunctionUrls:
         return Response(204, [("x-amzn-RequestId", new_request_id())], b"")
 
     async def _list(self, p: Principal, req: Request, m: re.Match[str]) -> Response:
-        ref = parse_function_name(path_param(m.group("fn")), p.account_id, region=p.region)
+        ref = function_url_target(path_param(m.group("fn")), p.account_id, region=p.region)
         offset, limit = page_params(query(req), 50)
 
         def op(db: sqlite3.Connection) -> list[UrlConfig]:
