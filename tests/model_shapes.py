@@ -10,11 +10,13 @@ would accept most of these silently: its parser drops unknown keys and casts typ
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from botocore.model import OperationModel, Shape, StructureShape
 
 _BOUND = ("header", "headers", "statusCode", "uri", "querystring")
+_ISO8601 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:?\d\d)")
 
 
 def check(shape: Shape, value: Any, path: str, problems: list[str]) -> None:
@@ -39,8 +41,9 @@ def check(shape: Shape, value: Any, path: str, problems: list[str]) -> None:
                 check(members[key], item, f"{path}.{key}", problems)
         for name in shape.required_members:
             member = shape.members[name]
-            if member.serialization.get("location") is None and name not in value:
-                problems.append(f"{path}: required {name} missing")
+            wire = member.serialization.get("name", name)
+            if member.serialization.get("location") is None and wire not in value:
+                problems.append(f"{path}: required {wire} missing")
     elif kind == "list":
         if not isinstance(value, list):
             problems.append(f"{path}: a list expected, got {value!r}")
@@ -69,8 +72,12 @@ def check(shape: Shape, value: Any, path: str, problems: list[str]) -> None:
         if not isinstance(value, bool):
             problems.append(f"{path}: a boolean expected, got {value!r}")
     elif kind == "timestamp":
-        # REST-JSON's default is epoch seconds; Lambda's own dates are strings in the model.
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        # REST-JSON's default is epoch seconds unless the shape names another format
+        # (apigatewayv2's dates are iso8601); Lambda's own dates are strings in the model.
+        if shape.serialization.get("timestampFormat") == "iso8601":
+            if not isinstance(value, str) or _ISO8601.fullmatch(value) is None:
+                problems.append(f"{path}: an ISO 8601 time expected, got {value!r}")
+        elif isinstance(value, bool) or not isinstance(value, (int, float)):
             problems.append(f"{path}: epoch seconds expected, got {value!r}")
     elif kind == "blob" and not isinstance(value, str):
         problems.append(f"{path}: base64 text expected, got {value!r}")

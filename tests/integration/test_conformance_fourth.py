@@ -17,6 +17,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from hearth.api.names import FUNCTION_URL_FUNCTION_NAME_PATTERN, UNQUALIFIED_FUNCTION_NAME_PATTERN
 from tests.conftest import ROLE, error_of, invoke_json
 from tests.helpers import ServerProcess, make_zip
 from tests.integration.test_function_urls import ECHO, request, url_host
@@ -390,3 +391,49 @@ def test_aws_cli_drives_versions_aliases_and_invocation_types(
         ) in missing.stderr
     finally:
         ok("delete-function", "--function-name", name)
+
+
+def test_function_name_shapes_that_admit_no_version(
+    server: ServerProcess, lam: Any, make_function: Any
+) -> None:
+    """botocore gives Get/PutFunctionRecursionConfig an ``UnqualifiedFunctionName`` (no
+    ``:qualifier``) and the function URL operations a ``FunctionUrlFunctionName`` (an
+    alias may follow the name, a version or ``$LATEST`` may not): outside them, the
+    model's ValidationException naming that pattern."""
+    raw = _raw(server)
+    name = make_function(CODE)["FunctionName"]
+    lam.publish_version(FunctionName=name)
+    lam.create_alias(FunctionName=name, Name="live", FunctionVersion="1")
+
+    def refused(ident: str, pattern: str) -> tuple[str, int, str]:
+        return (
+            "ValidationException",
+            400,
+            f"1 validation error detected: Value '{ident}' at 'functionName' failed to satisfy"
+            f" constraint: Member must satisfy regular expression pattern: {pattern}",
+        )
+
+    for ident in (f"{name}:1", f"{name}:live", f"{PREFIX}{name}:$LATEST"):
+        for op, kw in (
+            ("get_function_recursion_config", {}),
+            ("put_function_recursion_config", {"RecursiveLoop": "Allow"}),
+        ):
+            with pytest.raises(ClientError) as exc:
+                getattr(raw, op)(FunctionName=ident, **kw)
+            assert error_of(exc) == refused(ident, UNQUALIFIED_FUNCTION_NAME_PATTERN)
+    assert lam.get_function_recursion_config(FunctionName=PREFIX + name)["RecursiveLoop"] == (
+        "Terminate"
+    )
+    for ident in (f"{name}:1", f"{PREFIX}{name}:$LATEST"):
+        for op, kw in (
+            ("create_function_url_config", {"AuthType": "NONE"}),
+            ("get_function_url_config", {}),
+            ("list_function_url_configs", {}),
+        ):
+            with pytest.raises(ClientError) as exc:
+                getattr(raw, op)(FunctionName=ident, **kw)
+            assert error_of(exc) == refused(ident, FUNCTION_URL_FUNCTION_NAME_PATTERN)
+    made = lam.create_function_url_config(FunctionName=f"{name}:live", AuthType="NONE")
+    assert made["FunctionArn"] == f"{PREFIX}{name}:live"
+    got = lam.get_function_url_config(FunctionName=name, Qualifier="live")
+    assert got["FunctionUrl"] == made["FunctionUrl"]
