@@ -29,6 +29,12 @@ from hearth.invoke.router import Router
 from hearth.queues import QueueEngine, parse_queue_arn
 from hearth.store.sqlite import SqliteStore
 
+#: botocore's ``Arn`` shape of ``EventSourceArn``: outside it, the model's ValidationException.
+EVENT_SOURCE_ARN_PATTERN = (
+    r"arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\-])+:((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1})?"
+    r":(\d{12})?:(.*)"
+)
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS event_source_mappings (
     uuid       TEXT PRIMARY KEY,
@@ -127,7 +133,8 @@ class EventSourceMappings:
         source = body.get("EventSourceArn")
         if source is None:
             raise InvalidParameterValue("Unrecognized event source.")
-        if not isinstance(source, str) or parse_queue_arn(source) is None:
+        check_string(source, "eventSourceArn", max_len=10000, pattern=EVENT_SOURCE_ARN_PATTERN)
+        if parse_queue_arn(source) is None:
             raise InvalidParameterValue(
                 "Hearth supports event source mappings from its SQS queues only:"
                 f" EventSourceArn {source!r} is not an SQS queue ARN."
@@ -174,6 +181,10 @@ class EventSourceMappings:
             key=lambda m: m.uuid,
         )
         if q.get("EventSourceArn"):
+            check_string(
+                q["EventSourceArn"], "eventSourceArn", max_len=10000,
+                pattern=EVENT_SOURCE_ARN_PATTERN,
+            )  # fmt: skip
             items = [m for m in items if m.event_source_arn == q["EventSourceArn"]]
         if q.get("FunctionName"):
             ref = parse_function_name(q["FunctionName"], p.account_id, region=p.region)

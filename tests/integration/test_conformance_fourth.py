@@ -437,3 +437,25 @@ def test_function_name_shapes_that_admit_no_version(
     assert made["FunctionArn"] == f"{PREFIX}{name}:live"
     got = lam.get_function_url_config(FunctionName=name, Qualifier="live")
     assert got["FunctionUrl"] == made["FunctionUrl"]
+
+
+def test_event_source_arn_outside_the_models_pattern(
+    server: ServerProcess, lam: Any, make_function: Any
+) -> None:
+    from hearth.esm._api import EVENT_SOURCE_ARN_PATTERN
+
+    raw = _raw(server)
+    name = make_function(CODE)["FunctionName"]
+    expected = (
+        "ValidationException",
+        400,
+        "1 validation error detected: Value 'my-queue' at 'eventSourceArn' failed to satisfy"
+        f" constraint: Member must satisfy regular expression pattern: {EVENT_SOURCE_ARN_PATTERN}",
+    )
+    with pytest.raises(ClientError) as exc:
+        raw.create_event_source_mapping(FunctionName=name, EventSourceArn="my-queue")
+    assert error_of(exc) == expected
+    with pytest.raises(ClientError) as exc:
+        raw.list_event_source_mappings(EventSourceArn="my-queue")
+    assert error_of(exc) == expected
+    assert lam.list_event_source_mappings(FunctionName=name)["EventSourceMappings"] == []
