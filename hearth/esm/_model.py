@@ -12,7 +12,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from hearth.api.wire import check_int, validation_error
+from hearth.api.wire import check_enum, check_int, validation_error
 from hearth.errors import InvalidParameterValue
 from hearth.esm._filter import parse_filters
 
@@ -96,8 +96,28 @@ _UNSUPPORTED = (
 )
 
 
+#: The model's ranges of the stream-only members: checked (a ValidationException) before
+#: the member is refused for an SQS source, as AWS validates the request first.
+_STREAM_RANGES = {
+    "ParallelizationFactor": (1, 10),
+    "MaximumRecordAgeInSeconds": (-1, 604800),
+    "MaximumRetryAttempts": (-1, 10000),
+    "TumblingWindowInSeconds": (0, 900),
+}
+
+
 def apply_settings(m: Mapping, body: dict[str, Any]) -> None:
     """Validate and apply the settable members of Create/UpdateEventSourceMapping."""
+    if body.get("StartingPosition") is not None:
+        check_enum(
+            body["StartingPosition"], "startingPosition", ["TRIM_HORIZON", "LATEST", "AT_TIMESTAMP"]
+        )
+    for key, (lo, hi) in _STREAM_RANGES.items():
+        if body.get(key) is not None:
+            check_int(body[key], key[0].lower() + key[1:], lo=lo, hi=hi)
+    if body.get("StartingPosition") is not None:
+        # AWS's words, as SDK users report them (boto/boto3#1613, node-lambda#466).
+        raise InvalidParameterValue("StartingPosition is not valid for SQS event sources.")
     for key in _UNSUPPORTED:
         if body.get(key) not in (None, [], {}):
             raise InvalidParameterValue(

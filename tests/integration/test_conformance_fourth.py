@@ -459,3 +459,58 @@ def test_event_source_arn_outside_the_models_pattern(
         raw.list_event_source_mappings(EventSourceArn="my-queue")
     assert error_of(exc) == expected
     assert lam.list_event_source_mappings(FunctionName=name)["EventSourceMappings"] == []
+
+
+def test_stream_only_mapping_members_on_a_queue(
+    server: ServerProcess, lam: Any, sqs: Any, make_function: Any
+) -> None:
+    """The model's ranges first (a ValidationException); then a StartingPosition on a
+    queue is AWS's "StartingPosition is not valid for SQS event sources." (as SDK users
+    report it: boto/boto3#1613, motdotla/node-lambda#466)."""
+    raw = _raw(server)
+    name = make_function(CODE)["FunctionName"]
+    sqs.create_queue(QueueName=f"{name}-q")
+    arn = f"arn:aws:sqs:us-east-1:000000000000:{name}-q"
+    for kw, expected in (
+        (
+            {"StartingPosition": "NOW"},
+            (
+                "ValidationException",
+                400,
+                "1 validation error detected: Value 'NOW' at 'startingPosition' failed to satisfy"
+                " constraint: Member must satisfy enum value set: [TRIM_HORIZON, LATEST,"
+                " AT_TIMESTAMP]",
+            ),
+        ),
+        (
+            {"ParallelizationFactor": 11},
+            (
+                "ValidationException",
+                400,
+                "1 validation error detected: Value '11' at 'parallelizationFactor' failed to"
+                " satisfy constraint: Member must have value less than or equal to 10",
+            ),
+        ),
+        (
+            {"MaximumRetryAttempts": -2},
+            (
+                "ValidationException",
+                400,
+                "1 validation error detected: Value '-2' at 'maximumRetryAttempts' failed to"
+                " satisfy constraint: Member must have value greater than or equal to -1",
+            ),
+        ),
+        (
+            {"StartingPosition": "LATEST"},
+            (
+                "InvalidParameterValueException",
+                400,
+                "StartingPosition is not valid for SQS event sources.",
+            ),
+        ),
+    ):
+        with pytest.raises(ClientError) as exc:
+            raw.create_event_source_mapping(FunctionName=name, EventSourceArn=arn, **kw)
+        assert error_of(exc) == expected
+    made = lam.create_event_source_mapping(FunctionName=name, EventSourceArn=arn)
+    lam.delete_event_source_mapping(UUID=made["UUID"])
