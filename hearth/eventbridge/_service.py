@@ -31,6 +31,10 @@ from hearth.eventbridge._schedule import InvalidSchedule, parse
 TARGET = "AWSEvents."
 NAME_PATTERN = r"[\.\-_A-Za-z0-9]+"
 _NAME = re.compile(NAME_PATTERN)
+BUS_PATTERN = (
+    r"(arn:aws[\w-]*:events:[a-z]+-[a-z]+-[\w-]+:[0-9]{12}:event-bus\/)?[/\.\-_A-Za-z0-9]+"
+)
+_BUS = re.compile(BUS_PATTERN)
 MAX_TARGETS = 5
 #: the Target members Hearth acts on and echoes back
 _TARGET_MEMBERS = ("Id", "Arn", "RoleArn", "Input", "InputPath", "InputTransformer")
@@ -48,6 +52,13 @@ def _validation(message: str) -> EventsError:
 
 
 def _constraint(value: object, member: str, constraint: str) -> EventsError:
+    """AWS's one-constraint message; an absent member (``None``) is AWS's ``Value null ...
+    Member must not be null`` whatever the constraint it would have broken."""
+    if value is None:
+        return _validation(
+            f"1 validation error detected: Value null at '{member}' failed to satisfy"
+            " constraint: Member must not be null"
+        )
     return _validation(
         f"1 validation error detected: Value '{value}' at '{member}' failed to satisfy"
         f" constraint: Member must {constraint}"
@@ -85,7 +96,18 @@ def _name(body: dict[str, Any], key: str, member: str) -> str:
 
 
 def _check_bus(body: dict[str, Any]) -> None:
+    """The model's EventBusNameOrArn first (a ValidationException), then only the default
+    bus exists here."""
     bus = body.get("EventBusName")
+    if isinstance(bus, str):
+        if not bus:
+            raise _constraint(bus, "eventBusName", "have length greater than or equal to 1")
+        if len(bus) > 1600:
+            raise _constraint(bus, "eventBusName", "have length less than or equal to 1600")
+        if _BUS.fullmatch(bus) is None:
+            raise _constraint(
+                bus, "eventBusName", f"satisfy regular expression pattern: {BUS_PATTERN}"
+            )
     if (
         bus is None
         or bus == DEFAULT_BUS
@@ -258,7 +280,7 @@ class EventBridgeService:
 
     async def _list_rules(self, p: Principal, body: dict[str, Any]) -> dict[str, Any]:
         _check_bus(body)
-        prefix = body.get("NamePrefix") or ""
+        prefix = _name(body, "NamePrefix", "namePrefix") if "NamePrefix" in body else ""
         rules = [
             r.wire() for r in self.rules.of(p.account_id, p.region) if r.name.startswith(prefix)
         ]

@@ -18,6 +18,8 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from hearth.api.names import FUNCTION_URL_FUNCTION_NAME_PATTERN, UNQUALIFIED_FUNCTION_NAME_PATTERN
+from hearth.esm._api import EVENT_SOURCE_ARN_PATTERN
+from hearth.eventbridge._service import BUS_PATTERN
 from tests.conftest import ROLE, error_of, invoke_json
 from tests.helpers import ServerProcess, make_zip
 from tests.integration.test_function_urls import ECHO, request, url_host
@@ -442,8 +444,6 @@ def test_function_name_shapes_that_admit_no_version(
 def test_event_source_arn_outside_the_models_pattern(
     server: ServerProcess, lam: Any, make_function: Any
 ) -> None:
-    from hearth.esm._api import EVENT_SOURCE_ARN_PATTERN
-
     raw = _raw(server)
     name = make_function(CODE)["FunctionName"]
     expected = (
@@ -514,3 +514,48 @@ def test_stream_only_mapping_members_on_a_queue(
         assert error_of(exc) == expected
     made = lam.create_event_source_mapping(FunctionName=name, EventSourceArn=arn)
     lam.delete_event_source_mapping(UUID=made["UUID"])
+
+
+def test_eventbridge_absent_lists_and_bus_names_in_the_models_words(server: ServerProcess) -> None:
+    events = boto3.client(
+        "events", endpoint_url=server.endpoint, region_name="us-east-1",
+        aws_access_key_id="test", aws_secret_access_key="test",
+        config=Config(parameter_validation=False, retries={"max_attempts": 1}),
+    )  # fmt: skip
+    events.put_rule(Name="fourth-rule", ScheduleExpression="rate(1 hour)")
+    try:
+        for call, member in (
+            (lambda: events.put_targets(Rule="fourth-rule"), "targets"),
+            (lambda: events.remove_targets(Rule="fourth-rule"), "ids"),
+            (lambda: events.put_events(), "entries"),
+        ):
+            with pytest.raises(ClientError) as exc:
+                call()
+            assert error_of(exc) == (
+                "ValidationException",
+                400,
+                f"1 validation error detected: Value null at '{member}' failed to satisfy"
+                " constraint: Member must not be null",
+            )
+        with pytest.raises(ClientError) as exc:
+            events.describe_rule(Name="fourth-rule", EventBusName="my bus")
+        assert error_of(exc) == (
+            "ValidationException",
+            400,
+            "1 validation error detected: Value 'my bus' at 'eventBusName' failed to satisfy"
+            f" constraint: Member must satisfy regular expression pattern: {BUS_PATTERN}",
+        )
+        with pytest.raises(ClientError) as exc:
+            events.describe_rule(Name="fourth-rule", EventBusName="other")
+        assert error_of(exc) == (
+            "ResourceNotFoundException",
+            400,
+            "Event bus other does not exist.",
+        )
+        with pytest.raises(ClientError) as exc:
+            events.list_rules(NamePrefix="no spaces")
+        assert error_of(exc)[:2] == ("ValidationException", 400)
+        names = [r["Name"] for r in events.list_rules(NamePrefix="fourth-")["Rules"]]
+        assert names == ["fourth-rule"]
+    finally:
+        events.delete_rule(Name="fourth-rule")
