@@ -384,6 +384,9 @@ class SnsService:
     async def _publish(self, p: Principal, params: dict[str, str]) -> str:
         if params.get("TargetArn") or params.get("PhoneNumber"):
             raise _invalid("Hearth publishes to topics only (TopicArn)")
+        if not params.get("TopicArn"):
+            # AWS's words (as SDK fixtures recorded from the service show them).
+            raise _invalid("TopicArn or TargetArn Reason: no value for required parameter")
         topic = self._topic(p, params.get("TopicArn"))
         message = params.get("Message", "")
         if not message:

@@ -559,3 +559,19 @@ def test_eventbridge_absent_lists_and_bus_names_in_the_models_words(server: Serv
         assert names == ["fourth-rule"]
     finally:
         events.delete_rule(Name="fourth-rule")
+
+
+def test_sns_publish_without_a_target_in_aws_words(server: ServerProcess) -> None:
+    sns = server.client("sns")
+    with pytest.raises(ClientError) as exc:
+        sns.publish(Message="hello")  # TopicArn is optional in the model (TargetArn, phone)
+    assert error_of(exc) == (
+        "InvalidParameter",
+        400,
+        "Invalid parameter: TopicArn or TargetArn Reason: no value for required parameter",
+    )
+    topic = sns.create_topic(Name="fourth-topic")["TopicArn"]
+    try:
+        assert sns.publish(TopicArn=topic, Message="hello")["MessageId"]
+    finally:
+        sns.delete_topic(TopicArn=topic)
