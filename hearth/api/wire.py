@@ -22,9 +22,35 @@ def json_response(status: int, doc: Any, headers: list[tuple[str, str]] | None =
     return Response(status, hdrs, body)
 
 
+#: Lambda's error shapes whose message member is ``Message`` in botocore's model (the
+#: others, InvalidParameterValueException and TooManyRequestsException among them, say
+#: ``message``): boto3 lifts the body's modeled members into the parsed error, so a
+#: client reads ``response["Message"]`` of a ResourceNotFoundException as AWS sends it.
+CAPITAL_MESSAGE = frozenset(
+    {
+        "CallbackTimeoutException", "CodeSigningConfigNotFoundException",
+        "CodeVerificationFailedException", "DurableExecutionAlreadyStartedException",
+        "EC2AccessDeniedException", "EC2ThrottledException", "EC2UnexpectedException",
+        "EFSIOException", "EFSMountConnectivityException", "EFSMountFailureException",
+        "EFSMountTimeoutException", "ENILimitReachedException", "ENINotReadyException",
+        "InvalidCodeSignatureException", "InvalidRuntimeException",
+        "InvalidSecurityGroupIDException", "InvalidSubnetIDException",
+        "InvalidZipFileException", "KMSAccessDeniedException", "KMSDisabledException",
+        "KMSInvalidStateException", "KMSNotFoundException", "NoPublishedVersionException",
+        "PublicPolicyException", "RecursiveInvocationException", "ResourceInUseException",
+        "ResourceNotFoundException", "ServiceException", "ServiceQuotaExceededException",
+        "SnapStartException", "SnapStartNotReadyException",
+        "SnapStartRegenerationFailureException", "SnapStartTimeoutException",
+        "SubnetIPAddressLimitReachedException",
+    }
+)  # fmt: skip
+
+
 def rest_json_error(err: AwsError) -> Response:
-    """REST-JSON (Lambda): ``x-amzn-ErrorType`` header plus ``{"Type", "message"}``."""
-    doc: dict[str, Any] = {"Type": err.kind, "message": err.message}
+    """REST-JSON (Lambda): ``x-amzn-ErrorType`` header plus ``{"Type", "message"}`` (or
+    ``"Message"`` for the shapes that name it so, see :data:`CAPITAL_MESSAGE`)."""
+    key = "Message" if err.code in CAPITAL_MESSAGE else "message"
+    doc: dict[str, Any] = {"Type": err.kind, key: err.message}
     doc.update(err.extra)
     headers = [("x-amzn-ErrorType", err.code)]
     headers.extend(err.headers.items())

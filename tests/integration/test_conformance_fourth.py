@@ -575,3 +575,28 @@ def test_sns_publish_without_a_target_in_aws_words(server: ServerProcess) -> Non
         assert sns.publish(TopicArn=topic, Message="hello")["MessageId"]
     finally:
         sns.delete_topic(TopicArn=topic)
+
+
+def test_error_bodies_carry_the_models_members(lam: Any, make_function: Any) -> None:
+    """boto3 lifts an error body's modeled members into the parsed error: the message key
+    is the one the exception's shape names (ResourceNotFoundException ``Message``,
+    InvalidParameterValueException ``message``), next to ``Type``."""
+    with pytest.raises(lam.exceptions.ResourceNotFoundException) as exc:
+        lam.get_function(FunctionName="fourth-absent")
+    missing = exc.value.response
+    assert missing["Type"] == "User"
+    assert (
+        missing["Message"]
+        == missing["Error"]["Message"]
+        == (f"Function not found: {PREFIX}fourth-absent")
+    )
+    name = make_function(CODE)["FunctionName"]
+    with pytest.raises(lam.exceptions.InvalidParameterValueException) as exc:
+        lam.delete_function(FunctionName=name, Qualifier="$LATEST")
+    invalid = exc.value.response
+    assert invalid["Type"] == "User" and "Message" not in invalid
+    assert (
+        invalid["message"]
+        == invalid["Error"]["Message"]
+        == ("$LATEST version cannot be deleted without deleting the function.")
+    )
