@@ -87,13 +87,12 @@ class RequestEntityTooLarge(RequestTooLarge):
     outside botocore's model (clients see a plain ClientError): "Request must be smaller
     than 69905067 bytes for the CreateFunction operation" (a ZipFile over 50 MB, as many
     users report it), "<n> byte payload is too large for the Event invocation type (limit
-    <m> bytes)" for an asynchronous Invoke, and "Request must be smaller than 6291456 bytes
-    for the InvokeFunction operation" for a synchronous one over 6 MB: botocore lists
-    ``RequestTooLargeException`` for Invoke, but the front end answers before the service
-    does, and what clients report is this code (Java SDK: "Status Code: 413; Error Code:
-    RequestEntityTooLargeException", aws-athena-query-federation#793; JavaScript SDK:
-    "RequestEntityTooLargeException: Request must be smaller than 6291456 bytes ...",
-    streetwarp-web#14; a function URL's raw answer carries it in ``X-Amzn-ErrorType``)."""
+    <m> bytes)" for an asynchronous Invoke. A synchronous Invoke over 6 MB stays
+    ``RequestTooLargeException``, the code AWS's Invoke reference and botocore give it
+    (so ``lambda.exceptions.RequestTooLargeException`` catches it), with the front end's
+    message. Client traces of that message show ``RequestEntityTooLargeException``
+    (aws-athena-query-federation#793, streetwarp-web#14); the documented contract wins
+    here because SDK users catch the modeled class."""
 
     code = "RequestEntityTooLargeException"
     status = 413

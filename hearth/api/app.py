@@ -26,7 +26,7 @@ from hearth.api.lambda_api import MAX_SYNC_PAYLOAD, LambdaApi
 from hearth.api.types import Principal, Request, Response
 from hearth.api.wire import json11_error, json_response, rest_json_error
 from hearth.deferred import Deferred
-from hearth.errors import AwsError, RequestEntityTooLarge, ServiceError
+from hearth.errors import AwsError, RequestEntityTooLarge, RequestTooLarge, ServiceError
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +185,7 @@ def too_large(req: Request) -> Response:
     is_invoke = req.path.endswith("/invocations") or req.path.endswith("/invocations/")
     if is_invoke:
         return rest_json_error(
-            RequestEntityTooLarge(
+            RequestTooLarge(
                 f"Request must be smaller than {MAX_SYNC_PAYLOAD} bytes for the InvokeFunction"
                 " operation"
             )

@@ -30,6 +30,7 @@ from hearth.errors import (
     InvalidParameterValue,
     InvalidRequestContent,
     RequestEntityTooLarge,
+    RequestTooLarge,
 )
 from hearth.ids import new_request_id, new_trace_id
 from hearth.invoke.router import Router
@@ -215,7 +216,7 @@ class LambdaApi:
                 f" (limit {limit} bytes)"
             )
         if len(payload) > limit:
-            raise RequestEntityTooLarge(
+            raise RequestTooLarge(
                 f"Request must be smaller than {limit} bytes for the InvokeFunction operation"
             )
         ref = self._invoke_ref(p, m, req)

@@ -139,12 +139,12 @@ def test_oversized_payloads_and_packages_are_aws_413s(
     server: ServerProcess, lam: Any, make_function: Any
 ) -> None:
     name = make_function(CODE)["FunctionName"]
-    # Synchronous over 6 MB: the front end's RequestEntityTooLargeException (what AWS's
-    # clients report for it, not the model's RequestTooLargeException; see errors.py).
-    with pytest.raises(ClientError) as exc:
+    # Synchronous over 6 MB: the Invoke reference's and botocore's RequestTooLargeException,
+    # with the front end's message.
+    with pytest.raises(lam.exceptions.RequestTooLargeException) as exc:
         lam.invoke(FunctionName=name, Payload=b"x" * (6 * 1024 * 1024 + 1))
     assert error_of(exc) == (
-        "RequestEntityTooLargeException",
+        "RequestTooLargeException",
         413,
         "Request must be smaller than 6291456 bytes for the InvokeFunction operation",
     )
