@@ -50,8 +50,10 @@ def already_exists(what: str) -> AwsError:
 
 
 def _constraint(name: str, value: object, constraint: str) -> AwsError:
+    """AWS's one-constraint message; an absent member is ``Value null``, unquoted."""
+    shown = "null" if value is None else f"'{value}'"
     return invalid(
-        f"1 validation error detected: Value '{value}' at '{name}' failed to satisfy "
+        f"1 validation error detected: Value {shown} at '{name}' failed to satisfy "
         f"constraint: Member must {constraint}"
     )
 
@@ -75,7 +77,7 @@ class Params:
         value = self._data.get(name)
         if value is None:
             if required:
-                raise _constraint(name, "null", "not be null")
+                raise _constraint(name, None, "not be null")
             return None
         if not isinstance(value, str):
             raise serialization(f"Expected a string for '{name}'")

@@ -16,7 +16,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.conftest import invoke_json
-from tests.helpers import make_zip
+from tests.helpers import ServerProcess, make_zip
 
 CODE = "def handler(event, context):\n    return {'v': context.function_version}\n"
 
@@ -414,3 +414,15 @@ def test_deprecated_runtimes_are_refused_as_on_aws(make_function: Any, runtime: 
     status = exc.value.response["ResponseMetadata"]["HTTPStatusCode"]
     assert (code, status) == ("InvalidParameterValueException", 400)
     assert message.startswith(f"The runtime parameter of {runtime} is no longer supported")
+
+
+def test_logs_missing_required_member_is_value_null(server: ServerProcess, logs: Any) -> None:
+    """An absent required member reads ``Value null`` (unquoted), as AWS writes it."""
+    raw = server.client("logs", parameter_validation=False)
+    with pytest.raises(ClientError) as exc:
+        raw.get_log_events(logGroupName="/aws/lambda/none")
+    assert exc.value.response["Error"]["Message"] == (
+        "1 validation error detected: Value null at 'logStreamName' failed to satisfy"
+        " constraint: Member must not be null"
+    )
+    assert logs.describe_log_groups()["ResponseMetadata"]["HTTPStatusCode"] == 200
