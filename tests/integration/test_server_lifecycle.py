@@ -213,23 +213,33 @@ def test_aws_cli_invoke(tmp_path: Path) -> None:
 
 
 def test_idle_environments_are_reaped(tmp_path: Path) -> None:
-    srv = start_server(tmp_path / "data", ["--no-egress", "--idle-timeout", "1"])
+    srv = start_server(tmp_path / "data", ["--no-egress", "--idle-timeout", "2"])
     try:
         lam = srv.client()
         created = _create(lam, "reap-fn")
         first = json.loads(lam.invoke(FunctionName="reap-fn", Payload=b"{}")["Payload"].read())
         assert first["fn"] == created["FunctionName"]
-        mine = [p for p in _sandbox_pids() if _under(p, srv.proc.pid)]
+        # (pid, start time): on a busy host a reaped sandbox's pid can be reused within
+        # the wait, and a reused pid is not the sandbox still running.
+        mine = {(p, _started(p)) for p in _sandbox_pids() if _under(p, srv.proc.pid)}
         assert mine
         deadline = time.time() + 15
-        while time.time() < deadline and any(Path(f"/proc/{p}").exists() for p in mine):
+        while time.time() < deadline and any(_started(p) == t for p, t in mine):
             time.sleep(0.2)
-        assert not any(Path(f"/proc/{p}").exists() for p in mine)
+        assert not any(_started(p) == t for p, t in mine)
         # The next invoke starts a fresh environment and works.
         again = lam.invoke(FunctionName="reap-fn", Payload=b'{"n": 2}', LogType="Tail")
         assert "Init Duration" in base64.b64decode(again["LogResult"]).decode()
     finally:
         srv.stop()
+
+
+def _started(pid: int) -> int | None:
+    """The process's start time (clock ticks after boot), None once it is gone."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _alive(pid: int) -> bool:
