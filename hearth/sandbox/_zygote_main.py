@@ -29,6 +29,9 @@ and a child closes every fd of the zygote's (other sandboxes' control sockets in
 before anything of its function runs. ``random`` re-seeds itself in every forked child
 (``os.register_at_fork``). If the server dies, ``PDEATHSIG`` kills the zygote, and the
 sandboxes' own ``PDEATHSIG`` (relative to the zygote, their parent) kills them with it.
+When the server closes the control socket (the zygote was idle, :class:`hearth.sandbox.
+zygote.Zygotes`), the zygote forks no more and exits once its last sandbox has exited
+(:func:`_drain`): a sandbox outlives its zygote's retirement, never its zygote.
 """
 
 from __future__ import annotations
@@ -315,7 +318,8 @@ def serve(ctl: socket.socket, nsinit: Any, boot: Any) -> None:
             data, fds = _recv_fds(ctl)
         except InterruptedError:
             continue
-        if not data:
+        if not data:  # the server let this zygote go (idle, or over the cap: see zygote.py)
+            _drain(wake_r, reports)
             return
         if len(fds) not in (3, 4):
             for fd in fds:
@@ -365,24 +369,48 @@ def serve(ctl: socket.socket, nsinit: Any, boot: Any) -> None:
         reports[pid] = report
         for fd in fds:
             os.close(fd)
-        ctl.send(marshal.dumps({"pid": pid}))
+        try:
+            ctl.send(marshal.dumps({"pid": pid}))
+        except OSError:  # the server closed the control socket with this request queued
+            _drain(wake_r, reports)
+            return
+
+
+def _drain(wake_r: int, reports: dict[int, int]) -> None:
+    """Fork no more, but stay the parent of the sandboxes forked so far until the last one
+    has exited: their ``PDEATHSIG`` is relative to this process (it would kill them), and
+    it reaps them and reports their exit status. Each exit wakes the loop (SIGCHLD)."""
+    while True:
+        if _reap(reports) or not reports:
+            return
+        try:
+            select.select([wake_r], [], [])
+        except InterruptedError:
+            continue
+        while True:
+            try:
+                if not os.read(wake_r, 512):
+                    break
+            except BlockingIOError:
+                break
 
 
 def _on_sigchld(signum: int, frame: Any) -> None:
     """Nothing: the C-level handler has written to the wakeup fd, which :func:`serve` reads."""
 
 
-def _reap(reports: dict[int, int]) -> None:
-    """Reap every exited child; report each sandbox PID 1's wait status (see :func:`serve`)."""
+def _reap(reports: dict[int, int]) -> bool:
+    """Reap every exited child; report each sandbox PID 1's wait status (see :func:`serve`).
+    True if no child is left at all."""
     while True:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
-            return
+            return True
         except InterruptedError:
             continue
         if pid == 0:
-            return
+            return False
         fd = reports.pop(pid, None)
         if fd is None:
             continue

@@ -70,7 +70,7 @@ from hearth.sandbox.scratch import (
 from hearth.sandbox.stems import Key, StemPool
 from hearth.sandbox.uids import UidAllocator
 from hearth.sandbox.validate import validate_spec
-from hearth.sandbox.zygote import Zygotes, join_forked, zygote_key
+from hearth.sandbox.zygote import ZygoteKey, Zygotes, join_forked, zygote_key
 
 log = logging.getLogger(__name__)
 
@@ -534,8 +534,7 @@ class ProcessBackend:
         else:
             log.warning("no loop devices or mkfs.ext4: sandbox /tmp falls back to tmpfs")
         self.network = EgressManager(config)
-        self.zygotes: Zygotes | None = None
-        """Set by the server to start Python runtimes by fork (:mod:`.zygote`)."""
+        self._zygotes: Zygotes | None = None
         self._real_mounts: dict[tuple[Mount, ...], tuple[tuple[str, str], ...]] = {}
         self.stems = StemPool(
             self._make_stem, self._stem_key, int(config.extra.get("stem_pool", "4"))
@@ -543,6 +542,23 @@ class ProcessBackend:
         self._live: dict[str, ProcessSandbox] = {}
         self._closed = False
         self._template_bpf: bytes | None = None
+
+    @property
+    def zygotes(self) -> Zygotes | None:
+        """Set by the server to start Python runtimes by fork (:mod:`.zygote`)."""
+        return self._zygotes
+
+    @zygotes.setter
+    def zygotes(self, zygotes: Zygotes | None) -> None:
+        self._zygotes = zygotes
+        if zygotes is not None:
+            zygotes.on_retire = self._zygote_retired
+
+    def _zygote_retired(self, key: ZygoteKey) -> None:
+        """A zygote was let go: so go the ready stems it forked (see :meth:`_stem_key`),
+        which would keep its process waiting; its account's next start makes new ones."""
+        account, argv = key
+        self.stems.drop(lambda k: k[0] == argv and k[-2:] == ("fork", account))
 
     def template_seccomp_bpf(self) -> bytes:
         """The seccomp filter of SnapStart templates (compiled on first use)."""

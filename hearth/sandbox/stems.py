@@ -139,6 +139,15 @@ class StemPool:
         for stem in self._ready.pop(key, deque()):
             self._discard(stem)
 
+    def drop(self, matches: Callable[[Key], bool]) -> None:
+        """Let the ready stems of every key ``matches`` go now (as if idle: the next start
+        of such a key refills it), e.g. those forked by a zygote that was retired."""
+        for key in [k for k in {*self._templates, *self._ready} if matches(k)]:
+            handle = self._expiry.pop(key, None)
+            if handle is not None:
+                handle.cancel()
+            self._expire(key)
+
     @property
     def closed(self) -> bool:
         return self._closed
