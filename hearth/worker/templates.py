@@ -85,10 +85,11 @@ class TemplateBackend:
 
 class _Entry:
     def __init__(
-        self, task: asyncio.Task[SandboxTemplate | None], memory_mb: int, born: float
+        self, task: asyncio.Task[SandboxTemplate | None], memory_mb: int, disk_mb: int, born: float
     ) -> None:
         self.task = task
         self.memory_mb = memory_mb
+        self.disk_mb = disk_mb
         self.born = born
         self.retired = False
         self.failed_at = 0.0
@@ -110,8 +111,8 @@ class Templates:
         *,
         init_timeout: float,
         latest: bool = False,
-        reserve: Callable[[int], Awaitable[None]] | None = None,
-        release: Callable[[int], None] | None = None,
+        reserve: Callable[[int, int], Awaitable[None]] | None = None,
+        release: Callable[[int, int], None] | None = None,
         spares: int = SPARES,
         lifetimes: Lifetimes[Any] | None = None,
     ) -> None:
@@ -150,13 +151,13 @@ class Templates:
                 return None
             if template is not None and not template.alive:  # it died: its forks with it
                 del self._entries[key]
-                await self._kill(template, key, entry.memory_mb)
+                await self._kill(template, key, entry)
                 entry = None
             elif template is None:
                 entry = None
         if entry is None:
             task = asyncio.get_running_loop().create_task(self._create(cfg, launch))
-            entry = _Entry(task, cfg.memory_size, self._lifetimes.clock())
+            entry = _Entry(task, cfg.memory_size, cfg.ephemeral_storage, self._lifetimes.clock())
             self._entries[key] = entry
             task.add_done_callback(lambda _: self._settled(entry))
         try:
@@ -175,7 +176,7 @@ class Templates:
         assert self._backend is not None
         if self._reserve is not None:
             try:
-                await self._reserve(cfg.memory_size)
+                await self._reserve(cfg.memory_size, cfg.ephemeral_storage)
             except Exception as exc:  # no capacity: ordinary environments throttle as usual
                 log.info("no capacity for a SnapStart template of %s: %s", cfg.name, exc)
                 return None
@@ -248,7 +249,7 @@ class Templates:
             if template is not None:
                 await template.kill()
             if self._release is not None:
-                self._release(cfg.memory_size)
+                self._release(cfg.memory_size, cfg.ephemeral_storage)
             if not isinstance(exc, (SandboxError, OSError)):
                 raise
             log.warning("SnapStart template of %s:%s not available: %s", cfg.name, cfg.version, exc)
@@ -294,7 +295,7 @@ class Templates:
             if template is None or not template.in_use:
                 self._aged.remove((key, entry))
                 if template is not None:
-                    await self._kill(template, key, entry.memory_mb)
+                    await self._kill(template, key, entry)
         for key, entry in list(self._entries.items()):
             if not entry.task.done():
                 continue
@@ -306,7 +307,7 @@ class Templates:
             if template.in_use or (template.alive and not entry.retired):
                 continue
             del self._entries[key]
-            await self._kill(template, key, entry.memory_mb)
+            await self._kill(template, key, entry)
 
     async def evict_one(self) -> bool:
         """Under memory pressure: kill the least recently used template that has no live
@@ -324,17 +325,17 @@ class Templates:
             return False
         _, key, entry, template = best
         del self._entries[key]
-        await self._kill(template, key, entry.memory_mb)
+        await self._kill(template, key, entry)
         return True
 
-    async def _kill(self, template: SandboxTemplate, key: TemplateKey, memory_mb: int) -> None:
+    async def _kill(self, template: SandboxTemplate, key: TemplateKey, entry: _Entry) -> None:
         output = self._outputs.pop(template, None)
         if output is not None:  # before the pipe is closed (its fd number may be reused)
             output.stop()
         with contextlib.suppress(Exception):
             await template.kill()
         if self._release is not None:
-            self._release(memory_mb)
+            self._release(entry.memory_mb, entry.disk_mb)
         log.info("SnapStart template of %s:%s removed", key[1], key[2])
 
     async def aclose(self) -> None:
@@ -348,4 +349,4 @@ class Templates:
                 continue
             template = entry.template
             if template is not None:
-                await self._kill(template, key, entry.memory_mb)
+                await self._kill(template, key, entry)

@@ -4,11 +4,11 @@ Algorithm of :meth:`Worker.invoke_nowait` (the warm path) and :meth:`Worker.begi
 
 1. Find the pool of the exact snapshot (account, name, version, revision).
 2. Take its most recently used idle environment (warm); else reserve memory capacity
-   for a new one, evicting least-recently-used idle environments of any pool if the
-   worker is full, and start it (cold). No capacity → TooManyRequests, never an
-   over-committed host. At most ``max_starting`` environments start at once; a request
-   finding neither an idle environment nor a start slot waits (bounded) for the first
-   of either (:mod:`hearth.worker.starts`).
+   (and ``/tmp`` disk: EphemeralStorage) for a new one, evicting least-recently-used idle
+   environments of any pool if the worker is full, and start it (cold). No capacity →
+   TooManyRequests, never an over-committed host. At most ``max_starting`` environments
+   start at once; a request finding neither an idle environment nor a start slot waits
+   (bounded) for the first of either (:mod:`hearth.worker.starts`).
 3. Hand it the invocation; when the invocation ends (whether or not its caller still
    waits) give the environment back if it is still alive, else forget it.
 
@@ -87,6 +87,9 @@ class WorkerConfig:
     max_sandboxes: int | None = None
     """Environments and templates held at once (the server's file descriptors bound it: see
     :mod:`.fd_budget`); None: no bound but memory."""
+    disk_capacity_mb: int | None = None
+    """Disk the ``/tmp`` images of environments and templates may take in all, each its
+    EphemeralStorage (a sparse image can grow to that and no further); None: no bound."""
 
 
 class Worker:
@@ -116,6 +119,7 @@ class Worker:
         self._idle: dict[PoolKey, list[Environment]] = {}
         self._all: set[Environment] = set()
         self._committed_mb = 0
+        self._committed_disk_mb = 0
         self._slots = 0  # sandboxes holding capacity: starting or alive
         self._reaper: asyncio.Task[None] | None = None
         self._closing = False
@@ -380,7 +384,7 @@ class Worker:
         self._spawn(run())
 
     async def _start_env(self, cfg: FunctionConfig, init_type: str = "on-demand") -> Environment:
-        await self._reserve(cfg.memory_size)
+        await self._reserve(cfg.memory_size, cfg.ephemeral_storage)
         backend: SandboxBackend = self._backend
         restore = False
         born: float | None = None  # now (its credentials were just issued)
@@ -392,7 +396,7 @@ class Worker:
                     backend, restore, born = forked, True, forked.born
                     env_vars["AWS_LAMBDA_INITIALIZATION_TYPE"] = "snap-start"
         except BaseException:
-            self._unreserve(cfg.memory_size)
+            self._unreserve(cfg.memory_size, cfg.ephemeral_storage)
             raise
 
         def environment(backend: SandboxBackend, restore: bool) -> Environment:
@@ -424,7 +428,7 @@ class Worker:
                 ) from exc
             # The template could not fork (it died, say): start this one the usual way.
             log.warning("SnapStart restore of %s failed (%s); running Init", cfg.name, exc)
-            await self._reserve(cfg.memory_size)
+            await self._reserve(cfg.memory_size, cfg.ephemeral_storage)
             env_vars["AWS_LAMBDA_INITIALIZATION_TYPE"] = init_type
             env = environment(self._backend, False)
             try:
@@ -435,20 +439,31 @@ class Worker:
                 ) from exc2
         return env
 
-    def _unreserve(self, memory_mb: int) -> None:
+    def _unreserve(self, memory_mb: int, disk_mb: int) -> None:
         self._committed_mb -= memory_mb
+        self._committed_disk_mb -= disk_mb
         self._slots -= 1
 
-    def _full(self, memory_mb: int) -> bool:
+    def _full(self, memory_mb: int, disk_mb: int) -> bool:
         limit = self._config.max_sandboxes
-        return self._committed_mb + memory_mb > self._config.memory_capacity_mb or (
-            limit is not None and self._slots >= limit
+        disk = self._config.disk_capacity_mb
+        return (
+            self._committed_mb + memory_mb > self._config.memory_capacity_mb
+            or (limit is not None and self._slots >= limit)
+            or (disk is not None and self._committed_disk_mb + disk_mb > disk)
         )
 
-    async def _reserve(self, memory_mb: int) -> None:
-        """Reserve capacity (memory, and a sandbox slot) for a new environment, evicting
-        idle ones if needed."""
-        while self._full(memory_mb):
+    async def _reserve(self, memory_mb: int, disk_mb: int) -> None:
+        """Reserve capacity (memory, ``/tmp`` disk, and a sandbox slot) for a new
+        environment or template, evicting idle ones if needed.
+
+        Disk: each ``/tmp`` is a sparse image of EphemeralStorage size, so the sum of
+        those of the live environments and templates bounds what functions can write on
+        the host's disk. Stems, SnapStart spares and the images kept formatted ahead
+        (:mod:`hearth.sandbox.scratch`) reserve nothing: no function code runs in them
+        before they become an environment, which reserves; empty, an image takes ~0.5
+        MB, which the capacity's reserve covers (:func:`hearth.config.default_disk_capacity_mb`)."""
+        while self._full(memory_mb, disk_mb):
             victim = self._lru_idle()
             if victim is None and await self.templates.evict_one():
                 continue
@@ -460,6 +475,7 @@ class Worker:
                 )
             await victim.kill()
         self._committed_mb += memory_mb
+        self._committed_disk_mb += disk_mb
         self._slots += 1
 
     def _lru_idle(self) -> Environment | None:
@@ -481,7 +497,7 @@ class Worker:
         self._lifetimes.forget(env)
         if env in self._all:
             self._all.discard(env)
-            self._unreserve(env.cfg.memory_size)
+            self._unreserve(env.cfg.memory_size, env.cfg.ephemeral_storage)
         idle = self._idle.get(pool_key(env.cfg))
         if idle and env in idle:
             idle.remove(env)
@@ -609,6 +625,8 @@ class Worker:
             "idle": sum(len(v) for v in self._idle.values()),
             "committed_mb": self._committed_mb,
             "capacity_mb": self._config.memory_capacity_mb,
+            "disk_committed_mb": self._committed_disk_mb,
+            "disk_capacity_mb": self._config.disk_capacity_mb or 0,
             "sandboxes": self._slots,
             **self._gate.statistics(),
         }

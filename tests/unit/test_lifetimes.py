@@ -27,6 +27,7 @@ class Cfg:
     version: str = "1"
     revision_id: str = "r"
     memory_size: int = 128
+    ephemeral_storage: int = 512
 
 
 @dataclass(eq=False)
