@@ -204,7 +204,10 @@ def run() -> list[Row]:
         "HEARTH_ACCOUNT_CONCURRENCY": str(n + 100),
         "HEARTH_CGROUP_ROOT": f"hearth-density-{os.getpid()}",
     }
+    # Idle environments write nothing to /tmp: the run promises their 512 MB each on
+    # purpose (the server's default disk capacity would hold ~140 here).
     args = ["--memory-capacity-mb", str((n + 10) * 128), "--idle-timeout", "3600"]
+    args += ["--disk-capacity-mb", str((n + 10) * 512)]
     saved = (
         {k: (KSM_DIR / k).read_text().strip() for k in ("run", "pages_to_scan")} if MERGE else {}
     )

@@ -23,6 +23,14 @@ class Config:
     idle_timeout: float = 600.0
     memory_capacity_mb: int = 0
     """0 = host memory minus a reserve for the host itself."""
+    disk_capacity_mb: int = 0
+    """What the sandboxes' ``/tmp`` images may hold in all (each promises its
+    EphemeralStorage); 0 = free space of the data directory's filesystem at start, minus a
+    reserve (:func:`default_disk_capacity_mb`)."""
+    zygote_idle_timeout: float = 600.0
+    """Seconds without a fork after which an account's runtime zygote is let go."""
+    max_zygotes: int = 32
+    """Zygotes serving at once; past it, the least recently used one is let go."""
     account_concurrency: int = 1000
     min_unreserved_concurrency: int = 100
     """What reserved concurrency must leave unreserved (AWS: 100)."""
@@ -47,6 +55,25 @@ def default_capacity_mb() -> int:
     total = _host_memory_mb()
     reserve = max(1024, total // 8)
     return max(512, total - reserve)
+
+
+#: Disk kept out of the sandboxes' reach, at least: the stores (SQLite, logs, code packages
+#: and their unpacked trees) grow on the same filesystem, and every ``/tmp`` image, empty,
+#: still takes ~0.5 MB (its ext4 metadata: ~2 GB at the 3,600 environments of a density run).
+DISK_RESERVE_MB = 4096
+#: ... or this share of the free space if more (stores grow with the host's use).
+DISK_RESERVE_SHARE = 10
+
+
+def default_disk_capacity_mb(path: str) -> int:
+    """Free space of ``path``'s filesystem (to an unprivileged user: the blocks ext4 keeps
+    for root stay spare too), minus the larger of :data:`DISK_RESERVE_MB` and a tenth."""
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return 0
+    free = st.f_bavail * st.f_frsize >> 20
+    return max(0, free - max(DISK_RESERVE_MB, free // DISK_RESERVE_SHARE))
 
 
 def load_config(environ: Mapping[str, str], **flags: object) -> Config:
@@ -77,6 +104,15 @@ def load_config(environ: Mapping[str, str], **flags: object) -> Config:
             pick("memory_capacity_mb", "HEARTH_MEMORY_CAPACITY_MB", int, 0)  # type: ignore[call-overload]
         )
         or default_capacity_mb(),
+        disk_capacity_mb=int(
+            pick("disk_capacity_mb", "HEARTH_DISK_CAPACITY_MB", int, d.disk_capacity_mb)  # type: ignore[call-overload]
+        ),
+        zygote_idle_timeout=float(
+            pick("zygote_idle_timeout", "HEARTH_ZYGOTE_IDLE_TIMEOUT", float, d.zygote_idle_timeout)  # type: ignore[arg-type]
+        ),
+        max_zygotes=int(
+            pick("max_zygotes", "HEARTH_MAX_ZYGOTES", int, d.max_zygotes)  # type: ignore[call-overload]
+        ),
         account_concurrency=int(
             pick("account_concurrency", "HEARTH_ACCOUNT_CONCURRENCY", int, d.account_concurrency)  # type: ignore[call-overload]
         ),

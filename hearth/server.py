@@ -31,7 +31,7 @@ from hearth.api.sigv4 import SigV4Verifier
 from hearth.api.tags import TagsApi
 from hearth.api.types import Response
 from hearth.code import CodeStore
-from hearth.config import Config, is_loopback
+from hearth.config import Config, default_disk_capacity_mb, is_loopback
 from hearth.events.wiring import QueueFeatures
 from hearth.events.wiring import install as install_queue_features
 from hearth.gateway import Gateway
@@ -106,10 +106,12 @@ def _url_secret(data_dir: Path) -> bytes:
         return secret
 
 
-def _zygotes(runtimes: RuntimeRegistry, memory_merge: bool) -> Zygotes:
-    """A zygote per Python runtime: its cold starts fork (see hearth.sandbox.zygote);
-    ``memory_merge``: opted into KSM (hearth.sandbox.merging)."""
-    zygotes = Zygotes()
+def _zygotes(runtimes: RuntimeRegistry, cfg: Config) -> Zygotes:
+    """A zygote per account and Python runtime: its cold starts fork (see
+    hearth.sandbox.zygote), let go after ``cfg.zygote_idle_timeout`` without a fork or
+    past ``cfg.max_zygotes``; ``cfg.memory_merge``: opted into KSM (hearth.sandbox.merging)."""
+    memory_merge = cfg.memory_merge
+    zygotes = Zygotes(cfg.zygote_idle_timeout, cfg.max_zygotes)
     for name in runtimes.names:
         rt = runtimes.get(name)
         if isinstance(rt, PythonRuntime):
@@ -165,6 +167,15 @@ class Server:
         logs = LogStore(data)
         stack.push_async_callback(logs.aclose)
 
+        # Measured before the backend makes its first /tmp images: what is free at start.
+        disk_capacity_mb = cfg.disk_capacity_mb or default_disk_capacity_mb(str(data))
+        log.info("disk capacity for sandbox /tmp: %d MB", disk_capacity_mb)
+        if disk_capacity_mb < 512:
+            log.warning(
+                "disk capacity for sandbox /tmp is %d MB: starts of functions with more"
+                " EphemeralStorage are throttled (free disk, or set --disk-capacity-mb)",
+                disk_capacity_mb,
+            )
         backend = make_backend(
             "process",
             BackendConfig(
@@ -179,7 +190,7 @@ class Server:
         runtimes = RuntimeRegistry.discover(self._environ)
         log.info("runtimes: %s", ", ".join(runtimes.names) or "none")
         if isinstance(backend, ProcessBackend) and self._environ.get("HEARTH_ZYGOTE") != "0":
-            backend.zygotes = _zygotes(runtimes, cfg.memory_merge)
+            backend.zygotes = _zygotes(runtimes, cfg)
             if cfg.memory_merge and (why := start_ksmd()) is not None:
                 log.warning("memory merging asked for, but %s", why)
 
@@ -196,6 +207,7 @@ class Server:
             code_dir_of,
             WorkerConfig(
                 memory_capacity_mb=cfg.memory_capacity_mb,
+                disk_capacity_mb=disk_capacity_mb,
                 idle_timeout=cfg.idle_timeout,
                 reap_interval=min(5.0, max(0.2, min(cfg.idle_timeout, max_age) / 2)),
                 limits=EnvLimits(network="egress" if cfg.egress else "none"),

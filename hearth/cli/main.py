@@ -22,6 +22,9 @@ def _server(args: argparse.Namespace) -> int:
         keys_file=args.keys_file,
         idle_timeout=args.idle_timeout,
         memory_capacity_mb=args.memory_capacity_mb,
+        disk_capacity_mb=args.disk_capacity_mb,
+        zygote_idle_timeout=args.zygote_idle_timeout,
+        max_zygotes=args.max_zygotes,
         egress=False if args.no_egress else None,
         memory_merge=True if args.memory_merge else None,
     )
@@ -42,6 +45,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--idle-timeout", type=float, help="seconds before an idle environment is reaped"
     )
     srv.add_argument("--memory-capacity-mb", type=int, help="memory the worker may commit")
+    srv.add_argument(
+        "--disk-capacity-mb",
+        type=int,
+        help="disk the sandboxes' /tmp may take in all (each environment and SnapStart "
+        "template reserves its EphemeralStorage; past it idle ones are evicted, else 429); "
+        "default: free space of the data directory's filesystem minus max(4 GB, a tenth)",
+    )
+    srv.add_argument(
+        "--zygote-idle-timeout",
+        type=float,
+        help="seconds without a cold start after which an account's runtime zygote is let "
+        "go (its environments live on; default 600)",
+    )
+    srv.add_argument(
+        "--max-zygotes",
+        type=int,
+        help="runtime zygotes (one per account and Python runtime) kept at once; the least "
+        "recently used goes for a new one (default 32)",
+    )
     srv.add_argument("--no-egress", action="store_true", help="functions get no outbound network")
     srv.add_argument(
         "--memory-merge",
