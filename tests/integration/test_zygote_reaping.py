@@ -79,6 +79,23 @@ def test_an_idle_zygote_is_let_go_and_what_it_forked_lives_on(tmp_path: Path) ->
         (first,) = _wait("no zygote started", lambda: _zygotes(server))
         _, body = invoke_json(lam, "zr-a")
         assert body["forked"] and body["n"] == 1, body
+        # A provisioned environment, forked from the same zygote.
+        create("zr-p")
+        version = lam.publish_version(FunctionName="zr-p")["Version"]
+        lam.put_provisioned_concurrency_config(
+            FunctionName="zr-p", Qualifier=version, ProvisionedConcurrentExecutions=1
+        )
+        _wait(
+            "provisioned concurrency not READY",
+            lambda: (
+                lam.get_provisioned_concurrency_config(FunctionName="zr-p", Qualifier=version)[
+                    "Status"
+                ]
+                == "READY"
+            ),
+        )
+        _, pbody = invoke_json(lam, "zr-p", Qualifier=version)
+        assert pbody["forked"], pbody
         # No fork for 3 s: let go (its process stays the parent of the environment).
         _wait(
             "the idle zygote was not retired", lambda: f"retired (pid {first})" in server.log_text()
@@ -88,6 +105,8 @@ def test_an_idle_zygote_is_let_go_and_what_it_forked_lives_on(tmp_path: Path) ->
         # The environment forked from it still answers (the same one: its count goes on).
         _, again = invoke_json(lam, "zr-a")
         assert again == {**body, "n": 2}, (body, again)
+        _, pagain = invoke_json(lam, "zr-p", Qualifier=version)
+        assert pagain == {**pbody, "n": pbody["n"] + 1}, (pbody, pagain)
         # A new environment of the same account: the first start after the retirement
         # execs and starts a new zygote; the next one forks from it.
         create("zr-b")
@@ -96,8 +115,11 @@ def test_an_idle_zygote_is_let_go_and_what_it_forked_lives_on(tmp_path: Path) ->
         _, other = invoke_json(lam, "zr-c")
         assert other["forked"] and other["n"] == 1, other
         assert _zygotes(server) - {first} == second
-        # The last environment forked from the old zygote goes: so does its process.
+        # The last environments forked from the old zygote go: so does its process.
         lam.update_function_configuration(FunctionName="zr-a", Description="new")
+        time.sleep(1)
+        assert _exists(first)  # the provisioned one still lives
+        lam.delete_function(FunctionName="zr-p")
         _wait("the retired zygote did not exit", lambda: not _exists(first))
         _wait("the retired zygote was not reaped", lambda: first not in _zygotes(server))
         _, renewed = invoke_json(lam, "zr-a")
