@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,8 @@ from tests.helpers import ServerProcess, invoke_at_once, make_zip, start_server
 APP = """
 import errno, os, time
 def handler(event, context):
+    if "mark" in event:
+        print("MARK", event["mark"])
     if event.get("exit"):
         os._exit(3)
     time.sleep(event.get("sleep", 0))
@@ -85,6 +88,24 @@ def test_a_start_past_the_disk_capacity_is_throttled_like_memory(small: ServerPr
     _create(small, "disk-other")
     resp = lam.invoke(FunctionName="disk-other", Payload=b"{}")
     assert json.loads(resp["Payload"].read()) == {"ok": True, "written": 0}
+
+
+def test_async_invokes_throttled_for_disk_are_retried(small: ServerProcess) -> None:
+    _create(small, "disk-async")
+    lam = small.client("lambda")
+    for i in range(3):
+        payload = json.dumps({"sleep": 2, "mark": f"async-{i}"}).encode()
+        resp = lam.invoke(FunctionName="disk-async", InvocationType="Event", Payload=payload)
+        assert resp["StatusCode"] == 202
+    logs = small.client("logs")
+    deadline = time.monotonic() + 60
+    seen: set[str] = set()
+    while len(seen) < 3:
+        assert time.monotonic() < deadline, seen
+        time.sleep(0.5)
+        events = logs.filter_log_events(logGroupName="/aws/lambda/disk-async")["events"]
+        seen = {e["message"].split()[1] for e in events if e["message"].startswith("MARK ")}
+    assert seen == {"async-0", "async-1", "async-2"}
 
 
 def test_a_function_filling_its_tmp_gets_enospc(small: ServerProcess) -> None:
