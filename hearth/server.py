@@ -46,7 +46,8 @@ from hearth.sandbox import make_backend
 from hearth.sandbox.base import BackendConfig
 from hearth.sandbox.merging import start_ksmd
 from hearth.sandbox.process import ProcessBackend
-from hearth.sandbox.zygote import Zygotes, python_zygote
+from hearth.sandbox.zygote import python_zygote
+from hearth.sandbox.zygotes import Zygotes
 from hearth.store.sqlite import SqliteStore
 from hearth.types import FunctionConfig
 from hearth.versions import Versions

@@ -30,7 +30,7 @@ before anything of its function runs. ``random`` re-seeds itself in every forked
 (``os.register_at_fork``). If the server dies, ``PDEATHSIG`` kills the zygote, and the
 sandboxes' own ``PDEATHSIG`` (relative to the zygote, their parent) kills them with it.
 When the server closes the control socket (the zygote was idle, :class:`hearth.sandbox.
-zygote.Zygotes`), the zygote forks no more and exits once its last sandbox has exited
+zygotes.Zygotes`), the zygote forks no more and exits once its last sandbox has exited
 (:func:`_drain`): a sandbox outlives its zygote's retirement, never its zygote.
 """
 

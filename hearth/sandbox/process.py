@@ -70,7 +70,8 @@ from hearth.sandbox.scratch import (
 from hearth.sandbox.stems import Key, StemPool
 from hearth.sandbox.uids import UidAllocator
 from hearth.sandbox.validate import validate_spec
-from hearth.sandbox.zygote import ZygoteKey, Zygotes, join_forked, zygote_key
+from hearth.sandbox.zygote import join_forked
+from hearth.sandbox.zygotes import ZygoteKey, Zygotes, zygote_key
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,8 @@ import pytest
 from hearth.runtimes.registry import PythonRuntime, RuntimeRegistry
 from hearth.sandbox import BackendConfig, ProcessBackend, SandboxSpec
 from hearth.sandbox.process import ProcessSandbox
-from hearth.sandbox.zygote import Zygotes, python_zygote
+from hearth.sandbox.zygote import python_zygote
+from hearth.sandbox.zygotes import Zygotes
 from tests.netns import PORT, outside_namespace
 from tests.sandbox.conftest import (
     LOG_CHANNEL,

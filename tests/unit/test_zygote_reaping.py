@@ -7,7 +7,8 @@ from typing import Any
 
 from hearth.errors import SandboxError
 from hearth.sandbox.base import SandboxSpec
-from hearth.sandbox.zygote import Zygotes, ZygoteSpec
+from hearth.sandbox.zygote import ZygoteSpec
+from hearth.sandbox.zygotes import Zygotes
 
 ARGV = ("/var/lang/bin/python3.12", "/var/runtime/bootstrap.py")
 
