@@ -19,9 +19,10 @@ answered (each reports its own cgroup; PSS from a sample of at most 1,000):
 Baseline: idle fresh ``python3 -I -S`` processes that imported json (PSS each).
 N is ``BENCH_DENSITY_N`` (default 5,000, the target), capped so that the host keeps a
 fifth of its available memory (at ~4.5 MiB per environment: 3.9 measured, plus margin) and
-to what the server's open-file limit holds (:mod:`hearth.worker.fd_budget`: 3,600 at this
-VM's hard 20,000); the server's memory capacity, account concurrency and this client's
-open-file limit are set for N.
+to what the server's open-file limit holds with idle environments parked
+(:func:`hearth.worker.fd_budget.environment_limit`: 18,000 at this VM's hard 20,000; 3,600
+without parking, ``HEARTH_FD_VAULT=0``); the server's memory capacity, account concurrency
+and this client's open-file limit are set for N.
 No wave starts that would take the host below that fifth (counting 4.5 MiB for each
 of its environments). Last, the latency of invokes that each take an idle frozen
 environment (thaw included).
@@ -60,7 +61,7 @@ from benchmarks._common import (
     pct,
     signed_headers,
 )
-from hearth.worker.fd_budget import sandbox_limit
+from hearth.worker.fd_budget import environment_limit, sandbox_limit
 
 N = int(os.environ.get("BENCH_DENSITY_N", "5000"))
 WAVE = int(os.environ.get("BENCH_DENSITY_WAVE", "200"))
@@ -199,7 +200,9 @@ def run() -> list[Row]:
     n = max(10, min(N, int(available * 0.8 / (per_env * 2**20))))
     # ... and what the server's open-file limit holds (hearth.worker.fd_budget): past it a
     # start evicts an idle environment (or is throttled), so the count would not grow.
-    n = min(n, sandbox_limit(hard) - 10)
+    # Idle frozen environments are parked (hearth.worker.fd_vault) unless HEARTH_FD_VAULT=0.
+    parking = os.environ.get("HEARTH_FD_VAULT") != "0"
+    n = min(n, (environment_limit(hard) if parking else sandbox_limit(hard)) - 10)
     env = {
         "HEARTH_ACCOUNT_CONCURRENCY": str(n + 100),
         "HEARTH_CGROUP_ROOT": f"hearth-density-{os.getpid()}",

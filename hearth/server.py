@@ -53,6 +53,7 @@ from hearth.types import FunctionConfig
 from hearth.versions import Versions
 from hearth.worker.environment import EnvLimits
 from hearth.worker.fd_budget import raise_nofile, sandbox_limit
+from hearth.worker.fd_vault import FdVault
 from hearth.worker.worker import Worker, WorkerConfig
 
 log = logging.getLogger("hearth")
@@ -201,6 +202,12 @@ class Server:
         # Environments are recycled before their credentials expire (Lambda renews
         # AWS_SESSION_TOKEN by recycling environments); tests shorten it.
         max_age = float(self._environ.get("HEARTH_ENV_MAX_AGE") or SESSION_LIFETIME - 3600)
+        # Parked environments' descriptors live in vault processes (hearth.worker.fd_vault);
+        # HEARTH_FD_VAULT=0 keeps them all in the server; HEARTH_PARK_AT: see WorkerConfig.
+        vault: FdVault | None = None
+        if self._environ.get("HEARTH_FD_VAULT") != "0":
+            vault = FdVault()
+            stack.push_async_callback(vault.aclose)  # after the worker's (LIFO)
         worker = Worker(
             backend,
             runtimes,
@@ -215,7 +222,9 @@ class Server:
                 snapstart_latest=self._environ.get("HEARTH_SNAPSTART_LATEST") == "1",
                 max_age=max_age,
                 max_sandboxes=sandbox_limit(raise_nofile()),
+                park_at=float(self._environ.get("HEARTH_PARK_AT") or 0.5),
             ),
+            vault=vault,
         )
         await worker.start()
         stack.push_async_callback(worker.aclose)

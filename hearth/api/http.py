@@ -31,8 +31,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import socket
+import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
@@ -300,6 +302,14 @@ class HttpProtocol(asyncio.Protocol):
         self._write(Response(status, [("Content-Type", "text/plain")], b"bad request"), False)
 
 
+def _same(proto: HttpProtocol) -> HttpProtocol:
+    return proto
+
+
+class _Detached(asyncio.Protocol):
+    """Takes the place of a parked connection's protocol on the transport that is closed."""
+
+
 class HttpServer:
     """Serves ``handler`` on a TCP listener (or an already-bound socket)."""
 
@@ -318,11 +328,15 @@ class HttpServer:
         self._server: asyncio.base_events.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._cork = cork
+        self._protocols: weakref.WeakSet[HttpProtocol] = weakref.WeakSet()
+        """Its connections (for :meth:`parkable`; one add per connection, not per request)."""
 
     def _factory(self) -> HttpProtocol:
-        return HttpProtocol(
+        proto = HttpProtocol(
             self._handler, self._max_body, self._on_too_large, self._tasks, self._cork
         )
+        self._protocols.add(proto)
+        return proto
 
     async def start(
         self, host: str = "127.0.0.1", port: int = 0, sock: socket.socket | None = None
@@ -339,6 +353,60 @@ class HttpServer:
     def port(self) -> int:
         assert self._server is not None
         return int(self._server.sockets[0].getsockname()[1])
+
+    # -- parking (hearth.worker.fd_vault): the listener and connections leave the loop ----
+    def parkable(self) -> tuple[int, list[tuple[HttpProtocol, int]]] | None:
+        """The listener's fd and each open connection's (with its protocol), if every
+        connection is quiet: nothing being handled by a task, nothing parsed ahead, nothing
+        waiting to be written (a request parked on a Deferred, such as the Runtime API's
+        ``GET /next``, is quiet). None if not."""
+        server = self._server
+        if server is None or self._tasks or len(server.sockets) != 1:
+            return None
+        conns: list[tuple[HttpProtocol, int]] = []
+        for proto in list(self._protocols):
+            t = proto._transport
+            if proto._closed or t is None or t.is_closing():
+                continue
+            if (
+                isinstance(proto._task, asyncio.Future)
+                or proto._pending
+                or proto._paused
+                or t.get_write_buffer_size()
+            ):
+                return None
+            sock = t.get_extra_info("socket")
+            if sock is None:
+                return None
+            conns.append((proto, sock.fileno()))
+        return server.sockets[0].fileno(), conns
+
+    def park(self, conns: list[tuple[HttpProtocol, int]]) -> None:
+        """Close the server's copies of the listener and of ``conns`` (from
+        :meth:`parkable`), which someone else holds open meanwhile: no FIN is sent (the
+        socket stays open while another descriptor refers to it), and each protocol keeps
+        its state (a parked request, corked answers) for :meth:`unpark`."""
+        if self._server is not None:
+            self._server.close()  # closes the listening socket's fd, nothing else
+            self._server = None
+        for proto, _ in conns:
+            t = proto._transport
+            if t is not None:
+                t.set_protocol(_Detached())  # its connection_lost is not the protocol's
+                t.abort()  # the loop forgets the fd (epoll) and closes it
+            proto._transport = None
+
+    async def unpark(
+        self, listener: socket.socket, conns: list[tuple[HttpProtocol, socket.socket]]
+    ) -> None:
+        """Serve again: ``listener`` (the same listening socket, a new descriptor) and each
+        connection under its old protocol, which finds its parked request as it was."""
+        loop = asyncio.get_running_loop()
+        for proto, sock in conns:
+            sock.setblocking(False)
+            await loop.connect_accepted_socket(functools.partial(_same, proto), sock)
+        listener.setblocking(False)
+        self._server = await loop.create_server(self._factory, sock=listener)
 
     async def aclose(self) -> None:
         if self._server is not None:

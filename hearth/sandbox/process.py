@@ -319,7 +319,7 @@ class ProcessSandbox:
         msg, fds = await launcher.expect("netns", 1 + extra_fds, deadline)
         self._api = socket.socket(fileno=fds[0])
         self._api.setblocking(False)
-        self._life.push("runtime api socket", self._api.close)
+        self._life.push("runtime api socket", self._close_api)
         return msg, fds[1:]
 
     # --- stems (see hearth.sandbox.stems) ---------------------------------------------
@@ -442,6 +442,28 @@ class ProcessSandbox:
             "seccomp_bpf": be.template_seccomp_bpf() if spec.template else be.seccomp_bpf,
             "keep_fds": list(spec.inherit_fds),
         }
+
+    def _close_api(self) -> None:
+        if self._api is not None:
+            self._api.close()
+
+    # --- parking (hearth.worker.fd_vault) ---------------------------------------------
+    def park_fds(self) -> tuple[int, int]:
+        """Give up the host's copies of the sandbox's descriptors while it is parked: the
+        output and log read ends are returned (the caller's to close, once another process
+        holds them); the Runtime API socket is closed by whoever serves it. The sandbox's
+        own ends and processes are untouched; :meth:`unpark_fds` takes them back."""
+        fds = self._output_r, self._log_r
+        self._output_r = -1
+        self._log_r = -1
+        self._api = None
+        return fds
+
+    def unpark_fds(self, api: socket.socket, output_r: int, log_r: int) -> None:
+        """The descriptors given up by :meth:`park_fds`, back (under new numbers)."""
+        self._api = api
+        self._output_r = output_r
+        self._log_r = log_r
 
     def _close_loop_fd(self) -> None:
         if self._loop_fd >= 0:

@@ -13,6 +13,8 @@ Lifecycle (an explicit state machine; ``_transition`` guards it)::
   never reused.
 * IDLE for ``freeze_after`` freezes the sandbox (cgroup freezer: no CPU while idle); the
   next ``invoke`` thaws it before delivering the payload.
+* A frozen environment may be *parked* (:mod:`.parking`): its descriptors held by the fd
+  vault, not the server; the next ``invoke`` fetches them back before the thaw.
 * After DEAD every method returns at once; ``kill`` is idempotent.
 """
 
@@ -32,7 +34,7 @@ from dataclasses import dataclass
 from hearth.api.http import HttpServer
 from hearth.api.types import Response
 from hearth.deferred import Deferred
-from hearth.errors import AwsError, InvalidStateError
+from hearth.errors import AwsError, InvalidStateError, TooManyRequests
 from hearth.runtimes.registry import runtime_version, runtime_version_arn
 from hearth.sandbox.base import ExitInfo, Sandbox, SandboxBackend, SandboxSpec
 from hearth.types import FunctionConfig
@@ -41,6 +43,7 @@ from hearth.worker.freezer import Freezer
 from hearth.worker.invocation import Invocation, InvokeResult, error_payload
 from hearth.worker.outcomes import RESTORE_FAILURES, Outcome, exit_outcome, runtime_error
 from hearth.worker.output import LogSink, OutputCapture
+from hearth.worker.parking import Parked, ParkingHost, park, unpark
 from hearth.worker.platform_log import PlatformLog, Report
 from hearth.worker.runtime_api import RuntimeApi, invalid_request_id
 
@@ -94,6 +97,7 @@ class Environment:
         on_dead: Callable[[Environment], None],
         extensions: Sequence[str] = (),
         restore: bool = False,
+        parking: ParkingHost | None = None,
     ) -> None:
         self.cfg = cfg
         self.restore = restore
@@ -149,11 +153,18 @@ class Environment:
         self._kill_task: asyncio.Future[None] | None = None
         self.init_done = asyncio.Event()
         """Set when Init has finished (the runtime's first ``/next``) or the environment died."""
+        self._parking = parking if not extensions else None
+        """The worker's side of parking (None: this environment is never parked; nor is
+        one with extensions, whose Extensions API connections are served by tasks)."""
+        self._parked: Parked | None = None
+        self._park_op: asyncio.Future[None] | None = None
+        """Set while a park or unpark is under way (done when it is over)."""
         self._freezer = Freezer(
             self.id,
             limits.freeze_after,
             lambda: self.last_used if self.state is State.IDLE else None,
             lambda: self._sandbox,
+            self._frozen_idle if self._parking is not None else None,
         )
         """Freezes the sandbox after ``freeze_after`` idle, thaws it for an invocation."""
         self._invoke_deadline: float | None = None
@@ -354,6 +365,7 @@ class Environment:
         if self._waiter is not None and not self._waiter.done():
             self._waiter.cancel()
         try:
+            await self._unpark_for_kill()
             if self._hub is not None:
                 # Extensions get SHUTDOWN and their grace time before the sandbox goes.
                 with contextlib.suppress(Exception):
@@ -410,7 +422,15 @@ class Environment:
 
     async def _thaw_and_hand(self, inv: Invocation) -> None:
         try:
+            if self._park_op is not None or self._parked is not None:
+                await self._unpark()
             await self._freezer.thaw()
+        except TooManyRequests as exc:
+            # No room in the server for its descriptors now: it stays parked, idle.
+            if self.state is State.BUSY:
+                self._transition(State.IDLE)
+            self._done.fail(exc)
+            return
         except Exception as exc:
             log.warning("environment %s: thaw failed: %s", self.id, exc)
             self._kill_soon()
@@ -484,6 +504,94 @@ class Environment:
     @property
     def frozen(self) -> bool:
         return self._freezer.frozen
+
+    # -- parking (see .parking) ----------------------------------------------------------
+    @property
+    def parked(self) -> bool:
+        return self._parked is not None
+
+    @property
+    def parkable(self) -> bool:
+        """Idle, resident, and of a kind that can be parked."""
+        return (
+            self._parking is not None
+            and self._parked is None
+            and self._park_op is None
+            and self.available
+            and hasattr(self._sandbox, "park_fds")
+        )
+
+    def _frozen_idle(self) -> None:
+        if self._parking is not None:
+            self._parking.frozen(self)
+
+    async def park(self) -> bool:
+        """Freeze (if not yet) and park this idle environment; True if it is parked now.
+
+        An invocation arriving meanwhile waits for the park to end, then unparks."""
+        host = self._parking
+        if host is None or not self.parkable:
+            return False
+        op: asyncio.Future[None] = self._loop.create_future()
+        self._park_op = op
+        try:
+            if not self._freezer.settled and not await self._freezer.freeze_now():
+                return False
+            server, output, sandbox = self._server, self._output, self._sandbox
+            if self.state is not State.IDLE or server is None or output is None:
+                return False
+            parked = await park(server, output, sandbox, host.vault, self._vault_lost)  # type: ignore[arg-type]
+            if parked is None:
+                return False
+            self._parked = parked
+            host.moved(parked.ticket.nfds)
+            return True
+        finally:
+            self._park_op = None
+            op.set_result(None)
+
+    async def _unpark(self) -> None:
+        """Before a thaw: wait for a park under way, then fetch the descriptors back."""
+        if self._park_op is not None:
+            await asyncio.shield(self._park_op)
+        parked, host = self._parked, self._parking
+        if parked is None or host is None:
+            return
+        await host.room(parked.ticket.nfds)  # TooManyRequests: still parked
+        if self._parked is not parked:  # lost or killed meanwhile
+            if self.state is State.DEAD:
+                return
+            raise RuntimeError("its parked descriptors were lost")
+        self._parked = None
+        host.moved(-parked.ticket.nfds)
+        op: asyncio.Future[None] = self._loop.create_future()
+        self._park_op = op
+        try:
+            assert self._server is not None and self._output is not None
+            await unpark(parked, self._server, self._output, self._sandbox, host.vault)  # type: ignore[arg-type]
+        finally:
+            self._park_op = None
+            op.set_result(None)
+
+    async def _unpark_for_kill(self) -> None:
+        """At kill: let a park or unpark under way end; a parked environment's descriptors
+        are closed in the vault (nothing to read: it was frozen all along)."""
+        if self._park_op is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._park_op)
+        parked, self._parked = self._parked, None
+        if parked is not None and self._parking is not None:
+            self._parking.vault.drop(parked.ticket)
+            self._parking.moved(-parked.ticket.nfds)
+
+    def _vault_lost(self) -> None:
+        """The vault process holding this environment's descriptors died: they are gone
+        (its runtime's connection and listener with them), so the environment goes."""
+        parked, self._parked = self._parked, None
+        if parked is not None and self._parking is not None:
+            self._parking.moved(-parked.ticket.nfds)
+        log.warning("environment %s: its parked descriptors were lost; killing it", self.id)
+        self._kill_soon()
 
     def _report(self, request_id: str, res: InvokeResult, error_type: str | None) -> None:
         """Write END and REPORT (Max Memory Used is the environment's peak, as on Lambda)."""

@@ -9,6 +9,10 @@ it fires early (the environment was used meanwhile) it waits for the rest of the
 time. A thaw never waits for a freeze still settling: it calls the freeze off (the
 freezer reaches FROZEN only once every task has run to its freeze point, which on a busy
 host took up to the freeze's 2 s timeout, and the invocation waited all that time).
+
+Once a freeze has settled, ``on_frozen`` is told: the worker may then *park* the
+environment (hand its descriptors to the fd vault, :mod:`hearth.worker.fd_vault`), which is
+only done to frozen environments: a frozen runtime neither reads nor writes them.
 """
 
 from __future__ import annotations
@@ -35,9 +39,11 @@ class Freezer:
         after: float | None,
         idle_since: Callable[[], float | None],
         sandbox: Callable[[], Freezable | None],
+        on_frozen: Callable[[], None] | None = None,
     ) -> None:
         """``idle_since``: when the environment's last invocation ended if it is idle now
-        (monotonic clock), else None; ``sandbox``: what to freeze, if anything yet."""
+        (monotonic clock), else None; ``sandbox``: what to freeze, if anything yet;
+        ``on_frozen``: called when a freeze this timer started has settled."""
         self._id = env_id
         self._after = after
         self._idle_since = idle_since
@@ -45,6 +51,7 @@ class Freezer:
         self._timer: asyncio.TimerHandle | None = None
         self._freezing: asyncio.Task[None] | None = None
         """Set from the moment a freeze starts until the next thaw."""
+        self._on_frozen = on_frozen
 
     @property
     def frozen(self) -> bool:
@@ -70,11 +77,41 @@ class Freezer:
         if remaining > 0.001:
             self._timer = asyncio.get_running_loop().call_later(remaining, self._due)
             return
+        self._start_freeze()
+
+    def _start_freeze(self) -> asyncio.Task[None] | None:
         sandbox = self._sandbox()
         if self._freezing is None and sandbox is not None:
             self._freezing = asyncio.ensure_future(sandbox.freeze())
             # A freeze racing a kill may fail; thaw() reports failures it sees.
-            self._freezing.add_done_callback(lambda t: t.cancelled() or t.exception())
+            self._freezing.add_done_callback(self._settled)
+        return self._freezing
+
+    def _settled(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled() or task.exception() is not None:
+            return
+        if self._freezing is task and self._on_frozen is not None:
+            self._on_frozen()
+
+    @property
+    def settled(self) -> bool:
+        """Frozen, and the freeze has succeeded (the sandbox's processes are stopped)."""
+        f = self._freezing
+        return f is not None and f.done() and not f.cancelled() and f.exception() is None
+
+    async def freeze_now(self) -> bool:
+        """Freeze now (an idle environment about to be parked before its idle time is up);
+        True once frozen. ``on_frozen`` is not called for it."""
+        self.cancel()
+        freezing = self._freezing
+        if freezing is None:
+            sandbox = self._sandbox()
+            if sandbox is None:
+                return False
+            freezing = self._freezing = asyncio.ensure_future(sandbox.freeze())
+            freezing.add_done_callback(lambda t: t.cancelled() or t.exception())
+        await asyncio.wait((freezing,))
+        return self._freezing is freezing and self.settled
 
     async def thaw(self) -> None:
         """Thaw before delivery (nothing to do if not frozen)."""

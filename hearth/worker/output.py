@@ -86,6 +86,33 @@ class OutputCapture:
         # The backend closes the fd after this; never read a number it may reuse.
         self._stopped = True
 
+    def detach(self) -> tuple[int, int]:
+        """Stop watching the pipes and give them up (the environment is being parked, see
+        :mod:`hearth.worker.fd_vault`): what they hold is read first; an incomplete line or
+        frame stays here for :meth:`attach`. Returns (``fd``, ``frames_fd``)."""
+        self.drain()
+        if self._loop is not None:
+            self._loop.remove_reader(self._fd)
+            if self._frames is not None:
+                self._loop.remove_reader(self._frames_fd)
+            self._loop = None
+        fds = self._fd, self._frames_fd
+        self._fd = -1
+        self._frames_fd = -1
+        self._poll = select.poll()
+        self._stopped = True  # drain() is a no-op until attach()
+        return fds
+
+    def attach(self, fd: int, frames_fd: int) -> None:
+        """The pipes given up by :meth:`detach`, back under (new) numbers."""
+        self._fd = fd
+        self._frames_fd = frames_fd
+        self._poll.register(fd, select.POLLIN)
+        if frames_fd >= 0:
+            self._poll.register(frames_fd, select.POLLIN)
+        self._stopped = False
+        self.start()
+
     def emit(self, *messages: str) -> None:
         """Platform lines (START / END / REPORT, errors) in the same stream, each already
         ending as its log event does (a text line with its newline)."""

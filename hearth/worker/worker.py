@@ -12,6 +12,13 @@ Algorithm of :meth:`Worker.invoke_nowait` (the warm path) and :meth:`Worker.begi
 3. Hand it the invocation; when the invocation ends (whether or not its caller still
    waits) give the environment back if it is still alive, else forget it.
 
+Descriptors (:mod:`.fd_budget`): each environment keeps 5 in the server, which bound how
+many it holds; a frozen one may be *parked* (:mod:`.parking`: 1 left in the server, the
+rest in the fd vault, :mod:`.fd_vault`). Environments are parked when they freeze once the
+server uses more than ``park_at`` of its descriptor budget, and on demand: a start past the
+budget first parks idle environments (frozen now if not yet), then evicts idle ones, then
+is throttled (429); so does the unpark of a parked environment being invoked.
+
 A reaper kills environments idle for longer than ``idle_timeout``, and retires those
 older than their credentials allow (:mod:`.lifetimes`; provisioned ones are replaced
 first). ``retire`` kills the idle environments of snapshots that are no longer current
@@ -37,6 +44,8 @@ from hearth.sandbox.base import SandboxBackend, SandboxSpec
 from hearth.types import FunctionConfig
 from hearth.worker.environment import Environment, EnvLimits, State
 from hearth.worker.extensions_api import layered_launch
+from hearth.worker.fd_budget import FDS_PER_SANDBOX
+from hearth.worker.fd_vault import FdVault
 from hearth.worker.invocation import Invocation, InvokeResult
 from hearth.worker.lifetimes import MAX_AGE, Lifetimes
 from hearth.worker.output import LogSink
@@ -85,11 +94,16 @@ class WorkerConfig:
     max_age: float = MAX_AGE
     """Seconds an environment (or SnapStart template) may live: less than its credentials."""
     max_sandboxes: int | None = None
-    """Environments and templates held at once (the server's file descriptors bound it: see
-    :mod:`.fd_budget`); None: no bound but memory."""
+    """Environments and templates held at once with all their descriptors in the server
+    (its file descriptors bound it: see :mod:`.fd_budget`); parked ones count for what they
+    keep there (1 of 5); None: no bound but memory."""
     disk_capacity_mb: int | None = None
     """Disk the ``/tmp`` images of environments and templates may take in all, each its
     EphemeralStorage (a sparse image can grow to that and no further); None: no bound."""
+    park_at: float = 0.5
+    """With an fd vault: environments are parked as they freeze once the server's
+    descriptors in use pass this share of its budget (0: every frozen one), and on demand
+    past the budget. See the README's density section for the measurements behind it."""
 
 
 class Worker:
@@ -101,6 +115,7 @@ class Worker:
         code_dir_of: Callable[[FunctionConfig], str],
         config: WorkerConfig,
         clock: Callable[[], float] = time.monotonic,
+        vault: FdVault | None = None,
     ) -> None:
         self._backend = backend
         self._runtimes = runtimes
@@ -121,6 +136,14 @@ class Worker:
         self._committed_mb = 0
         self._committed_disk_mb = 0
         self._slots = 0  # sandboxes holding capacity: starting or alive
+        self._fds = 0
+        """Descriptors the sandboxes keep in the server: 5 each, less what is parked."""
+        self._fd_budget = (
+            None if config.max_sandboxes is None else config.max_sandboxes * FDS_PER_SANDBOX
+        )
+        self._parking_host: _ParkingHost | None = (
+            _ParkingHost(self, vault) if vault is not None and self._fd_budget else None
+        )
         self._reaper: asyncio.Task[None] | None = None
         self._closing = False
         self._provisioned: set[Environment] = set()
@@ -412,6 +435,7 @@ class Worker:
                 on_dead=self._forget,
                 extensions=extensions,
                 restore=restore,
+                parking=self._parking_host,
             )
             self._all.add(env)
             self._lifetimes.born(env, born if restore else None)
@@ -443,19 +467,26 @@ class Worker:
         self._committed_mb -= memory_mb
         self._committed_disk_mb -= disk_mb
         self._slots -= 1
+        self._fds -= FDS_PER_SANDBOX
+
+    def _fds_full(self, n: int) -> bool:
+        budget = self._fd_budget
+        return budget is not None and self._fds + n > budget
 
     def _full(self, memory_mb: int, disk_mb: int) -> bool:
-        limit = self._config.max_sandboxes
+        return self._other_full(memory_mb, disk_mb) or self._fds_full(FDS_PER_SANDBOX)
+
+    def _other_full(self, memory_mb: int, disk_mb: int) -> bool:
+        """Memory or disk would be over-committed (descriptors aside)."""
         disk = self._config.disk_capacity_mb
-        return (
-            self._committed_mb + memory_mb > self._config.memory_capacity_mb
-            or (limit is not None and self._slots >= limit)
-            or (disk is not None and self._committed_disk_mb + disk_mb > disk)
+        return self._committed_mb + memory_mb > self._config.memory_capacity_mb or (
+            disk is not None and self._committed_disk_mb + disk_mb > disk
         )
 
     async def _reserve(self, memory_mb: int, disk_mb: int) -> None:
-        """Reserve capacity (memory, ``/tmp`` disk, and a sandbox slot) for a new
-        environment or template, evicting idle ones if needed.
+        """Reserve capacity (memory, ``/tmp`` disk, and a sandbox's descriptors) for a new
+        environment or template: past the descriptor budget idle environments are parked
+        first; then idle ones are evicted.
 
         Disk: each ``/tmp`` is a sparse image of EphemeralStorage size, so the sum of
         those of the live environments and templates bounds what functions can write on
@@ -464,7 +495,10 @@ class Worker:
         before they become an environment, which reserves; empty, an image takes ~0.5
         MB, which the capacity's reserve covers (:func:`hearth.config.default_disk_capacity_mb`)."""
         while self._full(memory_mb, disk_mb):
-            victim = self._lru_idle()
+            other_full = self._other_full(memory_mb, disk_mb)
+            if not other_full and await self._park_lru():
+                continue
+            victim = self._lru_idle(resident_first=not other_full)
             if victim is None and await self.templates.evict_one():
                 continue
             if victim is None:
@@ -477,20 +511,75 @@ class Worker:
         self._committed_mb += memory_mb
         self._committed_disk_mb += disk_mb
         self._slots += 1
+        self._fds += FDS_PER_SANDBOX
 
-    def _lru_idle(self) -> Environment | None:
+    def _lru_idle(self, resident_first: bool = False) -> Environment | None:
+        """The least recently used idle environment, out of the pool (``resident_first``:
+        one that is not parked if there is any: evicting a parked one frees 1 descriptor)."""
         best: Environment | None = None
         for envs in self._idle.values():
             for env in envs:
-                if (
-                    env.state is State.IDLE
-                    and env not in self._provisioned
-                    and (best is None or env.last_used < best.last_used)
-                ):
+                if env.state is not State.IDLE or env in self._provisioned:
+                    continue
+                if best is None:
+                    best = env
+                    continue
+                if resident_first and best.parked != env.parked:
+                    if best.parked:
+                        best = env
+                    continue
+                if env.last_used < best.last_used:
                     best = env
         if best is not None:
             self._idle[pool_key(best.cfg)].remove(best)
         return best
+
+    async def _park_lru(self, tries: int = 8) -> bool:
+        """Park the least recently used idle environments that can be, until one is parked
+        (at most ``tries``); False if none was."""
+        if self._parking_host is None:
+            return False
+        candidates = sorted(
+            (env for envs in self._idle.values() for env in envs if env.parkable),
+            key=lambda env: env.last_used,
+        )
+        for env in candidates[:tries]:
+            if await env.park():
+                return True
+        return False
+
+    def _maybe_park(self, env: Environment) -> None:
+        """``env`` has just frozen: park it if the server's descriptors in use are past
+        ``park_at`` of its budget."""
+        budget = self._fd_budget
+        if self._closing or budget is None or self._fds <= self._config.park_at * budget:
+            return
+        if env.parkable:
+            self._spawn(self._park_quietly(env))
+
+    @staticmethod
+    async def _park_quietly(env: Environment) -> None:
+        try:
+            await env.park()
+        except Exception as exc:  # it stays resident
+            log.warning("parking environment %s: %s", env.id, exc)
+
+    async def _room(self, n: int) -> None:
+        """``n`` more descriptors in the server (an environment being unparked): park or
+        evict idle environments for them, or raise TooManyRequests."""
+        while self._fds_full(n):
+            if await self._park_lru():
+                continue
+            victim = self._lru_idle(resident_first=True)
+            if victim is None or victim.parked:
+                if victim is not None:
+                    self._release(victim)
+                raise TooManyRequests(
+                    "Rate Exceeded.",
+                    extra={"Reason": "ConcurrentInvocationLimitExceeded", "Type": "User"},
+                    headers={"Retry-After": "1"},
+                )
+            await victim.kill()
 
     def _forget(self, env: Environment) -> None:
         self._provisioned.discard(env)
@@ -628,6 +717,9 @@ class Worker:
             "disk_committed_mb": self._committed_disk_mb,
             "disk_capacity_mb": self._config.disk_capacity_mb or 0,
             "sandboxes": self._slots,
+            "parked": sum(1 for env in self._all if env.parked),
+            "server_fds": self._fds,
+            **(self._parking_host.vault.statistics() if self._parking_host else {}),
             **self._gate.statistics(),
         }
 
@@ -640,3 +732,20 @@ class Worker:
         await asyncio.gather(*(env.kill() for env in list(self._all)), return_exceptions=True)
         self._idle.clear()
         await self.templates.aclose()
+
+
+class _ParkingHost:
+    """The worker's side of parking, as environments see it (:class:`.parking.ParkingHost`)."""
+
+    def __init__(self, worker: Worker, vault: FdVault) -> None:
+        self._worker = worker
+        self.vault = vault
+
+    def frozen(self, env: Environment) -> None:
+        self._worker._maybe_park(env)
+
+    def moved(self, n: int) -> None:
+        self._worker._fds -= n
+
+    async def room(self, n: int) -> None:
+        await self._worker._room(n)

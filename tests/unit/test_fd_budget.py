@@ -7,7 +7,13 @@ import resource
 import pytest
 
 from hearth.worker import fd_budget
-from hearth.worker.fd_budget import FDS_PER_SANDBOX, RESERVE, raise_nofile, sandbox_limit
+from hearth.worker.fd_budget import (
+    FDS_PER_SANDBOX,
+    RESERVE,
+    environment_limit,
+    raise_nofile,
+    sandbox_limit,
+)
 
 
 def test_sandbox_limit_leaves_the_reserve() -> None:
@@ -20,6 +26,14 @@ def test_sandbox_limit_leaves_the_reserve() -> None:
 def test_a_small_limit_keeps_half_for_the_server() -> None:
     assert sandbox_limit(400) == 200 // FDS_PER_SANDBOX
     assert sandbox_limit(1) == 1  # never zero: the server still serves one
+
+
+def test_parked_environments_cost_one_descriptor_each_in_the_server() -> None:
+    # 18,000 descriptors here: one environment resident, the rest at 1 each (the vaults'
+    # sockets aside); 16 vaults of 19,968 descriptors hold 4 of each.
+    assert environment_limit(20_000) == 18_000 - 16 - 5 + 1
+    assert environment_limit(400, vault_processes=1) == (400 - 32) // 4 + 1
+    assert environment_limit(400) > sandbox_limit(400)
 
 
 def test_raise_nofile_lifts_the_soft_limit_to_the_hard_one(
