@@ -101,6 +101,7 @@ class FdVault:
         self._starting: asyncio.Future[_VaultProcess] | None = None
         self._next_key = 0
         self._closed = False
+        self._dropping: set[asyncio.Future[tuple[bytes, list[int]]]] = set()
         self.lost = 0
         """Tickets lost to vault processes that died."""
 
@@ -152,14 +153,15 @@ class FdVault:
         if proc.tickets.pop(ticket.key, None) is None or proc.dead:
             return
         proc.held -= ticket.nfds
-        with contextlib.suppress(OSError):
-            proc.sock.send(b"D" + _KEY.pack(ticket.key))
-            # Its reply is read (and dropped) in order with the others.
-            fut: asyncio.Future[tuple[bytes, list[int]]] = (
-                asyncio.get_running_loop().create_future()
-            )
-            fut.add_done_callback(_close_reply)
-            proc.replies.append(fut)
+        task = asyncio.ensure_future(self._request(proc, b"D", ticket.key))
+        self._dropping.add(task)
+        task.add_done_callback(self._dropped)
+
+    def _dropped(self, task: asyncio.Future[tuple[bytes, list[int]]]) -> None:
+        self._dropping.discard(task)
+        if not task.cancelled() and task.exception() is None:
+            for fd in task.result()[1]:
+                os.close(fd)
 
     def statistics(self) -> dict[str, int]:
         live = [p for p in self._procs if not p.dead]

@@ -79,7 +79,9 @@ def test_idle_environments_of_other_functions_are_evicted_for_capacity(
 def test_the_open_file_limit_throttles_instead_of_failing_starts(tmp_path: Any) -> None:
     """Each environment keeps descriptors open in the server: with a small RLIMIT_NOFILE
     (400: room for (400 - 200) // 5 = 40 sandboxes, see hearth.worker.fd_budget), a burst
-    past it gets 429s, never a 500 from a start that ran out of descriptors half-way."""
+    past it gets 429s, never a 500 from a start that ran out of descriptors half-way. Busy
+    environments cannot be parked (only idle frozen ones are, hearth.worker.fd_vault): 52
+    held at once still find room for 40 at most."""
     server = start_server(tmp_path / "data", ["--no-egress"], nofile=400)
     try:
         lam = server.client("lambda", max_pool_connections=64)
