@@ -81,3 +81,43 @@ def test_an_idle_environment_is_frozen_after_its_idle_time_and_a_busy_one_is_not
         assert sandbox.thaws == 1 and not freezer.frozen
 
     asyncio.run(main())
+
+
+class _Freezing(_Sandbox):
+    def __init__(self) -> None:
+        super().__init__()
+        self.freezes = 0
+
+    async def freeze(self) -> None:
+        self.freezes += 1
+
+
+def test_on_frozen_is_told_once_a_timer_freeze_has_settled() -> None:
+    """The worker parks environments when they have frozen (hearth.worker.fd_vault)."""
+
+    async def main() -> None:
+        sandbox = _Freezing()
+        told: list[bool] = []
+        freezer = Freezer("env", 0.01, lambda: 0.0, lambda: sandbox, lambda: told.append(True))
+        freezer.arm(asyncio.get_running_loop())
+        await asyncio.sleep(0.1)
+        assert sandbox.freezes == 1 and freezer.settled and told == [True]
+        await freezer.thaw()
+        assert not freezer.settled
+
+    asyncio.run(main())
+
+
+def test_freeze_now_freezes_an_idle_environment_before_its_time() -> None:
+    async def main() -> None:
+        sandbox = _Freezing()
+        told: list[bool] = []
+        freezer = Freezer("env", 60.0, time.monotonic, lambda: sandbox, lambda: told.append(True))
+        freezer.arm(asyncio.get_running_loop())
+        assert await freezer.freeze_now()
+        assert sandbox.freezes == 1 and freezer.frozen and freezer.settled
+        assert told == []  # the caller (a park) knows
+        await freezer.thaw()
+        assert sandbox.thaws == 1 and not freezer.frozen
+
+    asyncio.run(main())
