@@ -18,6 +18,16 @@ Order of a park (the environment is frozen: its runtime reads and writes nothing
 2. the vault takes the descriptors (one message, one reply); on failure step 1 is undone;
 3. only then the server closes its copies (each unregistered from the event loop's epoll
    first: a registration would outlive the close while another process holds the file).
+
+Measured in the server (python3.12 counter function, uvloop, this 2-vCPU VM shared with
+other test runs; 120 unparks): an unpark p50 0.46 ms (p90 0.8), of which the vault's reply
+0.34 ms (a round trip that wakes another process), the pipes back on the loop 0.08 ms, the
+connection and listener 0.19 ms; the cgroup thaw after it 0.17 ms (now overlapped with
+the vault's reply). A park ~0.6 ms p50 of background work. End to end, the invoke of an
+idle frozen environment is ~3 ms here with or without it (the run-to-run noise is larger
+than the difference), which is why parking is not done below ``park_at`` of the budget
+(:class:`hearth.worker.worker.WorkerConfig`): it costs that much and a vault process, and
+gains nothing while the server has descriptors to spare.
 """
 
 from __future__ import annotations
