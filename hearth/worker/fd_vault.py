@@ -12,8 +12,8 @@ at the next invocation it fetches them back (one request and reply) before the t
 Each vault process raises its own soft limit to the hard one and holds up to that many
 descriptors (less a margin): at this VM's 20,000 a process holds ~4,980 environments (4
 descriptors each), and more processes are started as needed (:data:`MAX_PROCESSES`), each
-costing the server one descriptor (its socket) and the host ~9 MiB (an idle ``python3 -I
--S``). The process (:mod:`._vault_main`) imports nothing of Hearth.
+costing the server one descriptor (its socket) and the host ~5 MiB of PSS (10 MiB RSS,
+measured: an idle ``python3 -I -S``). The process (:mod:`._vault_main`) imports nothing of Hearth.
 
 A vault process that dies (killed from outside, a bug) takes the descriptors it held with
 it: the server notices (EOF on its socket), fails the requests in flight with
