@@ -64,9 +64,14 @@ def _count(lam: Any, name: str) -> int:
     return int(json.loads(resp["Payload"].read())["count"])
 
 
+#: A vault process's own descriptors: stdin, stdout, stderr and its socket to the server.
+VAULT_OWN_FDS = 4
+
+
 def _wait_vault_holds(server: ServerProcess, fds: int, timeout: float = 60) -> None:
+    """Until the vault processes hold ``fds`` descriptors for the server."""
     deadline = time.monotonic() + timeout
-    while sum(_open_fds(v) for v in _vaults(server)) < fds:
+    while sum(_open_fds(v) - VAULT_OWN_FDS for v in _vaults(server)) < fds:
         assert time.monotonic() < deadline, "environments were not parked"
         time.sleep(0.2)
 
@@ -128,6 +133,62 @@ def test_a_dead_vault_kills_its_parked_environments_and_the_server_goes_on(
         _wait_vault_holds(server, 5 * 4)
         for name in names:
             assert _count(lam, name) == 2, name
+        assert "Traceback" not in server.log_text()
+    finally:
+        server.stop()
+
+
+CGROUP_OF = """
+COUNT = 0
+def handler(event, context):
+    global COUNT
+    COUNT += 1
+    return {"count": COUNT, "cgroup": open("/proc/self/cgroup").read()}
+"""
+
+
+def test_a_parked_environment_whose_sandbox_dies_is_noticed(tmp_path: Path) -> None:
+    """Its exit is still seen while it is parked (its control socket stays in the server):
+    killed from outside (and thawed, so that the kill lands on cgroup v1), it goes, and
+    the next invoke starts a new environment."""
+    server = start_server(
+        tmp_path / "data", ["--no-egress"], nofile=400, env={"HEARTH_PARK_AT": "0"}
+    )
+    try:
+        lam = server.client("lambda")
+        lam.create_function(
+            FunctionName="doomed",
+            Runtime="python3.12",
+            Role=ROLE,
+            Handler="app.handler",
+            Code={"ZipFile": make_zip({"app.py": CGROUP_OF})},
+        )
+        first = json.loads(lam.invoke(FunctionName="doomed", Payload=b"{}")["Payload"].read())
+        assert first["count"] == 1
+        _wait_vault_holds(server, 4)
+        paths = {}
+        for line in first["cgroup"].splitlines():
+            _, ctrls, path = line.split(":", 2)
+            for c in ctrls.split(","):
+                paths[c] = path
+        base = Path("/sys/fs/cgroup")
+        if "freezer" in paths:
+            procs = base / "memory" / paths["memory"].lstrip("/") / "cgroup.procs"
+            thaw = base / "freezer" / paths["freezer"].lstrip("/") / "freezer.state"
+            thawed = "THAWED"
+        else:
+            procs = base / paths[""].lstrip("/") / "cgroup.procs"
+            thaw = base / paths[""].lstrip("/") / "cgroup.freeze"
+            thawed = "0"
+        for pid in procs.read_text().split():
+            os.kill(int(pid), signal.SIGKILL)
+        thaw.write_text(thawed)
+        deadline = time.monotonic() + 30
+        while procs.exists():  # the server noticed and tore the sandbox down
+            assert time.monotonic() < deadline, "the dead parked environment was not noticed"
+            time.sleep(0.1)
+        second = json.loads(lam.invoke(FunctionName="doomed", Payload=b"{}")["Payload"].read())
+        assert second["count"] == 1  # a new environment
         assert "Traceback" not in server.log_text()
     finally:
         server.stop()
