@@ -142,6 +142,8 @@ class Worker:
         self._slots = 0  # sandboxes holding capacity: starting or alive
         self._fds = 0
         """Descriptors the sandboxes keep in the server: 5 each, less what is parked."""
+        self._parked = 0
+        """Environments parked now."""
         self._fd_budget = (
             None if config.max_sandboxes is None else config.max_sandboxes * FDS_PER_SANDBOX
         )
@@ -722,7 +724,7 @@ class Worker:
             "disk_committed_mb": self._committed_disk_mb,
             "disk_capacity_mb": self._config.disk_capacity_mb or 0,
             "sandboxes": self._slots,
-            "parked": sum(1 for env in self._all if env.parked),
+            "parked": self._parked,
             "server_fds": self._fds,
             **(self._parking_host.vault.statistics() if self._parking_host else {}),
             **self._gate.statistics(),
@@ -751,6 +753,7 @@ class _ParkingHost:
 
     def moved(self, n: int) -> None:
         self._worker._fds -= n
+        self._worker._parked += 1 if n > 0 else -1
 
     async def room(self, n: int) -> None:
         await self._worker._room(n)
