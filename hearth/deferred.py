@@ -86,6 +86,10 @@ class Deferred(Generic[T]):
         for callback in callbacks:
             _call(callback, self)
 
+    def forward(self, other: Deferred[T]) -> None:
+        """Settle ``other`` as this one settles (cancelled, failed or resolved alike)."""
+        self.then(lambda d: _forward(d, other))
+
     def future(self) -> asyncio.Future[T]:
         """An asyncio future of the result, to await (see the module docstring)."""
         fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
@@ -98,6 +102,15 @@ def _call(callback: Callable[[Deferred[T]], None], d: Deferred[T]) -> None:
         callback(d)
     except Exception:
         log.exception("a Deferred callback failed")
+
+
+def _forward(d: Deferred[T], other: Deferred[T]) -> None:
+    if d.cancelled():
+        other.cancel()
+    elif d._error is not None:
+        other.fail(d._error)
+    else:
+        other.resolve(d._value)  # type: ignore[arg-type]
 
 
 def _copy_to(d: Deferred[T], fut: asyncio.Future[T]) -> None:

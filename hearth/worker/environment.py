@@ -50,6 +50,12 @@ from hearth.worker.runtime_api import RuntimeApi, invalid_request_id
 log = logging.getLogger(__name__)
 
 
+class NotDelivered(Exception):
+    """The invocation never reached the runtime: the idle environment it was handed to
+    could not be thawed, or its parked descriptors fetched back. Nothing of it ran, so
+    the worker hands it to another environment (:meth:`Worker._run_on`)."""
+
+
 class State(enum.Enum):
     STARTING = "starting"
     INITIALIZING = "initializing"
@@ -434,7 +440,7 @@ class Environment:
         except Exception as exc:
             log.warning("environment %s: thaw failed: %s", self.id, exc)
             self._kill_soon()
-            self._done.fail(exc)
+            self._done.fail(NotDelivered(f"environment {self.id} could not take it: {exc}"))
             return
         if self.state is State.DEAD:  # killed while thawing: settle as any crash is
             self._current = inv

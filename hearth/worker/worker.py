@@ -43,7 +43,7 @@ from hearth.runtimes.registry import RuntimeLaunch, RuntimeRegistry
 from hearth.runtimes.wrapper import exec_wrapped
 from hearth.sandbox.base import SandboxBackend, SandboxSpec
 from hearth.types import FunctionConfig
-from hearth.worker.environment import Environment, EnvLimits, State
+from hearth.worker.environment import Environment, EnvLimits, NotDelivered, State
 from hearth.worker.extensions_api import layered_launch
 from hearth.worker.fd_budget import FDS_PER_SANDBOX
 from hearth.worker.fd_vault import FdVault
@@ -183,6 +183,11 @@ class Worker:
 
     async def begin(self, cfg: FunctionConfig, inv: Invocation) -> Deferred[InvokeResult]:
         """Hand ``inv`` to an environment: an idle one, one that becomes free, or a new one."""
+        return await self._begin(cfg, inv)
+
+    async def _begin(
+        self, cfg: FunctionConfig, inv: Invocation, redeliver: bool = True
+    ) -> Deferred[InvokeResult]:
         env = self._take_idle(cfg)
         while env is None:
             env = await self._gate.acquire(
@@ -192,7 +197,7 @@ class Worker:
                 return await self._start_for(cfg, inv)
             if env.state is not State.IDLE:
                 env = None  # died while handed over
-        return self._run_on(env, inv)
+        return self._run_on(env, inv, redeliver)
 
     async def _start_for(self, cfg: FunctionConfig, inv: Invocation) -> Deferred[InvokeResult]:
         """With a start slot: start an environment and hand it ``inv`` (which waits for the
@@ -260,12 +265,46 @@ class Worker:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    def _run_on(self, env: Environment, inv: Invocation) -> Deferred[InvokeResult]:
+    def _run_on(
+        self, env: Environment, inv: Invocation, redeliver: bool = True
+    ) -> Deferred[InvokeResult]:
+        """``env`` (idle) takes ``inv``. A frozen one thaws first (and unparks); if that
+        fails, nothing of ``inv`` ran (:class:`NotDelivered`), and with ``redeliver`` it
+        goes to another environment (once) instead of failing with the one that broke.
+        The warm path (not frozen) returns the environment's own result."""
+        frozen = env.frozen
         done = env.begin(inv)
         # The environment goes back when the invocation ends, not when its caller stops
         # waiting (a client that disconnects must not leave it busy for ever).
         done.then(lambda _: self._release(env))
-        return done
+        if not frozen or not redeliver:
+            return done
+        outer: Deferred[InvokeResult] = Deferred()
+
+        def settled(d: Deferred[InvokeResult]) -> None:
+            if d.cancelled():
+                outer.cancel()
+            elif isinstance(d.exception(), NotDelivered):
+                log.warning("%s; handing %s to another environment", d.exception(), inv.request_id)
+                self._spawn(self._redeliver(env.cfg, inv, outer))
+            else:
+                d.forward(outer)
+
+        done.then(settled)
+        return outer
+
+    async def _redeliver(
+        self, cfg: FunctionConfig, inv: Invocation, outer: Deferred[InvokeResult]
+    ) -> None:
+        try:
+            done = await self._begin(cfg, inv, redeliver=False)
+        except asyncio.CancelledError:
+            outer.cancel()
+            raise
+        except Exception as exc:  # throttled, or the start failed: the caller's answer
+            outer.fail(exc)
+            return
+        done.forward(outer)
 
     def _release(self, env: Environment) -> None:
         """A free environment goes to a waiting request of its version, else to the pool

@@ -68,3 +68,17 @@ def test_future_of_it_and_cancelling_that_future_leaves_it_pending() -> None:
         assert e.result() == "later"
 
     asyncio.run(main())
+
+
+def test_forward_settles_the_other_alike() -> None:
+    for settle, check in (
+        (lambda d: d.resolve(3), lambda o: o.result() == 3),
+        (lambda d: d.fail(KeyError("k")), lambda o: isinstance(o.exception(), KeyError)),
+        (lambda d: d.cancel(), lambda o: o.cancelled()),
+    ):
+        src: Deferred[int] = Deferred()
+        other: Deferred[int] = Deferred()
+        src.forward(other)
+        assert not other.done()
+        settle(src)
+        assert other.done() and check(other)

@@ -13,16 +13,7 @@ import pytest
 from hearth.errors import TooManyRequests
 from hearth.worker.environment import State
 from hearth.worker.worker import Worker, WorkerConfig, pool_key
-
-
-@dataclass(frozen=True)
-class Cfg:
-    account_id: str = "000000000000"
-    name: str = "f"
-    version: str = "1"
-    revision_id: str = "r"
-    memory_size: int = 128
-    ephemeral_storage: int = 512
+from tests.unit.fakes import Cfg
 
 
 @dataclass(eq=False)

@@ -10,6 +10,7 @@ from typing import Any
 from hearth.worker.environment import State
 from hearth.worker.lifetimes import Lifetimes
 from hearth.worker.worker import Worker, WorkerConfig, pool_key
+from tests.unit.fakes import Cfg
 
 
 class Clock:
@@ -18,16 +19,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@dataclass(frozen=True)
-class Cfg:
-    account_id: str = "000000000000"
-    name: str = "f"
-    version: str = "1"
-    revision_id: str = "r"
-    memory_size: int = 128
-    ephemeral_storage: int = 512
 
 
 @dataclass(eq=False)
