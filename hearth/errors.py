@@ -103,6 +103,16 @@ class TooManyRequests(AwsError):
     status = 429
 
 
+def throttle(
+    reason: str = "ConcurrentInvocationLimitExceeded", message: str = "Rate Exceeded."
+) -> TooManyRequests:
+    """Lambda's throttle: a 429 with the limit that was hit as its ``Reason`` and a
+    ``Retry-After`` header, as AWS answers an invoke over a concurrency limit."""
+    return TooManyRequests(
+        message, extra={"Reason": reason, "Type": "User"}, headers={"Retry-After": "1"}
+    )
+
+
 class ServiceError(AwsError):
     code = "ServiceException"
     status = 500

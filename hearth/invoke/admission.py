@@ -40,7 +40,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hearth.errors import TooManyRequests
+from hearth.errors import throttle
 
 FunctionKey = tuple[str, str]
 """(account id, function name): reservations are per function, across its versions."""
@@ -62,14 +62,6 @@ class Slot:
     function: FunctionKey | None
     """Set when the slot came from the function's reservation or its provisioned
     concurrency, else None (the unreserved pool)."""
-
-
-def throttle(reason: str) -> TooManyRequests:
-    return TooManyRequests(
-        "Rate Exceeded.",
-        extra={"Reason": reason, "Type": "User"},
-        headers={"Retry-After": "1"},
-    )
 
 
 class Admission:

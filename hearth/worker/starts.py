@@ -33,17 +33,13 @@ from collections import deque
 from collections.abc import Callable, Hashable
 from typing import Any, Generic, TypeVar
 
-from hearth.errors import TooManyRequests
+from hearth.errors import TooManyRequests, throttle
 
 E = TypeVar("E")
 
 
 def _throttle(why: str) -> TooManyRequests:
-    return TooManyRequests(
-        f"Rate Exceeded. ({why})",
-        extra={"Reason": "ConcurrentInvocationLimitExceeded", "Type": "User"},
-        headers={"Retry-After": "1"},
-    )
+    return throttle(message=f"Rate Exceeded. ({why})")
 
 
 class StartGate(Generic[E]):

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hearth.deferred import Deferred
-from hearth.errors import SandboxError, ServiceError, TooManyRequests
+from hearth.errors import SandboxError, ServiceError, TooManyRequests, throttle
 from hearth.runtimes.registry import RuntimeLaunch, RuntimeRegistry
 from hearth.runtimes.wrapper import exec_wrapped
 from hearth.sandbox.base import SandboxBackend, SandboxSpec
@@ -547,11 +547,7 @@ class Worker:
             if victim is None and await self.templates.evict_one():
                 continue
             if victim is None:
-                raise TooManyRequests(
-                    "Rate Exceeded.",
-                    extra={"Reason": "ConcurrentInvocationLimitExceeded", "Type": "User"},
-                    headers={"Retry-After": "1"},
-                )
+                raise throttle()
             await victim.kill()
         self._committed_mb += memory_mb
         self._committed_disk_mb += disk_mb
@@ -620,11 +616,7 @@ class Worker:
             if victim is None or victim.parked:
                 if victim is not None:
                     self._release(victim)
-                raise TooManyRequests(
-                    "Rate Exceeded.",
-                    extra={"Reason": "ConcurrentInvocationLimitExceeded", "Type": "User"},
-                    headers={"Retry-After": "1"},
-                )
+                raise throttle()
             await victim.kill()
 
     def _forget(self, env: Environment) -> None:
