@@ -28,7 +28,7 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from hearth.api.http import HttpServer
@@ -538,9 +538,7 @@ class Environment:
         host = self._parking
         if host is None or not self.parkable:
             return False
-        op: asyncio.Future[None] = self._loop.create_future()
-        self._park_op = op
-        try:
+        with self._park_operation():
             if not self._freezer.settled and not await self._freezer.freeze_now():
                 return False
             server, output, sandbox = self._server, self._output, self._sandbox
@@ -552,6 +550,15 @@ class Environment:
             self._parked = parked
             host.moved(parked.ticket.nfds)
             return True
+
+    @contextlib.contextmanager
+    def _park_operation(self) -> Iterator[None]:
+        """A park or unpark under way: :attr:`_park_op` is set until it ends, for whoever
+        must wait for it (an invocation arriving during a park, a kill)."""
+        op: asyncio.Future[None] = self._loop.create_future()
+        self._park_op = op
+        try:
+            yield
         finally:
             self._park_op = None
             op.set_result(None)
@@ -570,19 +577,16 @@ class Environment:
             raise RuntimeError("its parked descriptors were lost")
         self._parked = None
         host.moved(-parked.ticket.nfds)
-        op: asyncio.Future[None] = self._loop.create_future()
-        self._park_op = op
-        # The cgroup thaw overlaps the vault's round trip (~0.17 and ~0.35 ms p50 measured):
-        # a thawed runtime just goes on waiting in its GET /next, and what it writes waits in
-        # its pipe until the server reads it again.
-        thawing = self._loop.create_task(self._freezer.thaw())
-        try:
-            assert self._server is not None and self._output is not None
-            await unpark(parked, self._server, self._output, self._sandbox, host.vault)  # type: ignore[arg-type]
-        finally:
-            self._park_op = None
-            op.set_result(None)
-            await thawing
+        with self._park_operation():
+            # The cgroup thaw overlaps the vault's round trip (~0.17 and ~0.35 ms p50
+            # measured): a thawed runtime just goes on waiting in its GET /next, and what it
+            # writes waits in its pipe until the server reads it again.
+            thawing = self._loop.create_task(self._freezer.thaw())
+            try:
+                assert self._server is not None and self._output is not None
+                await unpark(parked, self._server, self._output, self._sandbox, host.vault)  # type: ignore[arg-type]
+            finally:
+                await thawing
 
     async def _unpark_for_kill(self) -> None:
         """At kill: let a park or unpark under way end; a parked environment's descriptors
